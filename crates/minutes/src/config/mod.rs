@@ -1,0 +1,283 @@
+//! Layered configuration: embedded defaults → optional YAML file → `MINUTES__SECTION__KEY` env.
+//! Secrets are `SecretString`s: they never print, and `config print` redacts them.
+mod secret;
+
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Yaml};
+use figment::Figment;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use crate::providers::asr::openai::OpenAiAsrSettings;
+use crate::providers::llm::openai::OpenAiChatSettings;
+
+pub use secret::redact;
+
+const DEFAULTS: &str = include_str!("defaults.yaml");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Profile {
+    Development,
+    Test,
+    Production,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub profile: Profile,
+    /// Root for the SQLite file, uploaded objects and models unless overridden.
+    pub data_dir: PathBuf,
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub storage: StorageConfig,
+    pub auth: AuthConfig,
+    pub queue: QueueConfig,
+    pub audio: AudioConfig,
+    pub asr: AsrConfig,
+    pub llm: LlmConfig,
+    pub voiceprint: VoiceprintConfig,
+    pub pipeline: PipelineConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub bind: String,
+    pub max_upload_bytes: u64,
+    pub request_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://…` or `postgres://…`; empty means `sqlite://{data_dir}/minutes.db`.
+    #[serde(serialize_with = "secret::redact_url")]
+    pub url: String,
+    pub max_connections: u32,
+    /// `null` = migrate on start in development and test, never in production.
+    pub migrate_on_start: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Local object-store root; empty means `{data_dir}/objects`.
+    pub root: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub dev_login: bool,
+    #[serde(default, serialize_with = "secret::redact")]
+    pub jwt_secret: Option<SecretString>,
+    /// A file holding the JWT secret (e.g. a mounted Docker/Kubernetes secret).
+    #[serde(default)]
+    pub jwt_secret_file: Option<PathBuf>,
+    pub jwt_ttl_secs: u64,
+    pub issuer: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueConfig {
+    pub poll_interval_ms: u64,
+    pub lease_secs: u64,
+    pub heartbeat_secs: u64,
+    pub max_attempts: u32,
+    pub backoff_base_secs: u64,
+    pub backoff_max_secs: u64,
+    pub concurrency: usize,
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AudioConfig {
+    pub max_duration_secs: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AsrProviderKind {
+    Openai,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AsrConfig {
+    pub primary: AsrProviderKind,
+    pub fallback: Option<AsrProviderKind>,
+    pub openai: OpenAiAsrSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LlmProviderKind {
+    Openai,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmConfig {
+    pub provider: LlmProviderKind,
+    pub openai: OpenAiChatSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VoiceprintProviderKind {
+    /// No voiceprint engine: the identify stage records itself as skipped.
+    None,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VoiceprintConfig {
+    pub provider: VoiceprintProviderKind,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    pub default_template: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    pub filter: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid configuration: {0}")]
+    Parse(String),
+    #[error("invalid configuration: {key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl Config {
+    /// Loads defaults, then `file` (if any), then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::load_from(file, Env::prefixed("MINUTES__").split("__"))
+    }
+
+    fn load_from(file: Option<&Path>, env: Env) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Yaml::string(DEFAULTS));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source: std::io::Error::from(std::io::ErrorKind::NotFound),
+                });
+            }
+            figment = figment.merge(Yaml::file(path));
+        }
+        let mut config: Config = figment
+            .merge(env)
+            .extract()
+            .map_err(|e| ConfigError::Parse(e.to_string()))?;
+        config.resolve()?;
+        Ok(config)
+    }
+
+    /// Fills derived defaults and rejects combinations that cannot work.
+    fn resolve(&mut self) -> Result<(), ConfigError> {
+        if self.database.url.trim().is_empty() {
+            self.database.url = format!("sqlite://{}", self.data_dir.join("minutes.db").display());
+        }
+        if self.storage.root.trim().is_empty() {
+            self.storage.root = self.data_dir.join("objects").display().to_string();
+        }
+        if let Some(path) = self.auth.jwt_secret_file.clone() {
+            let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path, source })?;
+            self.auth.jwt_secret = Some(SecretString::from(text.trim().to_string()));
+        }
+        let url = &self.database.url;
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(ConfigError::Invalid {
+                key: "database.url",
+                reason: "must start with sqlite:, postgres:// or postgresql://".into(),
+            });
+        }
+        if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError::Invalid {
+                key: "server.bind",
+                reason: format!("`{}` is not host:port (e.g. 127.0.0.1:8000)", self.server.bind),
+            });
+        }
+        if self.profile == Profile::Production && self.auth.dev_login {
+            return Err(ConfigError::Invalid {
+                key: "auth.dev_login",
+                reason: "dev login cannot be enabled in the production profile".into(),
+            });
+        }
+        if self.auth.dev_login && self.jwt_secret_len() < 32 {
+            return Err(ConfigError::Invalid {
+                key: "auth.jwt_secret",
+                reason: "dev login needs a JWT secret of at least 32 bytes (MINUTES__AUTH__JWT_SECRET or auth.jwt_secret_file)".into(),
+            });
+        }
+        let q = &self.queue;
+        if q.concurrency == 0 || q.lease_secs == 0 || q.max_attempts == 0 {
+            return Err(ConfigError::Invalid {
+                key: "queue",
+                reason: "concurrency, lease_secs and max_attempts must be at least 1".into(),
+            });
+        }
+        if q.heartbeat_secs == 0 || q.heartbeat_secs >= q.lease_secs {
+            return Err(ConfigError::Invalid {
+                key: "queue.heartbeat_secs",
+                reason: "must be at least 1 and shorter than queue.lease_secs".into(),
+            });
+        }
+        if !(self.audio.max_duration_secs > 0.0) {
+            return Err(ConfigError::Invalid {
+                key: "audio.max_duration_secs",
+                reason: "must be positive".into(),
+            });
+        }
+        Ok(())
+    }
+
+    fn jwt_secret_len(&self) -> usize {
+        use secrecy::ExposeSecret;
+        self.auth.jwt_secret.as_ref().map(|s| s.expose_secret().len()).unwrap_or(0)
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.database.url.starts_with("sqlite:")
+    }
+
+    pub fn migrate_on_start(&self) -> bool {
+        self.database
+            .migrate_on_start
+            .unwrap_or(self.profile != Profile::Production)
+    }
+
+    /// The configuration as YAML with every secret and DSN password redacted.
+    pub fn to_redacted_yaml(&self) -> String {
+        serde_yaml::to_string(self).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,79 @@
+use super::*;
+use secrecy::ExposeSecret;
+
+fn env_from(pairs: &[(&str, &str)]) -> Env {
+    // figment's Env reads the process environment; scope the test to a unique prefix instead.
+    let prefix = format!("MINUTES_T{}__", uuid::Uuid::new_v4().simple());
+    for (k, v) in pairs {
+        // set_var is process-global; the unique prefix keeps parallel tests apart.
+        std::env::set_var(format!("{prefix}{k}"), v);
+    }
+    Env::prefixed(&prefix).split("__")
+}
+
+#[test]
+fn defaults_load_and_derive_paths() {
+    let c = Config::load_from(None, env_from(&[])).unwrap();
+    assert_eq!(c.profile, Profile::Development);
+    assert!(c.database.url.starts_with("sqlite://") && c.database.url.ends_with("minutes.db"));
+    assert!(c.storage.root.ends_with("objects"));
+    assert!(c.migrate_on_start());
+}
+
+#[test]
+fn env_overrides_use_the_documented_names() {
+    let c = Config::load_from(
+        None,
+        env_from(&[
+            ("SERVER__BIND", "0.0.0.0:9000"),
+            ("DATA_DIR", "/tmp/mdata"),
+            ("AUTH__DEV_LOGIN", "true"),
+            ("AUTH__JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ("DATABASE__URL", "postgres://app:hunter2@db:5432/minutes"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(c.server.bind, "0.0.0.0:9000");
+    assert_eq!(c.data_dir, PathBuf::from("/tmp/mdata"));
+    assert!(c.auth.dev_login);
+    assert_eq!(
+        c.auth.jwt_secret.as_ref().unwrap().expose_secret(),
+        "0123456789abcdef0123456789abcdef"
+    );
+    let printed = c.to_redacted_yaml();
+    assert!(!printed.contains("hunter2"), "{printed}");
+    assert!(!printed.contains("0123456789abcdef"), "{printed}");
+    assert!(printed.contains("[redacted]"));
+    assert!(!format!("{c:?}").contains("0123456789abcdef"));
+}
+
+#[test]
+fn invalid_config_names_the_key() {
+    let err = Config::load_from(None, env_from(&[("SERVER__BIND", "nope")])).unwrap_err();
+    assert!(err.to_string().contains("server.bind"), "{err}");
+    let err = Config::load_from(None, env_from(&[("DATABASE__URL", "mysql://x")])).unwrap_err();
+    assert!(err.to_string().contains("database.url"), "{err}");
+    let err = Config::load_from(None, env_from(&[("AUTH__DEV_LOGIN", "true")])).unwrap_err();
+    assert!(err.to_string().contains("auth.jwt_secret"), "{err}");
+    let err = Config::load_from(
+        None,
+        env_from(&[
+            ("PROFILE", "production"),
+            ("AUTH__DEV_LOGIN", "true"),
+            ("AUTH__JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+        ]),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("production"), "{err}");
+    let err = Config::load_from(None, env_from(&[("QUEUE__NOPE", "1")])).unwrap_err();
+    assert!(err.to_string().contains("nope"), "{err}");
+}
+
+#[test]
+fn dsn_passwords_are_hidden() {
+    assert_eq!(
+        secret::redact_dsn("postgres://u:p@h:5432/d"),
+        "postgres://u:[redacted]@h:5432/d"
+    );
+    assert_eq!(secret::redact_dsn("sqlite://x.db"), "sqlite://x.db");
+}

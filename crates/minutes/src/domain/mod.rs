@@ -1,0 +1,6 @@
+//! Pure domain types: ids, task states and stages, transcripts, artifacts. No I/O here.
+pub mod artifact;
+pub mod ids;
+pub mod stage;
+pub mod task;
+pub mod transcript;

@@ -1,0 +1,108 @@
+//! Tenants, users, uploads, the audit log and the cost ledger.
+use async_trait::async_trait;
+use chrono::Utc;
+use sqlx::types::Json;
+
+use super::sql::{on_pool, SqlStore};
+use super::*;
+use crate::domain::ids;
+
+#[async_trait]
+impl AccountStore for SqlStore {
+    async fn upsert_dev_user(&self, username: &str) -> StoreResult<User> {
+        let now = Utc::now();
+        let user_id = ids::user_id_for(username);
+        let tenant_id = ids::tenant_id_for(username);
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING")
+                .bind(&tenant_id).bind(username).bind(now).execute(&mut *tx).await?;
+            sqlx::query(
+                "INSERT INTO users (id, tenant_id, username, role, is_active, created_at, updated_at, last_login_at) \
+                 VALUES ($1, $2, $3, 'admin', TRUE, $4, $4, $4) \
+                 ON CONFLICT (id) DO UPDATE SET last_login_at = excluded.last_login_at")
+                .bind(&user_id).bind(&tenant_id).bind(username).bind(now).execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        self.get_user(&user_id).await?.ok_or(StoreError::NotFound)
+    }
+
+    async fn get_user(&self, user_id: &str) -> StoreResult<Option<User>> {
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, User>(
+            "SELECT id, tenant_id, username, role, is_active FROM users WHERE id = $1")
+            .bind(user_id).fetch_optional(pool).await?))
+    }
+
+    async fn insert_upload(&self, u: &Upload) -> StoreResult<()> {
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO uploads (object_key, tenant_id, user_id, original_filename, container, size_bytes, sha256, \
+             duration_secs, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
+            .bind(&u.object_key).bind(&u.tenant_id).bind(&u.user_id).bind(&u.original_filename)
+            .bind(&u.container).bind(u.size_bytes).bind(&u.sha256).bind(u.duration_secs).bind(u.created_at)
+            .execute(pool).await.map(|_| ())?);
+        Ok(())
+    }
+
+    async fn uploads_by_keys(&self, owner: &Owner, keys: &[String]) -> StoreResult<Vec<Upload>> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            let found = on_pool!(self, pool => sqlx::query_as::<_, Upload>(
+                "SELECT object_key, tenant_id, user_id, original_filename, container, size_bytes, sha256, \
+                 duration_secs, created_at FROM uploads WHERE object_key = $1 AND tenant_id = $2 AND user_id = $3")
+                .bind(key).bind(&owner.tenant_id).bind(&owner.user_id).fetch_optional(pool).await?);
+            out.extend(found);
+        }
+        Ok(out)
+    }
+
+    async fn delete_upload(&self, owner: &Owner, key: &str) -> StoreResult<()> {
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let used: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM task_files WHERE object_key = $1 AND tenant_id = $2")
+                .bind(key).bind(&owner.tenant_id).fetch_one(&mut *tx).await?;
+            if used > 0 {
+                return Err(StoreError::Conflict("the upload is used by a task; delete the task first".into()));
+            }
+            let rows = sqlx::query("DELETE FROM uploads WHERE object_key = $1 AND tenant_id = $2 AND user_id = $3")
+                .bind(key).bind(&owner.tenant_id).bind(&owner.user_id)
+                .execute(&mut *tx).await?.rows_affected();
+            if rows == 0 {
+                return Err(StoreError::NotFound);
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    async fn insert_audit(&self, e: &AuditEntry) -> StoreResult<()> {
+        let now = Utc::now();
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO audit_logs (tenant_id, user_id, action, resource_type, resource_id, details, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(&e.tenant_id).bind(&e.user_id).bind(&e.action).bind(&e.resource_type).bind(&e.resource_id)
+            .bind(Json(&e.details)).bind(now).execute(pool).await.map(|_| ())?);
+        Ok(())
+    }
+
+    async fn cost_records(&self, tenant_id: &str, task_id: &str) -> StoreResult<Vec<CostRecord>> {
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, CostRecord>(
+            "SELECT provider, api_type, units, unit, cost_minor, currency FROM cost_records \
+             WHERE tenant_id = $1 AND task_id = $2 ORDER BY id")
+            .bind(tenant_id).bind(task_id).fetch_all(pool).await?))
+    }
+}
+
+#[async_trait]
+impl Store for SqlStore {
+    fn backend(&self) -> &'static str {
+        match self.pool {
+            super::sql::Pool::Sqlite(_) => "sqlite",
+            super::sql::Pool::Postgres(_) => "postgres",
+        }
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ())?);
+        Ok(())
+    }
+}

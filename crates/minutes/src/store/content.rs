@@ -1,0 +1,119 @@
+//! Transcript revisions, speaker mappings, artifact versions and prompt templates.
+use async_trait::async_trait;
+use chrono::Utc;
+use sqlx::types::Json;
+
+use super::sql::{on_pool, SqlStore};
+use super::*;
+
+const ARTIFACT_COLUMNS: &str = "id, task_id, artifact_type, version, content, prompt_instance, metadata, \
+    transcript_revision, speaker_mapping_version, template_id, model, prompt_hash, prompt_tokens, \
+    completion_tokens, created_by, created_at";
+
+/// Inserts the next version of an artifact inside the caller's transaction. The version is
+/// computed in the same statement, and `UNIQUE (task_id, artifact_type, version)` rejects a race.
+macro_rules! insert_artifact_row {
+    ($tx:expr, $a:expr, $now:expr) => {{
+        let a: &$crate::store::NewArtifact = $a;
+        sqlx::query(
+            "INSERT INTO artifacts (id, task_id, tenant_id, artifact_type, version, content, prompt_instance, \
+             metadata, transcript_revision, speaker_mapping_version, template_id, model, prompt_hash, \
+             prompt_tokens, completion_tokens, created_by, created_at) \
+             SELECT $1, $2, $3, $4, COALESCE(MAX(version), 0) + 1, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16 \
+             FROM artifacts WHERE task_id = $2 AND artifact_type = $4",
+        )
+        .bind(&a.id).bind(&a.task_id).bind(&a.tenant_id).bind(&a.artifact_type)
+        .bind(sqlx::types::Json(&a.content)).bind(sqlx::types::Json(&a.prompt_instance))
+        .bind(sqlx::types::Json(&a.metadata)).bind(a.transcript_revision).bind(a.speaker_mapping_version)
+        .bind(&a.template_id).bind(&a.model).bind(&a.prompt_hash).bind(a.prompt_tokens)
+        .bind(a.completion_tokens).bind(&a.created_by).bind($now)
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+pub(super) use insert_artifact_row;
+
+#[async_trait]
+impl ContentStore for SqlStore {
+    async fn latest_transcript(&self, tenant_id: &str, task_id: &str) -> StoreResult<Option<TranscriptRevisionRecord>> {
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, TranscriptRevisionRecord>(
+            "SELECT revision, segments, full_text, duration, language, provider, author, reason, created_at \
+             FROM transcript_revisions WHERE task_id = $1 AND tenant_id = $2 ORDER BY revision DESC LIMIT 1")
+            .bind(task_id).bind(tenant_id).fetch_optional(pool).await?))
+    }
+
+    async fn latest_speaker_mapping(&self, tenant_id: &str, task_id: &str) -> StoreResult<Option<SpeakerMappingRecord>> {
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, SpeakerMappingRecord>(
+            "SELECT version, mapping, author, created_at FROM speaker_mappings \
+             WHERE task_id = $1 AND tenant_id = $2 ORDER BY version DESC LIMIT 1")
+            .bind(task_id).bind(tenant_id).fetch_optional(pool).await?))
+    }
+
+    async fn list_artifacts(&self, tenant_id: &str, task_id: &str) -> StoreResult<Vec<ArtifactRecord>> {
+        let sql = format!(
+            "SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE task_id = $1 AND tenant_id = $2 \
+             ORDER BY artifact_type, version DESC"
+        );
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, ArtifactRecord>(&sql)
+            .bind(task_id).bind(tenant_id).fetch_all(pool).await?))
+    }
+
+    async fn get_artifact(&self, tenant_id: &str, artifact_id: &str) -> StoreResult<Option<ArtifactRecord>> {
+        let sql = format!("SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE id = $1 AND tenant_id = $2");
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, ArtifactRecord>(&sql)
+            .bind(artifact_id).bind(tenant_id).fetch_optional(pool).await?))
+    }
+
+    async fn insert_artifact(&self, artifact: &NewArtifact) -> StoreResult<ArtifactRecord> {
+        let now = Utc::now();
+        // Two concurrent generations may compute the same next version; the loser retries.
+        for _ in 0..5 {
+            let inserted: Result<(), StoreError> = on_pool!(self, pool => async {
+                let mut tx = pool.begin().await?;
+                insert_artifact_row!(tx, artifact, now);
+                tx.commit().await?;
+                Ok(())
+            }.await);
+            match inserted {
+                Ok(()) => {
+                    return self.get_artifact(&artifact.tenant_id, &artifact.id).await?.ok_or(StoreError::NotFound)
+                }
+                Err(StoreError::Database(sqlx::Error::Database(e))) if e.is_unique_violation() => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Conflict("artifact version contention".into()))
+    }
+
+    async fn get_template(&self, tenant_id: &str, template_id: &str) -> StoreResult<Option<TemplateRecord>> {
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, TemplateRecord>(
+            "SELECT id, title, description, prompt_body, artifact_type, supported_languages, parameter_schema, \
+             is_system, scope, version FROM prompt_templates WHERE id = $1 AND (tenant_id IS NULL OR tenant_id = $2)")
+            .bind(template_id).bind(tenant_id).fetch_optional(pool).await?))
+    }
+
+    async fn seed_templates(&self, templates: &[TemplateRecord]) -> StoreResult<()> {
+        let now = Utc::now();
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            for t in templates {
+                // Only newer built-in versions overwrite, so an upgrade refreshes them and a
+                // downgrade or restart leaves them alone.
+                sqlx::query(
+                    "INSERT INTO prompt_templates (id, tenant_id, owner_user_id, title, description, prompt_body, \
+                     artifact_type, supported_languages, parameter_schema, is_system, scope, version, created_at, updated_at) \
+                     VALUES ($1, NULL, NULL, $2, $3, $4, $5, $6, $7, TRUE, 'global', $8, $9, $9) \
+                     ON CONFLICT (id) DO UPDATE SET title = excluded.title, description = excluded.description, \
+                     prompt_body = excluded.prompt_body, artifact_type = excluded.artifact_type, \
+                     supported_languages = excluded.supported_languages, parameter_schema = excluded.parameter_schema, \
+                     version = excluded.version, updated_at = excluded.updated_at \
+                     WHERE prompt_templates.version < excluded.version")
+                    .bind(&t.id).bind(&t.title).bind(&t.description).bind(&t.prompt_body).bind(&t.artifact_type)
+                    .bind(Json(&t.supported_languages.0)).bind(Json(&t.parameter_schema.0)).bind(t.version).bind(now)
+                    .execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,160 @@
+//! The durable job queue: lease-based claims, heartbeats, fencing, retries and dead letters.
+use async_trait::async_trait;
+use chrono::Utc;
+use sqlx::types::Json;
+
+use super::sql::{insert_job, on_pool, skip_locked, SqlStore};
+use super::tasks::fence;
+use super::*;
+
+const JOB_COLUMNS: &str = "id, queue, kind, task_id, state, attempts, max_attempts, run_at_ms, locked_by, \
+    locked_until_ms, lease_gen, errors";
+
+fn placeholders(start: usize, n: usize) -> String {
+    (start..start + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+#[async_trait]
+impl JobStore for SqlStore {
+    async fn enqueue(&self, job: &NewJob) -> StoreResult<()> {
+        let now = Utc::now();
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            insert_job!(pool, tx, job, now);
+            tx.commit().await?;
+        });
+        self.jobs_signal.notify_waiters();
+        Ok(())
+    }
+
+    async fn claim_job(&self, queues: &[String], worker_id: &str, lease_ms: i64, now_ms: i64) -> StoreResult<Option<ClaimedJob>> {
+        if queues.is_empty() {
+            return Ok(None);
+        }
+        let now = Utc::now();
+        on_pool!(self, pool => {
+            // A running job whose lease expired belongs to a dead worker: it is claimable again,
+            // and the bumped lease_gen fences off that worker's late writes.
+            let sql = format!(
+                "UPDATE jobs SET state = 'running', locked_by = $1, locked_until_ms = $2, lease_gen = lease_gen + 1, \
+                 attempts = attempts + 1, updated_at = $3 \
+                 WHERE id = (SELECT id FROM jobs WHERE queue IN ({}) AND \
+                   ((state = 'queued' AND run_at_ms <= $4) OR (state = 'running' AND locked_until_ms < $4)) \
+                   ORDER BY priority DESC, run_at_ms, id LIMIT 1 {}) \
+                 RETURNING id, queue, kind, task_id, tenant_id, payload, attempts, max_attempts, lease_gen",
+                placeholders(5, queues.len()),
+                skip_locked(pool)
+            );
+            let mut q = sqlx::query_as::<_, ClaimedJob>(&sql)
+                .bind(worker_id).bind(now_ms + lease_ms).bind(now).bind(now_ms);
+            for queue in queues {
+                q = q.bind(queue);
+            }
+            Ok(q.fetch_optional(pool).await?)
+        })
+    }
+
+    async fn heartbeat(&self, lease: &Lease, locked_until_ms: i64) -> StoreResult<()> {
+        let rows = on_pool!(self, pool => sqlx::query(
+            "UPDATE jobs SET locked_until_ms = $3 WHERE id = $1 AND lease_gen = $2 AND state = 'running'")
+            .bind(&lease.job_id).bind(lease.lease_gen).bind(locked_until_ms)
+            .execute(pool).await?.rows_affected());
+        if rows != 1 {
+            return Err(StoreError::Fenced);
+        }
+        Ok(())
+    }
+
+    async fn complete_job(&self, lease: &Lease) -> StoreResult<()> {
+        let now = Utc::now();
+        let rows = on_pool!(self, pool => sqlx::query(
+            "UPDATE jobs SET state = 'done', locked_by = NULL, locked_until_ms = NULL, finished_at = $3, updated_at = $3 \
+             WHERE id = $1 AND lease_gen = $2 AND state = 'running'")
+            .bind(&lease.job_id).bind(lease.lease_gen).bind(now)
+            .execute(pool).await?.rows_affected());
+        if rows != 1 {
+            return Err(StoreError::Fenced);
+        }
+        Ok(())
+    }
+
+    async fn fail_job(&self, lease: &Lease, error: &str, retry_at_ms: Option<i64>) -> StoreResult<()> {
+        let now = Utc::now();
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            fence!(tx, lease, now);
+            let (errors,): (Json<Vec<String>>,) = sqlx::query_as("SELECT errors FROM jobs WHERE id = $1")
+                .bind(&lease.job_id).fetch_one(&mut *tx).await?;
+            let mut errors = errors.0;
+            errors.push(error.to_string());
+            sqlx::query("UPDATE jobs SET state = $2, errors = $3, run_at_ms = COALESCE($4, run_at_ms), \
+                         locked_by = NULL, locked_until_ms = NULL, finished_at = $5 WHERE id = $1")
+                .bind(&lease.job_id)
+                .bind(if retry_at_ms.is_some() { "queued" } else { "dead" })
+                .bind(Json(&errors)).bind(retry_at_ms).bind(retry_at_ms.is_none().then_some(now))
+                .execute(&mut *tx).await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    async fn release_job(&self, lease: &Lease) -> StoreResult<()> {
+        let now = Utc::now();
+        let rows = on_pool!(self, pool => sqlx::query(
+            "UPDATE jobs SET state = 'queued', locked_by = NULL, locked_until_ms = NULL, \
+             attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, updated_at = $3 \
+             WHERE id = $1 AND lease_gen = $2 AND state = 'running'")
+            .bind(&lease.job_id).bind(lease.lease_gen).bind(now)
+            .execute(pool).await?.rows_affected());
+        if rows != 1 {
+            return Err(StoreError::Fenced);
+        }
+        self.jobs_signal.notify_waiters();
+        Ok(())
+    }
+
+    async fn get_job(&self, job_id: &str) -> StoreResult<Option<JobRecord>> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, JobRecord>(&sql).bind(job_id).fetch_optional(pool).await?))
+    }
+
+    async fn jobs_for_task(&self, task_id: &str) -> StoreResult<Vec<JobRecord>> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE task_id = $1 ORDER BY created_at, id");
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, JobRecord>(&sql).bind(task_id).fetch_all(pool).await?))
+    }
+
+    async fn count_unfinished_jobs(&self, queues: &[String]) -> StoreResult<i64> {
+        if queues.is_empty() {
+            return Ok(0);
+        }
+        let sql = format!(
+            "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running') AND queue IN ({})",
+            placeholders(1, queues.len())
+        );
+        on_pool!(self, pool => {
+            let mut q = sqlx::query_scalar::<_, i64>(&sql);
+            for queue in queues {
+                q = q.bind(queue);
+            }
+            Ok(q.fetch_one(pool).await?)
+        })
+    }
+
+    async fn next_due_ms(&self, queues: &[String]) -> StoreResult<Option<i64>> {
+        if queues.is_empty() {
+            return Ok(None);
+        }
+        let sql = format!(
+            "SELECT MIN(CASE WHEN state = 'queued' THEN run_at_ms ELSE locked_until_ms END) FROM jobs \
+             WHERE state IN ('queued', 'running') AND queue IN ({})",
+            placeholders(1, queues.len())
+        );
+        on_pool!(self, pool => {
+            let mut q = sqlx::query_scalar::<_, Option<i64>>(&sql);
+            for queue in queues {
+                q = q.bind(queue);
+            }
+            Ok(q.fetch_one(pool).await?)
+        })
+    }
+}

@@ -1,0 +1,116 @@
+//! Persistence. All SQL lives under this module. One `SqlStore` serves SQLite and PostgreSQL
+//! with shared `$N` SQL; dialect differences are spelled out where they occur.
+mod accounts;
+mod content;
+mod jobs;
+mod migrate;
+mod records;
+mod sql;
+mod tasks;
+
+use async_trait::async_trait;
+
+pub use migrate::{MigrationStatus, Migrator};
+pub use records::*;
+pub use sql::SqlStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// The caller's lease on a job is gone: another worker reclaimed it, or the task was cancelled.
+    #[error("lease lost: the job was reclaimed or cancelled")]
+    Fenced,
+    #[error("the task is {state}: {action} is not allowed")]
+    InvalidState { state: String, action: &'static str },
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Tenants, users, uploads, audit and cost ledger.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    async fn upsert_dev_user(&self, username: &str) -> StoreResult<User>;
+    async fn get_user(&self, user_id: &str) -> StoreResult<Option<User>>;
+    async fn insert_upload(&self, upload: &Upload) -> StoreResult<()>;
+    async fn uploads_by_keys(&self, owner: &Owner, keys: &[String]) -> StoreResult<Vec<Upload>>;
+    /// Deletes an upload row the owner made; `Conflict` when a task still uses it.
+    async fn delete_upload(&self, owner: &Owner, key: &str) -> StoreResult<()>;
+    async fn insert_audit(&self, entry: &AuditEntry) -> StoreResult<()>;
+    async fn cost_records(&self, tenant_id: &str, task_id: &str) -> StoreResult<Vec<CostRecord>>;
+}
+
+/// Tasks, their files, steps and history, and the atomic stage transitions of the pipeline.
+#[async_trait]
+pub trait TaskStore: Send + Sync {
+    /// Inserts the task (state `queued`), its files, the history entry and the first job at once.
+    async fn create_task(&self, task: &NewTask, files: &[NewTaskFile], first_job: &NewJob) -> StoreResult<TaskRecord>;
+    async fn get_task(&self, owner: &Owner, task_id: &str) -> StoreResult<Option<TaskRecord>>;
+    /// For pipeline jobs: the task of the job's tenant.
+    async fn get_task_in_tenant(&self, tenant_id: &str, task_id: &str) -> StoreResult<Option<TaskRecord>>;
+    async fn list_tasks(&self, owner: &Owner, filter: &TaskFilter) -> StoreResult<Vec<TaskRecord>>;
+    async fn rename_task(&self, owner: &Owner, task_id: &str, name: &str) -> StoreResult<()>;
+    async fn delete_task(&self, owner: &Owner, task_id: &str) -> StoreResult<()>;
+    async fn task_files(&self, tenant_id: &str, task_id: &str) -> StoreResult<Vec<TaskFileRecord>>;
+    async fn task_events(&self, tenant_id: &str, task_id: &str) -> StoreResult<Vec<TaskEvent>>;
+    async fn task_steps(&self, tenant_id: &str, task_id: &str) -> StoreResult<Vec<StepRecord>>;
+    /// Cancels an active task and its pending/running jobs; returns the previous state.
+    async fn cancel_task(&self, owner: &Owner, task_id: &str, reason: &str) -> StoreResult<String>;
+    /// Requeues a failed or cancelled task with `job` (its first unfinished stage).
+    async fn retry_task(&self, owner: &Owner, task_id: &str, job: &NewJob) -> StoreResult<String>;
+    /// Marks a stage running under the job's lease (state, progress, step attempt, history).
+    async fn start_stage(&self, lease: &Lease, start: &StageStart) -> StoreResult<()>;
+    /// Records a finished stage, its outputs and the next job in one transaction, fenced by the lease.
+    async fn finish_stage(&self, lease: &Lease, done: &StageCompletion) -> StoreResult<Option<ArtifactRecord>>;
+    /// Records a failed attempt. `retry_at_ms` requeues the job; `None` kills it and fails the task.
+    async fn fail_stage(&self, lease: &Lease, failure: &StageFailure) -> StoreResult<()>;
+}
+
+/// The durable job queue on the database.
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    async fn enqueue(&self, job: &NewJob) -> StoreResult<()>;
+    /// Claims the next runnable job (queued and due, or running with an expired lease).
+    async fn claim_job(&self, queues: &[String], worker_id: &str, lease_ms: i64, now_ms: i64) -> StoreResult<Option<ClaimedJob>>;
+    async fn heartbeat(&self, lease: &Lease, locked_until_ms: i64) -> StoreResult<()>;
+    async fn complete_job(&self, lease: &Lease) -> StoreResult<()>;
+    /// Retries (with `retry_at_ms`) or kills a job that is not a pipeline stage.
+    async fn fail_job(&self, lease: &Lease, error: &str, retry_at_ms: Option<i64>) -> StoreResult<()>;
+    /// Hands a job back untouched (graceful shutdown): the attempt is not counted.
+    async fn release_job(&self, lease: &Lease) -> StoreResult<()>;
+    async fn get_job(&self, job_id: &str) -> StoreResult<Option<JobRecord>>;
+    async fn jobs_for_task(&self, task_id: &str) -> StoreResult<Vec<JobRecord>>;
+    /// Jobs that are queued or running (whatever their due time) on the given queues.
+    async fn count_unfinished_jobs(&self, queues: &[String]) -> StoreResult<i64>;
+    /// Earliest `run_at_ms` of queued jobs, to sleep exactly until the next one is due.
+    async fn next_due_ms(&self, queues: &[String]) -> StoreResult<Option<i64>>;
+}
+
+/// Transcripts, speaker mappings, artifacts and prompt templates.
+#[async_trait]
+pub trait ContentStore: Send + Sync {
+    async fn latest_transcript(&self, tenant_id: &str, task_id: &str) -> StoreResult<Option<TranscriptRevisionRecord>>;
+    async fn latest_speaker_mapping(&self, tenant_id: &str, task_id: &str) -> StoreResult<Option<SpeakerMappingRecord>>;
+    async fn list_artifacts(&self, tenant_id: &str, task_id: &str) -> StoreResult<Vec<ArtifactRecord>>;
+    async fn get_artifact(&self, tenant_id: &str, artifact_id: &str) -> StoreResult<Option<ArtifactRecord>>;
+    /// Inserts the next version of `(task_id, artifact_type)`; the unique key makes races safe.
+    async fn insert_artifact(&self, artifact: &NewArtifact) -> StoreResult<ArtifactRecord>;
+    async fn get_template(&self, tenant_id: &str, template_id: &str) -> StoreResult<Option<TemplateRecord>>;
+    /// Inserts or updates the built-in global templates (run at start).
+    async fn seed_templates(&self, templates: &[TemplateRecord]) -> StoreResult<()>;
+}
+
+/// Everything the application needs from persistence.
+#[async_trait]
+pub trait Store: AccountStore + TaskStore + JobStore + ContentStore {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    /// A round trip to the database, for readiness checks.
+    async fn ping(&self) -> StoreResult<()>;
+}

@@ -1,0 +1,379 @@
+//! Row types read from and written to the store.
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::types::Json;
+
+/// Whose resources a query may see: identity and tenant always come from the credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub tenant_id: String,
+    pub user_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, Serialize)]
+pub struct User {
+    pub id: String,
+    pub tenant_id: String,
+    pub username: String,
+    pub role: String,
+    pub is_active: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Upload {
+    pub object_key: String,
+    pub tenant_id: String,
+    pub user_id: String,
+    pub original_filename: String,
+    pub container: String,
+    pub size_bytes: i64,
+    pub sha256: String,
+    pub duration_secs: Option<f64>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    pub tenant_id: String,
+    pub user_id: Option<String>,
+    pub action: String,
+    pub resource_type: String,
+    pub resource_id: String,
+    pub details: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, Serialize)]
+pub struct CostRecord {
+    pub provider: String,
+    pub api_type: String,
+    pub units: f64,
+    pub unit: String,
+    pub cost_minor: i64,
+    pub currency: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewCost {
+    pub provider: String,
+    pub api_type: &'static str,
+    pub units: f64,
+    pub unit: &'static str,
+    pub metadata: Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewTask {
+    pub id: String,
+    pub tenant_id: String,
+    pub user_id: String,
+    pub name: Option<String>,
+    pub meeting_type: String,
+    pub asr_language: String,
+    pub output_language: String,
+    pub skip_speaker_recognition: bool,
+    pub hotword_set_id: Option<String>,
+    pub prompt_instance: Value,
+    pub folder_id: Option<String>,
+    pub meeting_date: Option<String>,
+    pub meeting_time: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewTaskFile {
+    pub file_order: i64,
+    pub object_key: String,
+    pub original_filename: String,
+    pub sha256: String,
+    pub size_bytes: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct TaskRecord {
+    pub id: String,
+    pub tenant_id: String,
+    pub user_id: String,
+    pub name: Option<String>,
+    pub meeting_type: String,
+    pub asr_language: String,
+    pub output_language: String,
+    pub skip_speaker_recognition: bool,
+    pub hotword_set_id: Option<String>,
+    pub prompt_instance: Json<Value>,
+    pub state: String,
+    pub progress: f64,
+    pub estimated_time: Option<i64>,
+    pub audio_duration: Option<f64>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub error_detail: Option<String>,
+    pub retryable: Option<bool>,
+    pub failed_stage: Option<String>,
+    pub folder_id: Option<String>,
+    pub is_deleted: bool,
+    pub deleted_at: Option<DateTime<Utc>>,
+    pub is_confirmed: bool,
+    pub meeting_date: Option<String>,
+    pub meeting_time: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub last_content_modified_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    pub state: Option<String>,
+    /// `Some(None)` = tasks in no folder (the root); `None` = any folder.
+    pub folder_id: Option<Option<String>>,
+    pub include_deleted: bool,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, Serialize)]
+pub struct TaskFileRecord {
+    pub file_order: i64,
+    pub object_key: String,
+    pub original_filename: String,
+    pub sha256: String,
+    pub size_bytes: i64,
+    pub duration_secs: Option<f64>,
+    pub offset_secs: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, Serialize)]
+pub struct TaskEvent {
+    pub id: i64,
+    pub from_state: Option<String>,
+    pub to_state: String,
+    pub reason: String,
+    pub detail: Option<Json<Value>>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, Serialize)]
+pub struct StepRecord {
+    pub step: String,
+    pub status: String,
+    pub attempts: i64,
+    pub result: Option<Json<Value>>,
+    pub error: Option<String>,
+    pub provider_job_id: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// A job's claim: every write a worker makes for the job is checked against it (fencing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub job_id: String,
+    pub lease_gen: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NewJob {
+    pub id: String,
+    pub queue: String,
+    pub kind: String,
+    pub task_id: Option<String>,
+    pub tenant_id: Option<String>,
+    pub payload: Value,
+    pub priority: i64,
+    pub max_attempts: i64,
+    pub run_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ClaimedJob {
+    pub id: String,
+    pub queue: String,
+    pub kind: String,
+    pub task_id: Option<String>,
+    pub tenant_id: Option<String>,
+    pub payload: Json<Value>,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub lease_gen: i64,
+}
+
+impl ClaimedJob {
+    pub fn lease(&self) -> Lease {
+        Lease {
+            job_id: self.id.clone(),
+            lease_gen: self.lease_gen,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, Serialize)]
+pub struct JobRecord {
+    pub id: String,
+    pub queue: String,
+    pub kind: String,
+    pub task_id: Option<String>,
+    pub state: String,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub run_at_ms: i64,
+    pub locked_by: Option<String>,
+    pub locked_until_ms: Option<i64>,
+    pub lease_gen: i64,
+    /// Every failed attempt's error, oldest first.
+    pub errors: Json<Vec<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StageStart {
+    pub tenant_id: String,
+    pub task_id: String,
+    pub step: &'static str,
+    pub state: &'static str,
+    pub progress: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepOutcome {
+    Success,
+    Skipped,
+    /// An optional stage failed; the pipeline continues and ends `partial_success`.
+    FailedOptional,
+}
+
+impl StepOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepOutcome::Success => "success",
+            StepOutcome::Skipped => "skipped",
+            StepOutcome::FailedOptional => "failed",
+        }
+    }
+}
+
+/// Everything a finished stage writes, applied in one transaction.
+#[derive(Debug, Clone)]
+pub struct StageCompletion {
+    pub tenant_id: String,
+    pub task_id: String,
+    pub step: &'static str,
+    pub outcome: StepOutcome,
+    pub result: Value,
+    pub error: Option<String>,
+    pub provider_job_id: Option<String>,
+    pub audio_duration: Option<f64>,
+    /// `(file_order, duration_secs, offset_secs)` of each part on the joined timeline.
+    pub file_offsets: Vec<(i64, f64, f64)>,
+    pub transcript: Option<NewTranscriptRevision>,
+    pub speaker_mapping: Option<NewSpeakerMapping>,
+    pub artifact: Option<NewArtifact>,
+    pub costs: Vec<NewCost>,
+    /// Final state (`success`/`partial_success`) when this was the last stage.
+    pub final_state: Option<&'static str>,
+    pub progress: f64,
+    pub next_job: Option<NewJob>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StageFailure {
+    pub tenant_id: String,
+    pub task_id: String,
+    pub step: &'static str,
+    pub error_code: String,
+    pub error_message: String,
+    pub error_detail: String,
+    pub retryable: bool,
+    /// Requeue the job at this time; `None` = no attempts left or permanent: the task fails.
+    pub retry_at_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewTranscriptRevision {
+    pub segments: Value,
+    pub full_text: String,
+    pub duration: f64,
+    pub language: String,
+    pub provider: String,
+    pub author: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct TranscriptRevisionRecord {
+    pub revision: i64,
+    pub segments: Json<Value>,
+    pub full_text: String,
+    pub duration: f64,
+    pub language: String,
+    pub provider: String,
+    pub author: String,
+    pub reason: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSpeakerMapping {
+    pub mapping: Value,
+    pub author: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct SpeakerMappingRecord {
+    pub version: i64,
+    pub mapping: Json<Value>,
+    pub author: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewArtifact {
+    pub id: String,
+    pub task_id: String,
+    pub tenant_id: String,
+    pub artifact_type: String,
+    pub content: Value,
+    pub prompt_instance: Value,
+    pub metadata: Value,
+    pub transcript_revision: i64,
+    pub speaker_mapping_version: Option<i64>,
+    pub template_id: String,
+    pub model: String,
+    pub prompt_hash: String,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub created_by: String,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ArtifactRecord {
+    pub id: String,
+    pub task_id: String,
+    pub artifact_type: String,
+    pub version: i64,
+    pub content: Json<Value>,
+    pub prompt_instance: Json<Value>,
+    pub metadata: Json<Value>,
+    pub transcript_revision: i64,
+    pub speaker_mapping_version: Option<i64>,
+    pub template_id: String,
+    pub model: String,
+    pub prompt_hash: String,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct TemplateRecord {
+    pub id: String,
+    pub title: String,
+    pub description: String,
+    pub prompt_body: String,
+    pub artifact_type: String,
+    pub supported_languages: Json<Vec<String>>,
+    pub parameter_schema: Json<Value>,
+    pub is_system: bool,
+    pub scope: String,
+    pub version: i64,
+}

@@ -1,0 +1,16 @@
+DROP TABLE cost_records;
+DROP TABLE audit_logs;
+DROP TABLE jobs;
+DROP TABLE artifacts;
+DROP TABLE hotword_sets;
+DROP TABLE prompt_templates;
+DROP TABLE speaker_mappings;
+DROP TABLE transcript_revisions;
+DROP TABLE task_events;
+DROP TABLE task_steps;
+DROP TABLE task_files;
+DROP TABLE tasks;
+DROP TABLE uploads;
+DROP TABLE folders;
+DROP TABLE users;
+DROP TABLE tenants;
