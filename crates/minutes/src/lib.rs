@@ -1,4 +1,12 @@
 //! `minutes`: meeting recordings in, speaker-attributed versioned minutes out.
+pub mod app;
+pub mod cli;
+pub mod config;
 pub mod domain;
+pub mod http;
+pub mod pipeline;
 pub mod providers;
+pub mod queue;
+pub mod storage;
 pub mod store;
+pub mod telemetry;

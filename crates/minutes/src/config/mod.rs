@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::providers::asr::openai::OpenAiAsrSettings;
 use crate::providers::llm::openai::OpenAiChatSettings;
 
-pub use secret::redact;
+pub use secret::{redact, redact_dsn};
 
 const DEFAULTS: &str = include_str!("defaults.yaml");
 

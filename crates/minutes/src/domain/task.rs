@@ -1,6 +1,11 @@
 //! The task state machine, exactly the original's lowercase states, with legal transitions.
 use serde::{Deserialize, Serialize};
 
+/// Languages a recording may be spoken in (`zh-CN+en-US`: mixed Mandarin and English).
+pub const ASR_LANGUAGES: [&str; 5] = ["zh-CN", "en-US", "zh-CN+en-US", "ja-JP", "ko-KR"];
+/// Languages minutes can be written in.
+pub const OUTPUT_LANGUAGES: [&str; 4] = ["zh-CN", "en-US", "ja-JP", "ko-KR"];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskState {

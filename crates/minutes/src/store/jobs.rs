@@ -4,7 +4,8 @@ use chrono::Utc;
 use sqlx::types::Json;
 
 use super::sql::{insert_job, on_pool, skip_locked, SqlStore};
-use super::tasks::fence;
+use super::content::insert_artifact_row;
+use super::tasks::{fence, insert_costs};
 use super::*;
 
 const JOB_COLUMNS: &str = "id, queue, kind, task_id, state, attempts, max_attempts, run_at_ms, locked_by, \
@@ -76,6 +77,21 @@ impl JobStore for SqlStore {
             return Err(StoreError::Fenced);
         }
         Ok(())
+    }
+
+    async fn complete_job_with_artifact(&self, lease: &Lease, a: &NewArtifact, costs: &[NewCost]) -> StoreResult<ArtifactRecord> {
+        let now = Utc::now();
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            fence!(tx, lease, now);
+            sqlx::query("UPDATE jobs SET state = 'done', locked_by = NULL, locked_until_ms = NULL, finished_at = $2 \
+                         WHERE id = $1")
+                .bind(&lease.job_id).bind(now).execute(&mut *tx).await?;
+            insert_artifact_row!(tx, a, now);
+            insert_costs!(tx, &a.tenant_id, &a.task_id, costs, now);
+            tx.commit().await?;
+        });
+        self.get_artifact(&a.tenant_id, &a.id).await?.ok_or(StoreError::NotFound)
     }
 
     async fn fail_job(&self, lease: &Lease, error: &str, retry_at_ms: Option<i64>) -> StoreResult<()> {

@@ -5,7 +5,7 @@ mod content;
 mod jobs;
 mod migrate;
 mod records;
-mod sql;
+pub mod sql;
 mod tasks;
 
 use async_trait::async_trait;
@@ -80,6 +80,8 @@ pub trait JobStore: Send + Sync {
     async fn claim_job(&self, queues: &[String], worker_id: &str, lease_ms: i64, now_ms: i64) -> StoreResult<Option<ClaimedJob>>;
     async fn heartbeat(&self, lease: &Lease, locked_until_ms: i64) -> StoreResult<()>;
     async fn complete_job(&self, lease: &Lease) -> StoreResult<()>;
+    /// Completes a (re)generation job and stores its artifact version and costs atomically.
+    async fn complete_job_with_artifact(&self, lease: &Lease, artifact: &NewArtifact, costs: &[NewCost]) -> StoreResult<ArtifactRecord>;
     /// Retries (with `retry_at_ms`) or kills a job that is not a pipeline stage.
     async fn fail_job(&self, lease: &Lease, error: &str, retry_at_ms: Option<i64>) -> StoreResult<()>;
     /// Hands a job back untouched (graceful shutdown): the attempt is not counted.

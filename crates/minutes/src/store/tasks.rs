@@ -34,6 +34,24 @@ macro_rules! fence {
 }
 pub(super) use fence;
 
+/// Appends usage rows to the cost ledger inside the caller's transaction (priced later by the
+/// provider price tables; units are what the provider billed: seconds, tokens).
+macro_rules! insert_costs {
+    ($tx:expr, $tenant:expr, $task:expr, $costs:expr, $now:expr) => {
+        for c in $costs {
+            sqlx::query(
+                "INSERT INTO cost_records (tenant_id, task_id, provider, api_type, units, unit, cost_minor, \
+                 currency, metadata, created_at) VALUES ($1, $2, $3, $4, $5, $6, 0, 'CNY', $7, $8)",
+            )
+            .bind($tenant).bind($task).bind(&c.provider).bind(c.api_type).bind(c.units)
+            .bind(c.unit).bind(sqlx::types::Json(&c.metadata)).bind($now)
+            .execute(&mut *$tx)
+            .await?;
+        }
+    };
+}
+pub(super) use insert_costs;
+
 #[async_trait]
 impl TaskStore for SqlStore {
     async fn create_task(&self, t: &NewTask, files: &[NewTaskFile], first_job: &NewJob) -> StoreResult<TaskRecord> {
@@ -299,14 +317,7 @@ impl TaskStore for SqlStore {
             if let Some(a) = &d.artifact {
                 super::content::insert_artifact_row!(tx, a, now);
             }
-            for c in &d.costs {
-                sqlx::query(
-                    "INSERT INTO cost_records (tenant_id, task_id, provider, api_type, units, unit, cost_minor, \
-                     currency, metadata, created_at) VALUES ($1, $2, $3, $4, $5, $6, 0, 'CNY', $7, $8)")
-                    .bind(&d.tenant_id).bind(&d.task_id).bind(&c.provider).bind(c.api_type).bind(c.units)
-                    .bind(c.unit).bind(Json(&c.metadata)).bind(now)
-                    .execute(&mut *tx).await?;
-            }
+            insert_costs!(tx, &d.tenant_id, &d.task_id, &d.costs, now);
             if let Some(job) = &d.next_job {
                 insert_job!(pool, tx, job, now);
             }

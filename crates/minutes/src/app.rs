@@ -1,0 +1,122 @@
+//! `App`: the one composition root shared by `serve`, `worker`, `run` and the tests.
+//! Configuration picks the implementation behind every swap point here and nowhere else.
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::sync::Notify;
+
+use crate::config::{AsrProviderKind, Config, LlmProviderKind, VoiceprintProviderKind};
+use crate::http::auth::AuthKeys;
+use crate::pipeline::prompt::builtin_templates;
+use crate::providers::asr::fallback::FallbackAsr;
+use crate::providers::asr::openai::OpenAiAsr;
+use crate::providers::llm::openai::OpenAiChat;
+use crate::providers::{LanguageModel, SpeechToText, Voiceprint};
+use crate::queue::{Clock, SystemClock};
+use crate::storage::ObjectStorage;
+use crate::store::sql::ConnectOptions;
+use crate::store::{ContentStore, Migrator, SqlStore, Store};
+
+pub struct App {
+    pub config: Config,
+    pub store: Arc<dyn Store>,
+    /// The concrete store, for migrations and shutdown.
+    pub sql: SqlStore,
+    /// Wakes idle workers when a job is enqueued.
+    pub jobs_signal: Arc<Notify>,
+    pub objects: ObjectStorage,
+    pub asr: Arc<dyn SpeechToText>,
+    pub llm: Arc<dyn LanguageModel>,
+    pub voiceprint: Option<Arc<dyn Voiceprint>>,
+    pub clock: Arc<dyn Clock>,
+    pub auth: AuthKeys,
+}
+
+/// Engines chosen by the caller instead of by configuration (tests use scripted engines here).
+pub struct Engines {
+    pub asr: Arc<dyn SpeechToText>,
+    pub llm: Arc<dyn LanguageModel>,
+    pub voiceprint: Option<Arc<dyn Voiceprint>>,
+}
+
+#[derive(Default)]
+pub struct Overrides {
+    pub engines: Option<Engines>,
+    pub clock: Option<Arc<dyn Clock>>,
+    /// Isolates a PostgreSQL test in its own schema.
+    pub pg_schema: Option<String>,
+}
+
+impl App {
+    pub async fn build(config: &Config) -> anyhow::Result<App> {
+        Self::build_with(config, Overrides::default()).await
+    }
+
+    pub async fn build_with(config: &Config, overrides: Overrides) -> anyhow::Result<App> {
+        let sql = connect(config, overrides.pg_schema).await?;
+        if config.migrate_on_start() {
+            Migrator::new(&sql).up().await.context("applying database migrations")?;
+        }
+        sql.seed_templates(&builtin_templates()).await.context(
+            "seeding built-in prompt templates (is the database migrated? run `minutes migrate up`)",
+        )?;
+        let objects = ObjectStorage::local(std::path::Path::new(&config.storage.root))
+            .with_context(|| format!("opening the object store at {}", config.storage.root))?;
+        let engines = match overrides.engines {
+            Some(e) => e,
+            None => engines_from_config(config)?,
+        };
+        Ok(App {
+            config: config.clone(),
+            jobs_signal: sql.jobs_signal(),
+            store: Arc::new(sql.clone()),
+            sql,
+            objects,
+            asr: engines.asr,
+            llm: engines.llm,
+            voiceprint: engines.voiceprint,
+            clock: overrides.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            auth: AuthKeys::from_config(&config.auth),
+        })
+    }
+}
+
+/// Connects to the configured database without migrating (for `minutes migrate`).
+pub async fn connect(config: &Config, pg_schema: Option<String>) -> anyhow::Result<SqlStore> {
+    SqlStore::connect(&ConnectOptions {
+        url: config.database.url.clone(),
+        max_connections: config.database.max_connections,
+        pg_schema,
+    })
+    .await
+    .with_context(|| {
+        format!(
+            "connecting to the database at {} (check database.url / MINUTES__DATABASE__URL)",
+            crate::config::redact_dsn(&config.database.url)
+        )
+    })
+}
+
+fn engines_from_config(config: &Config) -> anyhow::Result<Engines> {
+    let asr_for = |kind: AsrProviderKind| -> anyhow::Result<Arc<dyn SpeechToText>> {
+        Ok(match kind {
+            AsrProviderKind::Openai => Arc::new(OpenAiAsr::new(config.asr.openai.clone()).context("asr.openai")?),
+        })
+    };
+    let mut chain = vec![asr_for(config.asr.primary)?];
+    if let Some(fallback) = config.asr.fallback {
+        chain.push(asr_for(fallback)?);
+    }
+    let asr: Arc<dyn SpeechToText> = if chain.len() == 1 {
+        chain.remove(0)
+    } else {
+        Arc::new(FallbackAsr::new(chain))
+    };
+    let llm: Arc<dyn LanguageModel> = match config.llm.provider {
+        LlmProviderKind::Openai => Arc::new(OpenAiChat::new(config.llm.openai.clone()).context("llm.openai")?),
+    };
+    let voiceprint = match config.voiceprint.provider {
+        VoiceprintProviderKind::None => None,
+    };
+    Ok(Engines { asr, llm, voiceprint })
+}

@@ -1,0 +1,81 @@
+//! `minutes serve [--with-worker]` and `minutes worker`: long-running processes with graceful
+//! shutdown on SIGINT/SIGTERM.
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+use crate::config::Config;
+use crate::queue::{Worker, WorkerOptions};
+
+pub async fn serve(config: &Config, with_worker: bool) -> anyhow::Result<()> {
+    let app = Arc::new(App::build(config).await?);
+    let listener = tokio::net::TcpListener::bind(&config.server.bind)
+        .await
+        .with_context(|| format!("binding {} (server.bind / MINUTES__SERVER__BIND)", config.server.bind))?;
+    let shutdown = shutdown_token();
+    let worker = with_worker.then(|| {
+        let opts = WorkerOptions::all_queues(config.queue.concurrency);
+        tokio::spawn(Worker::new(app.clone(), opts).run(shutdown.clone()))
+    });
+    tracing::info!(bind = %config.server.bind, database = app.store.backend(), with_worker, "serving the API");
+    let stop = shutdown.clone();
+    axum::serve(listener, crate::http::router(app.clone()))
+        .with_graceful_shutdown(async move { stop.cancelled().await })
+        .await
+        .context("serving HTTP")?;
+    if let Some(worker) = worker {
+        worker.await.context("worker task")?;
+    }
+    app.sql.close().await;
+    Ok(())
+}
+
+pub async fn worker(config: &Config, queues: Vec<String>, concurrency: Option<usize>) -> anyhow::Result<()> {
+    let app = Arc::new(App::build(config).await?);
+    let mut opts = WorkerOptions::all_queues(concurrency.unwrap_or(config.queue.concurrency).max(1));
+    if !queues.is_empty() {
+        for q in &queues {
+            if !crate::domain::stage::QUEUES.contains(&q.as_str()) {
+                anyhow::bail!("unknown queue `{q}`; use {}", crate::domain::stage::QUEUES.join(", "));
+            }
+        }
+        opts.queues = queues;
+    }
+    Worker::new(app.clone(), opts).run(shutdown_token()).await;
+    app.sql.close().await;
+    Ok(())
+}
+
+/// Cancelled on Ctrl-C or SIGTERM.
+fn shutdown_token() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C still works");
+                    let _ = ctrl_c.await;
+                    t.cancel();
+                    return;
+                }
+            };
+            tokio::select! {
+                _ = ctrl_c => {},
+                _ = term.recv() => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = ctrl_c.await;
+        }
+        tracing::info!("shutdown requested");
+        t.cancel();
+    });
+    token
+}

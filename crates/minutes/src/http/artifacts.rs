@@ -1,0 +1,202 @@
+//! Artifact endpoints: list, versions, detail, and generate/regenerate (a job on the `llm` queue;
+//! the handler waits for it briefly so the original synchronous contract keeps working).
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::auth::Caller;
+use super::error::{ApiError, ApiResult};
+use super::tasks::{owned_task, PromptInstance};
+use super::views::{artifact_detail, artifact_info};
+use super::AppState;
+use crate::domain::artifact::ArtifactType;
+use crate::domain::ids;
+use crate::domain::task::TaskState;
+use crate::pipeline::REGENERATE_JOB;
+use crate::store::NewJob;
+
+pub async fn list(State(app): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    let task = owned_task(&app, &caller, &id).await?;
+    let artifacts = app.store.list_artifacts(&task.tenant_id, &task.id).await?;
+    let mut by_type: Map<String, Value> = Map::new();
+    for a in &artifacts {
+        let entry = by_type.entry(a.artifact_type.clone()).or_insert_with(|| json!([]));
+        if let Some(list) = entry.as_array_mut() {
+            list.push(artifact_info(a));
+        }
+    }
+    Ok(Json(json!({"task_id": task.id, "artifacts_by_type": by_type, "total_count": artifacts.len()})))
+}
+
+fn parse_type(s: &str) -> ApiResult<ArtifactType> {
+    ArtifactType::parse(s).ok_or_else(|| {
+        ApiError::bad_request("invalid_artifact_type", "artifact_type must be meeting_minutes, action_items or summary_notes")
+    })
+}
+
+pub async fn versions(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path((id, artifact_type)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let artifact_type = parse_type(&artifact_type)?;
+    let task = owned_task(&app, &caller, &id).await?;
+    let versions: Vec<Value> = app
+        .store
+        .list_artifacts(&task.tenant_id, &task.id)
+        .await?
+        .iter()
+        .filter(|a| a.artifact_type == artifact_type.as_str())
+        .map(artifact_info)
+        .collect();
+    Ok(Json(json!({"task_id": task.id, "artifact_type": artifact_type.as_str(),
+                   "total_count": versions.len(), "versions": versions})))
+}
+
+/// `GET /artifacts/{artifact_id}`: scoped to the caller's tenant and their own tasks.
+pub async fn detail(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(artifact_id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let artifact = app
+        .store
+        .get_artifact(&caller.tenant_id, &artifact_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("artifact"))?;
+    owned_task(&app, &caller, &artifact.task_id)
+        .await
+        .map_err(|_| ApiError::not_found("artifact"))?;
+    Ok(Json(json!({"artifact": artifact_detail(&artifact)})))
+}
+
+/// `GET /tasks/{id}/artifacts/{artifact_id}`: same response, 404 if it belongs to another task.
+pub async fn task_detail(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path((id, artifact_id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let task = owned_task(&app, &caller, &id).await?;
+    let artifact = app
+        .store
+        .get_artifact(&task.tenant_id, &artifact_id)
+        .await?
+        .filter(|a| a.task_id == task.id)
+        .ok_or_else(|| ApiError::not_found("artifact"))?;
+    Ok(Json(json!({"artifact": artifact_detail(&artifact)})))
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub struct GenerateBody {
+    prompt_instance: Option<PromptInstance>,
+    artifact_type: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct GenerateQuery {
+    /// Seconds to wait for the generation job (default 120, max 300); 0 answers 202 at once.
+    wait: Option<u64>,
+}
+
+pub async fn generate(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path((id, artifact_type)): Path<(String, String)>,
+    Query(q): Query<GenerateQuery>,
+    body: Option<Json<GenerateBody>>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let body = body.map(|Json(b)| b).unwrap_or_default();
+    start_generation(app, caller, id, parse_type(&artifact_type)?, body, q.wait).await
+}
+
+/// `POST /tasks/{id}/regenerate`: the alias from R30; the type comes from the body.
+pub async fn regenerate_alias(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<GenerateQuery>,
+    body: Option<Json<GenerateBody>>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let body = body.map(|Json(b)| b).unwrap_or_default();
+    let artifact_type = parse_type(body.artifact_type.as_deref().unwrap_or("meeting_minutes"))?;
+    start_generation(app, caller, id, artifact_type, body, q.wait).await
+}
+
+async fn start_generation(
+    app: AppState,
+    caller: Caller,
+    task_id: String,
+    artifact_type: ArtifactType,
+    body: GenerateBody,
+    wait: Option<u64>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let task = owned_task(&app, &caller, &task_id).await?;
+    if !matches!(TaskState::parse(&task.state), Some(TaskState::Success | TaskState::PartialSuccess)) {
+        return Err(ApiError::bad_request(
+            "invalid_state",
+            format!("the task is {}; artifacts can be generated once it succeeds", task.state),
+        ));
+    }
+    let prompt_instance = match body.prompt_instance {
+        Some(p) => {
+            if let Some(template_id) = p.template_id.as_deref().filter(|t| !t.is_empty()) {
+                let template = app
+                    .store
+                    .get_template(&task.tenant_id, template_id)
+                    .await?
+                    .ok_or_else(|| ApiError::not_found(&format!("prompt template `{template_id}`")))?;
+                if template.artifact_type != artifact_type.as_str() {
+                    return Err(ApiError::field("prompt_instance.template_id", format!(
+                        "template `{template_id}` produces {}, not {}", template.artifact_type, artifact_type.as_str())));
+                }
+            }
+            json!({"template_id": p.template_id, "language": p.language, "parameters": p.parameters})
+        }
+        None if artifact_type == ArtifactType::MeetingMinutes => task.prompt_instance.0.clone(),
+        None => json!({"template_id": null, "language": task.output_language, "parameters": {}}),
+    };
+    let artifact_id = ids::artifact_id();
+    let job = NewJob {
+        id: ids::job_id(),
+        queue: "llm".into(),
+        kind: REGENERATE_JOB.into(),
+        task_id: Some(task.id.clone()),
+        tenant_id: Some(task.tenant_id.clone()),
+        payload: json!({
+            "task_id": task.id, "artifact_type": artifact_type.as_str(), "artifact_id": artifact_id,
+            "prompt_instance": prompt_instance, "requested_by": caller.user_id,
+        }),
+        priority: 10,
+        max_attempts: app.config.queue.max_attempts as i64,
+        run_at_ms: app.clock.now_ms(),
+    };
+    app.store.enqueue(&job).await?;
+    let wait = Duration::from_secs(wait.unwrap_or(120).min(300));
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        if let Some(artifact) = app.store.get_artifact(&task.tenant_id, &artifact_id).await? {
+            return Ok((StatusCode::CREATED, Json(json!({
+                "success": true, "artifact_id": artifact.id, "version": artifact.version,
+                "content": artifact.content.0, "message": format!("{} v{} generated", artifact_type.as_str(), artifact.version),
+            }))));
+        }
+        let record = app.store.get_job(&job.id).await?;
+        if let Some(dead) = record.filter(|j| j.state == "dead") {
+            // Only the stable error code leaves the server; provider details stay in the job record.
+            let code = dead.errors.0.last().and_then(|e| e.split(':').next().map(str::to_string)).unwrap_or_default();
+            return Err(ApiError::new(StatusCode::BAD_GATEWAY, "generation_failed",
+                format!("generation failed ({code}); no version was created")).retryable());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok((StatusCode::ACCEPTED, Json(json!({
+                "success": true, "job_id": job.id, "artifact_id": artifact_id, "status": "queued",
+                "message": "generation queued; the artifact appears under this id when it is done",
+            }))));
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(250), app.jobs_signal.notified()).await;
+    }
+}

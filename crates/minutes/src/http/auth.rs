@@ -1,0 +1,142 @@
+//! Bearer-token authentication: HS256 JWTs from dev login (when enabled). The caller's
+//! identity and tenant come only from the token.
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::Json;
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::error::{ApiError, ApiResult};
+use super::AppState;
+use crate::config::AuthConfig;
+use crate::store::Owner;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    tid: String,
+    role: String,
+    iss: String,
+    iat: i64,
+    exp: i64,
+}
+
+/// Signing and verification keys; absent when no JWT secret is configured.
+#[derive(Clone)]
+pub struct AuthKeys {
+    keys: Option<(EncodingKey, DecodingKey)>,
+    issuer: String,
+    ttl_secs: u64,
+    dev_login: bool,
+}
+
+impl AuthKeys {
+    pub fn from_config(c: &AuthConfig) -> AuthKeys {
+        let keys = c.jwt_secret.as_ref().map(|s| {
+            let bytes = s.expose_secret().as_bytes();
+            (EncodingKey::from_secret(bytes), DecodingKey::from_secret(bytes))
+        });
+        AuthKeys {
+            keys,
+            issuer: c.issuer.clone(),
+            ttl_secs: c.jwt_ttl_secs,
+            dev_login: c.dev_login,
+        }
+    }
+
+    pub fn issue(&self, user_id: &str, tenant_id: &str, role: &str) -> ApiResult<String> {
+        let (enc, _) = self.keys.as_ref().ok_or_else(|| ApiError::internal("no JWT secret configured"))?;
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            sub: user_id.into(),
+            tid: tenant_id.into(),
+            role: role.into(),
+            iss: self.issuer.clone(),
+            iat: now,
+            exp: now + self.ttl_secs as i64,
+        };
+        encode(&Header::new(Algorithm::HS256), &claims, enc).map_err(ApiError::internal)
+    }
+
+    fn verify(&self, token: &str) -> ApiResult<Claims> {
+        let (_, dec) = self
+            .keys
+            .as_ref()
+            .ok_or_else(|| ApiError::unauthorized("authentication is not configured on this server"))?;
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_required_spec_claims(&["exp", "sub", "iss"]);
+        validation.leeway = 30;
+        decode::<Claims>(token, dec, &validation)
+            .map(|d| d.claims)
+            .map_err(|_| ApiError::unauthorized("invalid or expired token"))
+    }
+}
+
+/// The authenticated caller. Extracting it fails with 401 when the token is missing or bad.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user_id: String,
+    pub tenant_id: String,
+    pub role: String,
+}
+
+impl Caller {
+    pub fn owner(&self) -> Owner {
+        Owner {
+            tenant_id: self.tenant_id.clone(),
+            user_id: self.user_id.clone(),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))?;
+        let claims = state.auth.verify(token.trim())?;
+        Ok(Caller {
+            user_id: claims.sub,
+            tenant_id: claims.tid,
+            role: claims.role,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DevLogin {
+    username: String,
+}
+
+/// `POST /auth/dev/login`: find-or-create `user_{username}` in `tenant_{username}`.
+pub async fn dev_login(State(app): State<AppState>, Json(body): Json<DevLogin>) -> ApiResult<Json<Value>> {
+    if !app.auth.dev_login {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "dev_login_disabled", "dev login is disabled on this server"));
+    }
+    let name = body.username.trim();
+    let valid = !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !valid {
+        return Err(ApiError::field("username", "1–64 characters of letters, digits, `_` or `-`"));
+    }
+    let user = app.store.upsert_dev_user(name).await?;
+    let token = app.auth.issue(&user.id, &user.tenant_id, &user.role)?;
+    Ok(Json(json!({
+        "access_token": token,
+        "token_type": "bearer",
+        "user_id": user.id,
+        "tenant_id": user.tenant_id,
+        "expires_in": app.auth.ttl_secs,
+    })))
+}

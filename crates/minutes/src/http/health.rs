@@ -1,0 +1,41 @@
+//! Liveness (`/health`), readiness (`/ready`: database and object store) and the API root.
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::views::ts;
+use super::AppState;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub async fn health() -> Json<Value> {
+    Json(json!({"status": "healthy", "version": VERSION, "timestamp": ts(&chrono::Utc::now())}))
+}
+
+pub async fn root() -> Json<Value> {
+    Json(json!({"message": "minutes: meeting minutes API", "version": VERSION, "docs": "/docs"}))
+}
+
+pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
+    let database = app.store.ping().await;
+    let storage = app.objects.exists("health/probe").await;
+    let ok = database.is_ok() && storage.is_ok();
+    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    if let Err(e) = &database {
+        tracing::warn!(error = %e, "readiness: database unreachable");
+    }
+    if let Err(e) = &storage {
+        tracing::warn!(error = %e, "readiness: object store unreachable");
+    }
+    let word = |ok: bool| if ok { "healthy" } else { "unhealthy" };
+    (status, Json(json!({
+        "status": if ok { "ready" } else { "not_ready" },
+        "version": VERSION,
+        "dependencies": {
+            "database": word(database.is_ok()),
+            "backend": app.store.backend(),
+            "object_store": word(storage.is_ok()),
+        }
+    })))
+}

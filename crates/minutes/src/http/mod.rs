@@ -1,0 +1,83 @@
+//! The HTTP API (compatible with the original frontend contract). Handlers validate, write
+//! through the store and enqueue jobs; they never call a provider.
+mod artifacts;
+pub mod auth;
+mod error;
+mod health;
+pub mod openapi;
+mod tasks;
+mod transcripts;
+mod uploads;
+mod views;
+
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, patch, post};
+use axum::Router;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::app::App;
+
+pub use error::{ApiError, ApiResult};
+
+/// The task detail shape of the API, for other front ends (`minutes run --json`).
+pub fn task_view(task: &crate::store::TaskRecord, files: &[crate::store::TaskFileRecord]) -> serde_json::Value {
+    views::task_detail(task, files)
+}
+
+/// Cheap-to-clone handle to the application for handlers.
+#[derive(Clone)]
+pub struct AppState(pub Arc<App>);
+
+impl Deref for AppState {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+/// The whole route table.
+pub fn router(app: Arc<App>) -> Router {
+    let upload_limit = app.config.server.max_upload_bytes as usize + 64 * 1024;
+    let timeout = Duration::from_secs(app.config.server.request_timeout_secs);
+    let api = Router::new()
+        .route("/", get(health::root))
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .route("/auth/dev/login", post(auth::dev_login))
+        .route("/upload/{*file_path}", delete(uploads::delete_upload))
+        .route("/tasks", post(tasks::create).get(tasks::list))
+        .route("/tasks/{id}", get(tasks::get).delete(tasks::delete))
+        .route("/tasks/{id}/status", get(tasks::status))
+        .route("/tasks/{id}/rename", patch(tasks::rename))
+        .route("/tasks/{id}/cancel", post(tasks::cancel))
+        .route("/tasks/{id}/retry", post(tasks::retry))
+        .route("/tasks/{id}/history", get(tasks::history))
+        .route("/tasks/{id}/transcript", get(transcripts::get))
+        .route("/tasks/{id}/artifacts", get(artifacts::list))
+        .route("/tasks/{id}/artifacts/{artifact_id}", get(artifacts::task_detail))
+        .route("/tasks/{id}/artifacts/{artifact_type}/versions", get(artifacts::versions))
+        .route("/tasks/{id}/artifacts/{artifact_type}/generate", post(artifacts::generate))
+        .route("/tasks/{id}/artifacts/{artifact_type}/regenerate", post(artifacts::generate))
+        .route("/tasks/{id}/regenerate", post(artifacts::regenerate_alias))
+        .route("/artifacts/{artifact_id}", get(artifacts::detail))
+        // Long-polls (60 s) and generation waits (300 s) fit under this bound.
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            timeout.max(Duration::from_secs(310)),
+        ))
+        // Uploads stream for as long as the client sends; only their size is bounded.
+        .route("/upload", post(uploads::upload).layer(DefaultBodyLimit::max(upload_limit)));
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        // Serves /openapi.json as well as the UI at /docs.
+        .merge(openapi::swagger_ui())
+        .layer(TraceLayer::new_for_http())
+        .with_state(AppState(app))
+}

@@ -1,0 +1,73 @@
+//! The OpenAPI document (`/openapi.json`) and Swagger UI (`/docs`, assets vendored: works offline).
+//! `ROUTES` is checked against the router by the integration tests, so the two cannot drift.
+use serde_json::{json, Map, Value};
+use utoipa_swagger_ui::SwaggerUi;
+
+use super::health::VERSION;
+
+/// (method, path under /api/v1, summary, authenticated)
+pub const ROUTES: &[(&str, &str, &str, bool)] = &[
+    ("get", "/", "API root", false),
+    ("get", "/health", "Liveness", false),
+    ("get", "/ready", "Readiness: database and object store", false),
+    ("post", "/auth/dev/login", "Dev login (only when auth.dev_login = true): issues an HS256 JWT", false),
+    ("post", "/upload", "Upload one audio file (multipart `file`), streamed; 413 over the limit, 415 if not audio", true),
+    ("delete", "/upload/{file_path}", "Delete an upload of yours that no task uses", true),
+    ("post", "/tasks", "Create a task from your uploads (audio_files, file_order, meeting_type, languages, prompt_instance)", true),
+    ("get", "/tasks", "List your tasks (limit, offset, state, folder_id, include_deleted)", true),
+    ("get", "/tasks/{id}", "Task detail", true),
+    ("delete", "/tasks/{id}", "Delete a task and everything it produced", true),
+    ("get", "/tasks/{id}/status", "State, progress, ETA and error; `?wait=N` long-polls up to 60 s for a change", true),
+    ("patch", "/tasks/{id}/rename", "Rename a task", true),
+    ("post", "/tasks/{id}/cancel", "Cancel an active task", true),
+    ("post", "/tasks/{id}/retry", "Retry a failed or cancelled task from its first unfinished stage", true),
+    ("get", "/tasks/{id}/history", "Every state transition with time and reason, and the per-stage steps", true),
+    ("get", "/tasks/{id}/transcript", "Latest transcript revision (success, partial_success, archived)", true),
+    ("get", "/tasks/{id}/artifacts", "Artifacts grouped by type, newest version first", true),
+    ("get", "/tasks/{id}/artifacts/{artifact_id}", "Artifact detail (content as a JSON string, content_object, lineage)", true),
+    ("get", "/tasks/{id}/artifacts/{artifact_type}/versions", "Versions of one artifact type, newest first", true),
+    ("post", "/tasks/{id}/artifacts/{artifact_type}/generate", "Generate a new version (201; 202 with a job id if `?wait` ran out)", true),
+    ("post", "/tasks/{id}/artifacts/{artifact_type}/regenerate", "Alias of generate", true),
+    ("post", "/tasks/{id}/regenerate", "Alias of generate; artifact_type in the body (default meeting_minutes)", true),
+    ("get", "/artifacts/{artifact_id}", "Artifact detail by id", true),
+];
+
+pub fn document() -> Value {
+    let mut paths: Map<String, Value> = Map::new();
+    for (method, path, summary, authenticated) in ROUTES {
+        let params: Vec<Value> = path
+            .split('/')
+            .filter_map(|p| p.strip_prefix('{').and_then(|p| p.strip_suffix('}')))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        let mut op = json!({
+            "summary": summary,
+            "parameters": params,
+            "responses": {
+                "200": {"description": "OK"},
+                "default": {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+            }
+        });
+        if *authenticated {
+            op["security"] = json!([{"bearer": []}]);
+        }
+        let entry = paths.entry(format!("/api/v1{path}")).or_insert_with(|| json!({}));
+        entry[*method] = op;
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "minutes", "version": VERSION,
+                 "description": "Meeting recordings in, speaker-attributed versioned minutes out."},
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "schemas": {"Error": {"type": "object", "required": ["detail", "code", "retryable"], "properties": {
+                "detail": {"type": "string"}, "code": {"type": "string"}, "retryable": {"type": "boolean"},
+                "errors": {"type": "array", "items": {"type": "object"}}}}}
+        }
+    })
+}
+
+pub fn swagger_ui<S: Clone + Send + Sync + 'static>() -> axum::Router<S> {
+    SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", document()).into()
+}

@@ -1,0 +1,181 @@
+//! `POST /upload` (streamed to the object store, sniffed, size-limited) and `DELETE /upload/{key}`.
+use axum::extract::{Multipart, Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::auth::Caller;
+use super::error::{ApiError, ApiResult};
+use super::AppState;
+use crate::domain::ids;
+use crate::storage::ObjectWriter;
+use crate::store::Upload;
+use minutes_audio::Container;
+
+/// Bytes needed to recognize every accepted container by its magic bytes.
+const SNIFF_BYTES: usize = 64;
+
+fn too_large(limit: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "input_too_large",
+        format!("the file exceeds the upload limit of {limit} bytes"),
+    )
+}
+
+fn extension(c: Container) -> &'static str {
+    match c {
+        Container::Wav => "wav",
+        Container::Mp3 => "mp3",
+        Container::Mp4 => "m4a",
+        Container::Ogg => "ogg",
+        Container::Flac => "flac",
+    }
+}
+
+pub async fn upload(
+    State(app): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    mut multipart: Multipart,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let limit = app.config.server.max_upload_bytes;
+    // Refuse before reading a byte when the client already says the body is too big.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit + 64 * 1024) {
+        return Err(too_large(limit));
+    }
+    while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
+        if field.name() != Some("file") {
+            continue;
+        }
+        let original = sanitize_filename(field.file_name().unwrap_or("audio"));
+        let mut head: Vec<u8> = Vec::with_capacity(SNIFF_BYTES);
+        let mut pending = Vec::new();
+        while head.len() < SNIFF_BYTES {
+            match field.chunk().await.map_err(multipart_error)? {
+                Some(chunk) => {
+                    let take = (SNIFF_BYTES - head.len()).min(chunk.len());
+                    head.extend_from_slice(&chunk[..take]);
+                    pending.push(chunk);
+                }
+                None => break,
+            }
+        }
+        if head.is_empty() {
+            return Err(ApiError::bad_request("input_missing_file", "the uploaded file is empty"));
+        }
+        let container = minutes_audio::sniff(&head).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "input_unsupported_format",
+                "not a supported audio file (wav, mp3, m4a/aac, ogg/vorbis, opus, flac)",
+            )
+        })?;
+        let key = format!("uploads/{}/{}.{}", caller.user_id, &ids::new_id("f")[2..], extension(container));
+        let mut writer = app.objects.writer(&key).await.map_err(ApiError::internal)?;
+        let copied = copy_field(&mut writer, pending, &mut field, limit).await;
+        if let Err(e) = copied {
+            writer.abort().await;
+            return Err(e);
+        }
+        let written = writer.finish().await.map_err(ApiError::internal)?;
+        let upload = Upload {
+            object_key: key.clone(),
+            tenant_id: caller.tenant_id.clone(),
+            user_id: caller.user_id.clone(),
+            original_filename: original.clone(),
+            container: format!("{container:?}").to_lowercase(),
+            size_bytes: written.size_bytes as i64,
+            sha256: written.sha256.clone(),
+            duration_secs: None,
+            created_at: chrono::Utc::now(),
+        };
+        if let Err(e) = app.store.insert_upload(&upload).await {
+            let _ = app.objects.delete(&key).await;
+            return Err(e.into());
+        }
+        return Ok((
+            StatusCode::CREATED,
+            Json(json!({
+                "success": true,
+                "file_path": key,
+                "file_size": written.size_bytes,
+                "sha256": written.sha256,
+                "original_filename": original,
+                "format": upload.container,
+                "duration": null,
+                "message": "uploaded",
+            })),
+        ));
+    }
+    Err(ApiError::field("file", "a multipart field named `file` is required"))
+}
+
+async fn copy_field(
+    writer: &mut ObjectWriter,
+    pending: Vec<bytes::Bytes>,
+    field: &mut axum::extract::multipart::Field<'_>,
+    limit: u64,
+) -> ApiResult<()> {
+    for chunk in pending {
+        writer.write(&chunk);
+    }
+    loop {
+        if writer.size() > limit {
+            return Err(too_large(limit));
+        }
+        match field.chunk().await.map_err(multipart_error)? {
+            Some(chunk) => writer.write(&chunk),
+            None => return Ok(()),
+        }
+    }
+}
+
+fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "input_too_large", e.body_text());
+    }
+    ApiError::bad_request("invalid_multipart", e.body_text())
+}
+
+/// Keeps the original name as metadata only: no path parts, no control characters, bounded length.
+fn sanitize_filename(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or("audio");
+    let clean: String = base.chars().filter(|c| !c.is_control()).take(200).collect();
+    if clean.trim().is_empty() {
+        "audio".into()
+    } else {
+        clean
+    }
+}
+
+pub async fn delete_upload(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(key): Path<String>,
+) -> ApiResult<StatusCode> {
+    // The row lookup is scoped to the caller, so another user's key is simply not found.
+    app.store.delete_upload(&caller.owner(), &key).await.map_err(|e| match e {
+        crate::store::StoreError::NotFound => ApiError::not_found("upload"),
+        other => other.into(),
+    })?;
+    app.objects.delete(&key).await.map_err(ApiError::internal)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filenames_lose_paths_and_control_characters() {
+        assert_eq!(sanitize_filename("../../etc/passwd"), "passwd");
+        assert_eq!(sanitize_filename("C:\\x\\meeting.mp3"), "meeting.mp3");
+        assert_eq!(sanitize_filename("a\u{0}b\nc.wav"), "abc.wav");
+        assert_eq!(sanitize_filename("/"), "audio");
+    }
+}

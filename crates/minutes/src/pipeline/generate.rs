@@ -1,0 +1,175 @@
+//! generate_artifact: render the task's prompt instance, call the language model, validate the
+//! JSON against the artifact schema, and store a new version (never one for a failed answer).
+use serde_json::{json, Map, Value};
+
+use super::prompt::{prompt_hash, render, SYSTEM_PROMPT};
+use super::{job_task, JobError, StageCtx, StageError, StageOutput};
+use crate::app::App;
+use crate::domain::artifact::{validate_content, ArtifactType};
+use crate::domain::ids;
+use crate::domain::transcript::{Segment, Transcript};
+use crate::providers::GenerateRequest;
+use crate::store::{ClaimedJob, NewArtifact, NewCost, TaskRecord};
+
+/// Job kind for a user-requested (re)generation after the pipeline finished.
+pub const REGENERATE_JOB: &str = "regenerate_artifact";
+
+pub(super) async fn run(ctx: &StageCtx<'_>) -> Result<StageOutput, StageError> {
+    let prompt_instance = ctx.task.prompt_instance.0.clone();
+    let (artifact, costs) = build_artifact(ctx.app, &ctx.task, ArtifactType::MeetingMinutes, &prompt_instance, "system").await?;
+    let steps = ctx.app.store.task_steps(&ctx.task.tenant_id, &ctx.task.id).await?;
+    let partial = steps.iter().any(|s| s.status == "failed" && s.step != "generate_artifact");
+    Ok(StageOutput {
+        result: json!({ "artifact_id": artifact.id, "artifact_type": artifact.artifact_type }),
+        artifact: Some(artifact),
+        costs,
+        final_state: Some(if partial { "partial_success" } else { "success" }),
+        ..Default::default()
+    })
+}
+
+/// A (re)generation requested through the API; its failure leaves the task as it was.
+pub(super) async fn regenerate(app: &App, job: &ClaimedJob) -> Result<(), JobError> {
+    let (tenant_id, task_id) = job_task(job)?;
+    let payload = &job.payload.0;
+    let artifact_type = payload["artifact_type"]
+        .as_str()
+        .and_then(ArtifactType::parse)
+        .ok_or_else(|| JobError::Failed(StageError::permanent("bad_job", "unknown artifact type")))?;
+    let task = app
+        .store
+        .get_task_in_tenant(&tenant_id, &task_id)
+        .await?
+        .ok_or_else(|| JobError::Failed(StageError::permanent("task_missing", "the task no longer exists")))?;
+    let requested_by = payload["requested_by"].as_str().unwrap_or("system").to_string();
+    let mut artifact_payload = payload["prompt_instance"].clone();
+    if artifact_payload.is_null() {
+        artifact_payload = task.prompt_instance.0.clone();
+    }
+    let (mut artifact, costs) = build_artifact(app, &task, artifact_type, &artifact_payload, &requested_by)
+        .await
+        .map_err(JobError::Failed)?;
+    if let Some(id) = payload["artifact_id"].as_str() {
+        artifact.id = id.to_string();
+    }
+    app.store.complete_job_with_artifact(&job.lease(), &artifact, &costs).await?;
+    Ok(())
+}
+
+async fn build_artifact(
+    app: &App,
+    task: &TaskRecord,
+    artifact_type: ArtifactType,
+    prompt_instance: &Value,
+    created_by: &str,
+) -> Result<(NewArtifact, Vec<NewCost>), StageError> {
+    let store = &app.store;
+    let revision = store
+        .latest_transcript(&task.tenant_id, &task.id)
+        .await?
+        .ok_or_else(|| StageError::permanent("transcript_missing", "the task has no transcript"))?;
+    let segments: Vec<Segment> =
+        serde_json::from_value(revision.segments.0.clone()).map_err(|e| StageError::internal("segments", e))?;
+    let mapping = store.latest_speaker_mapping(&task.tenant_id, &task.id).await?;
+    let named: Vec<Segment> = segments
+        .iter()
+        .cloned()
+        .map(|mut s| {
+            if let Some(name) = mapping.as_ref().and_then(|m| m.mapping.0[&s.speaker]["name"].as_str()) {
+                s.speaker = name.to_string();
+            }
+            s
+        })
+        .collect();
+    let transcript = Transcript::new(named, revision.duration, revision.language.clone(), revision.provider.clone());
+    let template_id = prompt_instance["template_id"]
+        .as_str()
+        .filter(|id| !id.is_empty())
+        .map(str::to_string)
+        .unwrap_or_else(|| default_template_for(app, artifact_type));
+    let template = store
+        .get_template(&task.tenant_id, &template_id)
+        .await?
+        .ok_or_else(|| StageError::permanent("template_missing", format!("prompt template `{template_id}` does not exist")))?;
+    if template.artifact_type != artifact_type.as_str() {
+        return Err(StageError::permanent(
+            "template_mismatch",
+            format!("template `{template_id}` produces {}, not {}", template.artifact_type, artifact_type.as_str()),
+        ));
+    }
+    let mut values: Map<String, Value> = prompt_instance["parameters"].as_object().cloned().unwrap_or_default();
+    if let Some(schema) = template.parameter_schema.0.as_object() {
+        for (name, spec) in schema {
+            if !values.contains_key(name) {
+                values.insert(name.clone(), spec.get("default").cloned().unwrap_or(json!("")));
+            }
+        }
+    }
+    let output_language = prompt_instance["language"].as_str().unwrap_or(&task.output_language).to_string();
+    values.insert("transcript".into(), json!(transcript.as_prompt_lines()));
+    values.insert("speakers".into(), json!(transcript.speakers().join(", ")));
+    values.insert("output_language".into(), json!(output_language));
+    values.insert("meeting_type".into(), json!(task.meeting_type));
+    let user = render(&template.prompt_body, &values);
+    let schema = artifact_type.json_schema();
+    let request = GenerateRequest {
+        system: SYSTEM_PROMPT.to_string(),
+        user,
+        schema_name: artifact_type.as_str().to_string(),
+        schema: schema.clone(),
+    };
+    let output = app.llm.generate(&request).await.map_err(|e| StageError::provider("llm", &e))?;
+    let ids: Vec<String> = segments.iter().map(|s| s.id.clone()).collect();
+    let validated = validate_content(artifact_type, &output.content, &ids).map_err(|e| StageError {
+        code: "summary_invalid".into(),
+        message: "the language model's answer did not match the artifact schema; no version was created".into(),
+        detail: e.to_string(),
+        retryable: true,
+        retry_after: None,
+    })?;
+    let costs = vec![NewCost {
+        provider: app.llm.name().to_string(),
+        api_type: "llm",
+        units: (output.usage.prompt_tokens + output.usage.completion_tokens) as f64,
+        unit: "token",
+        metadata: json!({"model": output.model, "prompt_tokens": output.usage.prompt_tokens,
+                         "completion_tokens": output.usage.completion_tokens}),
+    }];
+    let artifact = NewArtifact {
+        id: ids::artifact_id(),
+        task_id: task.id.clone(),
+        tenant_id: task.tenant_id.clone(),
+        artifact_type: artifact_type.as_str().to_string(),
+        content: validated.content,
+        prompt_instance: json!({
+            "template_id": template.id,
+            "language": output_language,
+            "parameters": prompt_instance["parameters"].as_object().cloned().unwrap_or_default(),
+        }),
+        metadata: json!({
+            "llm_provider": app.llm.name(),
+            "llm_model": output.model,
+            "token_count": output.usage.prompt_tokens + output.usage.completion_tokens,
+            "dropped_citations": validated.dropped_citations,
+            "template_version": template.version,
+            "schema_version": crate::domain::artifact::SCHEMA_VERSION,
+        }),
+        transcript_revision: revision.revision,
+        speaker_mapping_version: mapping.as_ref().map(|m| m.version),
+        template_id: template.id.clone(),
+        model: output.model.clone(),
+        prompt_hash: prompt_hash(&request.system, &request.user, &schema),
+        prompt_tokens: output.usage.prompt_tokens as i64,
+        completion_tokens: output.usage.completion_tokens as i64,
+        created_by: created_by.to_string(),
+    };
+    Ok((artifact, costs))
+}
+
+/// The built-in template for a type; meeting minutes use the configured default.
+fn default_template_for(app: &App, artifact_type: ArtifactType) -> String {
+    match artifact_type {
+        ArtifactType::MeetingMinutes => app.config.pipeline.default_template.clone(),
+        other => other.as_str().to_string(),
+    }
+}

@@ -1,0 +1,131 @@
+//! transcribe: ASR (primary → fallback) on the normalized audio; segments mapped to their parts.
+use serde_json::{json, Value};
+
+use super::prepare_audio::normalized_key;
+use super::{StageCtx, StageError, StageOutput};
+use crate::domain::stage::Stage;
+use crate::domain::transcript::{segment_id, Segment, Transcript};
+use crate::providers::{AsrSegment, TranscribeRequest};
+use crate::store::{NewCost, NewTranscriptRevision};
+
+pub(super) async fn run(ctx: &StageCtx<'_>) -> Result<StageOutput, StageError> {
+    let task = &ctx.task;
+    let prepared = ctx
+        .step_result(Stage::PrepareAudio)
+        .await?
+        .ok_or_else(|| StageError::internal("transcribe", "prepare_audio has no result"))?;
+    let duration = prepared["duration"].as_f64().unwrap_or(0.0);
+    let scratch = ctx.scratch()?;
+    let wav = scratch.path().join("normalized.wav");
+    ctx.app
+        .objects
+        .download_to(&normalized_key(&task.tenant_id, &task.id), &wav)
+        .await
+        .map_err(|e| StageError::internal("fetching normalized audio", e))?;
+    let request = TranscribeRequest {
+        audio_wav: wav,
+        duration_secs: duration,
+        language: task.asr_language.clone(),
+        hotwords: Vec::new(),
+    };
+    let output = ctx
+        .app
+        .asr
+        .transcribe(&request)
+        .await
+        .map_err(|e| StageError::provider("asr", &e))?;
+    let segments = to_segments(&output.segments, &prepared["parts"]);
+    if segments.is_empty() {
+        return Err(StageError::permanent(
+            "transcription_empty",
+            "no speech was recognized in the recording",
+        ));
+    }
+    let language = output.language.clone().unwrap_or_else(|| task.asr_language.clone());
+    let transcript = Transcript::new(segments, duration, language, output.provider.clone());
+    Ok(StageOutput {
+        result: json!({
+            "provider": output.provider,
+            "segments": transcript.segments.len(),
+            "speakers": transcript.speakers(),
+            "fallback_errors": output.fallback_errors,
+        }),
+        transcript: Some(NewTranscriptRevision {
+            segments: serde_json::to_value(&transcript.segments).map_err(|e| StageError::internal("segments", e))?,
+            full_text: transcript.full_text.clone(),
+            duration: transcript.duration,
+            language: transcript.language.clone(),
+            provider: transcript.provider.clone(),
+            author: "system".into(),
+            reason: format!("asr:{}", output.provider),
+        }),
+        costs: vec![NewCost {
+            provider: output.provider.clone(),
+            api_type: "asr",
+            units: duration,
+            unit: "second",
+            metadata: json!({"language": task.asr_language}),
+        }],
+        ..Default::default()
+    })
+}
+
+/// Gives segments stable ids, a speaker label, and their source part and time within it.
+fn to_segments(raw: &[AsrSegment], parts: &Value) -> Vec<Segment> {
+    let spans: Vec<(f64, f64)> = parts
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|p| (p["offset_secs"].as_f64().unwrap_or(0.0), p["duration_secs"].as_f64().unwrap_or(0.0)))
+                .collect()
+        })
+        .unwrap_or_default();
+    raw.iter()
+        .filter(|s| !s.text.trim().is_empty())
+        .enumerate()
+        .map(|(i, s)| {
+            let part = spans
+                .iter()
+                .rposition(|(offset, _)| s.start >= *offset)
+                .unwrap_or(0);
+            let part_time = spans.get(part).map(|(offset, _)| s.start - offset);
+            Segment {
+                id: segment_id(i),
+                start_time: s.start.max(0.0),
+                end_time: s.end.max(s.start).max(0.0),
+                speaker: s.speaker.clone().unwrap_or_else(|| "Speaker 1".to_string()),
+                text: s.text.trim().to_string(),
+                confidence: s.confidence,
+                part_index: (!spans.is_empty()).then_some(part),
+                part_time,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_are_mapped_to_their_parts() {
+        let parts = json!([
+            {"offset_secs": 0.0, "duration_secs": 20.0},
+            {"offset_secs": 20.0, "duration_secs": 25.0},
+        ]);
+        let raw = vec![
+            AsrSegment { start: 1.0, end: 5.0, text: " hello ".into(), speaker: None, confidence: Some(0.9) },
+            AsrSegment { start: 6.0, end: 7.0, text: "  ".into(), speaker: None, confidence: None },
+            AsrSegment { start: 22.5, end: 30.0, text: "world".into(), speaker: Some("S2".into()), confidence: None },
+        ];
+        let segs = to_segments(&raw, &parts);
+        assert_eq!(segs.len(), 2);
+        assert_eq!(segs[0].id, "seg_0001");
+        assert_eq!(segs[0].text, "hello");
+        assert_eq!(segs[0].part_index, Some(0));
+        assert_eq!(segs[1].id, "seg_0002");
+        assert_eq!(segs[1].part_index, Some(1));
+        assert!((segs[1].part_time.unwrap() - 2.5).abs() < 1e-9);
+        assert_eq!(segs[1].speaker, "S2");
+    }
+}

@@ -1,0 +1,6 @@
+//! Speech-to-text engines and the fallback chain.
+pub mod fallback;
+pub mod openai;
+
+pub use fallback::FallbackAsr;
+pub use openai::{OpenAiAsr, OpenAiAsrSettings};

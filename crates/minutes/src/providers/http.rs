@@ -1,0 +1,546 @@
+//! Shared HTTP plumbing for provider adapters: client setup, capped body reads, error classification.
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use reqwest::header::HeaderMap;
+use reqwest::{RequestBuilder, Response, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serializer;
+
+use super::ProviderError;
+
+/// Largest response body an adapter will buffer; a verbose transcript of a six-hour meeting is a
+/// few MiB, so anything past this is a misbehaving server rather than an answer.
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// Upper bound on establishing a TCP/TLS connection; a provider that cannot even accept a
+/// connection this fast is down, and waiting the whole request timeout would only delay fallback.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How much of an error body goes into `ProviderError` details: enough to see the server's
+/// message, short enough to keep task rows and logs readable.
+const EXCERPT_CHARS: usize = 300;
+
+/// Builds a client whose every request (connect, upload, response body) ends within `timeout`.
+pub fn build_client(provider: &str, timeout: Duration) -> Result<reqwest::Client, ProviderError> {
+    reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+        .timeout(timeout)
+        .user_agent(concat!("minutes/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| ProviderError::Unavailable {
+            provider: provider.to_string(),
+            detail: format!("cannot build HTTP client: {}", error_chain(&e)),
+        })
+}
+
+/// One provider's HTTP endpoint settings: the client, its timeout and the optional bearer key.
+#[derive(Debug, Clone)]
+pub struct ProviderHttp {
+    provider: String,
+    client: reqwest::Client,
+    timeout: Duration,
+    api_key: Option<SecretString>,
+    max_body: usize,
+}
+
+impl ProviderHttp {
+    pub fn new(
+        provider: &str,
+        api_key: Option<SecretString>,
+        timeout: Duration,
+    ) -> Result<Self, ProviderError> {
+        // An empty key (e.g. an unset env var expanded to "") means "no auth", not `Bearer `.
+        let api_key = api_key.filter(|k| !k.expose_secret().trim().is_empty());
+        Ok(Self {
+            provider: provider.to_string(),
+            client: build_client(provider, timeout)?,
+            timeout,
+            api_key,
+            max_body: MAX_BODY_BYTES,
+        })
+    }
+
+    pub fn provider(&self) -> &str {
+        &self.provider
+    }
+
+    /// Renames the provider used in error messages (for adapters renamed after construction).
+    pub fn set_provider(&mut self, provider: &str) {
+        self.provider = provider.to_string();
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// A POST to `url` carrying the bearer key when one is configured.
+    pub fn post(&self, url: &str) -> RequestBuilder {
+        let req = self.client.post(url);
+        match &self.api_key {
+            Some(key) => req.bearer_auth(key.expose_secret()),
+            None => req,
+        }
+    }
+
+    /// Sends the request and returns the body of a 2xx answer; everything else becomes a
+    /// classified `ProviderError`.
+    pub async fn send(&self, req: RequestBuilder) -> Result<Bytes, ProviderError> {
+        let mut resp = req
+            .send()
+            .await
+            .map_err(|e| classify_transport(&self.provider, self.timeout, &e))?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = read_body_capped(&self.provider, self.timeout, &mut resp, self.max_body).await;
+        if status.is_success() {
+            return body;
+        }
+        // An error status is classified even if its body was unreadable: the status is the
+        // signal, the body only decorates the detail.
+        let body = body.unwrap_or_default();
+        let secret = self.api_key.as_ref().map(|k| k.expose_secret());
+        Err(classify_status(
+            &self.provider,
+            status,
+            &headers,
+            &body,
+            secret,
+        ))
+    }
+}
+
+/// Maps a transport-level reqwest failure (no HTTP status) onto an error class.
+pub fn classify_transport(
+    provider: &str,
+    timeout: Duration,
+    err: &reqwest::Error,
+) -> ProviderError {
+    let provider = provider.to_string();
+    if err.is_timeout() {
+        return ProviderError::Timeout {
+            provider,
+            after: timeout,
+        };
+    }
+    let detail = if err.is_connect() {
+        format!("cannot connect: {}", error_chain(err))
+    } else {
+        error_chain(err)
+    };
+    ProviderError::Unavailable { provider, detail }
+}
+
+/// Maps a non-2xx status onto an error class.
+///
+/// `secret` is scrubbed from the body excerpt because some servers echo the submitted key back
+/// in "invalid API key" messages.
+pub fn classify_status(
+    provider: &str,
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    secret: Option<&str>,
+) -> ProviderError {
+    let provider = provider.to_string();
+    let detail = || {
+        let excerpt = body_excerpt(body, secret);
+        if excerpt.is_empty() {
+            format!("HTTP {status}")
+        } else {
+            format!("HTTP {status}: {excerpt}")
+        }
+    };
+    match status.as_u16() {
+        429 => ProviderError::RateLimited {
+            provider,
+            retry_after: parse_retry_after(headers, Utc::now()),
+        },
+        401 | 403 => ProviderError::Auth {
+            provider,
+            detail: detail(),
+        },
+        408 | 500..=599 => ProviderError::Unavailable {
+            provider,
+            detail: detail(),
+        },
+        // Remaining 4xx (400, 404, 413, 415, 422, …) all say "this request will not work as sent".
+        400..=499 => ProviderError::Rejected {
+            provider,
+            detail: detail(),
+        },
+        // 1xx/3xx reaching us means redirects ran out or the server speaks something else.
+        _ => ProviderError::InvalidResponse {
+            provider,
+            detail: detail(),
+        },
+    }
+}
+
+/// The server's retry hint: `retry-after-ms` (OpenAI's precise variant) wins over `Retry-After`,
+/// which may be delta-seconds or an HTTP-date. A date in the past means "now".
+pub fn parse_retry_after(headers: &HeaderMap, now: DateTime<Utc>) -> Option<Duration> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    if let Some(ms) = header("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
+        if let Ok(d) = Duration::try_from_secs_f64(ms / 1000.0) {
+            return Some(d);
+        }
+    }
+    let value = header("retry-after")?;
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    // Some servers send fractional seconds even though the RFC says integer.
+    if let Ok(secs) = value.parse::<f64>() {
+        return Duration::try_from_secs_f64(secs).ok();
+    }
+    let at = parse_http_date(value)?;
+    Some((at - now).to_std().unwrap_or(Duration::ZERO))
+}
+
+/// Parses the three HTTP-date forms RFC 9110 requires recipients to accept.
+fn parse_http_date(value: &str) -> Option<DateTime<Utc>> {
+    // IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT` (RFC 2822 syntax, GMT zone).
+    if let Ok(dt) = DateTime::parse_from_rfc2822(value) {
+        return Some(dt.with_timezone(&Utc));
+    }
+    // Obsolete RFC 850 (`Sunday, 06-Nov-94 08:49:37 GMT`) and asctime (`Sun Nov  6 08:49:37 1994`).
+    ["%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"]
+        .iter()
+        .find_map(|fmt| NaiveDateTime::parse_from_str(value, fmt).ok())
+        .map(|naive| naive.and_utc())
+}
+
+/// Reads the whole body but refuses more than `cap` bytes, so a misbehaving server cannot
+/// exhaust memory.
+pub async fn read_body_capped(
+    provider: &str,
+    timeout: Duration,
+    resp: &mut Response,
+    cap: usize,
+) -> Result<Bytes, ProviderError> {
+    let too_large = || ProviderError::InvalidResponse {
+        provider: provider.to_string(),
+        detail: format!("response body exceeds {cap} bytes"),
+    };
+    // Fail before reading anything when the server announces an oversized body.
+    if resp.content_length().is_some_and(|len| len > cap as u64) {
+        return Err(too_large());
+    }
+    let mut buf = BytesMut::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| classify_transport(provider, timeout, &e))?
+    {
+        if buf.len() + chunk.len() > cap {
+            return Err(too_large());
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+/// A short single-line, lossy-UTF-8 excerpt of a body with `secret` masked out.
+pub fn body_excerpt(body: &[u8], secret: Option<&str>) -> String {
+    let mut text = String::from_utf8_lossy(body).into_owned();
+    if let Some(secret) = secret.filter(|s| !s.is_empty()) {
+        text = text.replace(secret, "[redacted]");
+    }
+    let mut excerpt: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if let Some((idx, _)) = excerpt.char_indices().nth(EXCERPT_CHARS) {
+        excerpt.truncate(idx);
+        excerpt.push('…');
+    }
+    excerpt
+}
+
+/// An error and its `source()` chain on one line; reqwest's top-level message alone ("error
+/// sending request") hides the useful part (connection refused, DNS failure, …).
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        let msg = e.to_string();
+        if !out.contains(&msg) {
+            out.push_str(": ");
+            out.push_str(&msg);
+        }
+        source = e.source();
+    }
+    out
+}
+
+/// `serialize_with` for optional API keys: settings can be printed or dumped without the key.
+pub fn serialize_redacted<S: Serializer>(
+    value: &Option<SecretString>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(_) => s.serialize_str("[redacted]"),
+        None => s.serialize_none(),
+    }
+}
+
+/// Joins `base_url` and an endpoint path without doubling or dropping the slash.
+pub fn endpoint(base_url: &str, path: &str) -> String {
+    format!(
+        "{}/{}",
+        base_url.trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
+}
+
+/// Local HTTP servers for adapter tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    /// Serves `router` on an ephemeral loopback port and returns `http://127.0.0.1:PORT`.
+    ///
+    /// The listener is bound before this returns, so requests queue in the backlog until the
+    /// spawned server accepts them; no readiness wait is needed.
+    pub async fn serve(router: axum::Router) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        format!("http://{addr}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::header::RETRY_AFTER;
+    use axum::routing::get;
+    use axum::Router;
+    use chrono::TimeZone;
+    use reqwest::header::HeaderValue;
+
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(1994, 11, 6, 8, 49, 0)
+            .single()
+            .expect("valid date")
+    }
+
+    #[test]
+    fn retry_after_accepts_seconds_dates_and_ms() {
+        assert_eq!(
+            parse_retry_after(&headers(&[("retry-after", "7")]), now()),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            parse_retry_after(
+                &headers(&[("retry-after", "Sun, 06 Nov 1994 08:49:37 GMT")]),
+                now()
+            ),
+            Some(Duration::from_secs(37))
+        );
+        assert_eq!(
+            parse_retry_after(
+                &headers(&[("retry-after", "Sunday, 06-Nov-94 08:49:40 GMT")]),
+                now()
+            ),
+            Some(Duration::from_secs(40))
+        );
+        assert_eq!(
+            parse_retry_after(
+                &headers(&[("retry-after", "Sun Nov  6 08:49:50 1994")]),
+                now()
+            ),
+            Some(Duration::from_secs(50))
+        );
+        // A date already past means "retry now", not a negative wait.
+        assert_eq!(
+            parse_retry_after(
+                &headers(&[("retry-after", "Sun, 06 Nov 1994 08:00:00 GMT")]),
+                now()
+            ),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            parse_retry_after(
+                &headers(&[("retry-after", "20"), ("retry-after-ms", "1500")]),
+                now()
+            ),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(
+            parse_retry_after(&headers(&[("retry-after", "soon")]), now()),
+            None
+        );
+        assert_eq!(
+            parse_retry_after(&headers(&[("retry-after", "-3")]), now()),
+            None
+        );
+        assert_eq!(parse_retry_after(&HeaderMap::new(), now()), None);
+    }
+
+    #[test]
+    fn statuses_map_to_error_classes() {
+        let class = |code: u16| {
+            let status = StatusCode::from_u16(code).expect("valid status");
+            classify_status(
+                "p",
+                status,
+                &HeaderMap::new(),
+                b"{\"error\":\"nope\"}",
+                None,
+            )
+            .code()
+        };
+        assert_eq!(class(429), "rate_limited");
+        assert_eq!(class(401), "provider_auth_failed");
+        assert_eq!(class(403), "provider_auth_failed");
+        for code in [400, 404, 413, 415, 422] {
+            assert_eq!(class(code), "provider_rejected", "{code}");
+        }
+        for code in [408, 500, 502, 503, 504] {
+            assert_eq!(class(code), "provider_unavailable", "{code}");
+        }
+        assert_eq!(class(302), "provider_invalid_response");
+    }
+
+    #[test]
+    fn rejected_detail_is_short_and_never_holds_the_key() {
+        let body = format!(
+            "Incorrect API key provided: sk-secret-123. {}",
+            "x".repeat(5000)
+        );
+        let err = classify_status(
+            "p",
+            StatusCode::BAD_REQUEST,
+            &HeaderMap::new(),
+            body.as_bytes(),
+            Some("sk-secret-123"),
+        );
+        let ProviderError::Rejected { detail, .. } = &err else {
+            panic!("expected Rejected, got {err:?}");
+        };
+        assert!(!detail.contains("sk-secret-123"), "{detail}");
+        assert!(detail.contains("[redacted]"), "{detail}");
+        assert!(detail.chars().count() < 400, "{}", detail.len());
+    }
+
+    #[test]
+    fn endpoint_joins_with_one_slash() {
+        assert_eq!(
+            endpoint("http://h:8000/v1/", "/audio/transcriptions"),
+            "http://h:8000/v1/audio/transcriptions"
+        );
+        assert_eq!(
+            endpoint("http://h/v1", "chat/completions"),
+            "http://h/v1/chat/completions"
+        );
+    }
+
+    #[tokio::test]
+    async fn oversized_bodies_are_refused() {
+        let base =
+            test_support::serve(Router::new().route("/big", get(|| async { "y".repeat(4096) })))
+                .await;
+        let http = ProviderHttp::new("p", None, Duration::from_secs(5)).expect("client");
+        let mut resp = http
+            .client
+            .get(format!("{base}/big"))
+            .send()
+            .await
+            .expect("send");
+        let err = read_body_capped("p", http.timeout, &mut resp, 1024)
+            .await
+            .expect_err("must fail");
+        assert!(
+            matches!(err, ProviderError::InvalidResponse { .. }),
+            "{err:?}"
+        );
+
+        let mut resp = http
+            .client
+            .get(format!("{base}/big"))
+            .send()
+            .await
+            .expect("send");
+        let body = read_body_capped("p", http.timeout, &mut resp, 4096)
+            .await
+            .expect("fits");
+        assert_eq!(body.len(), 4096);
+    }
+
+    #[tokio::test]
+    async fn rate_limit_status_carries_the_retry_hint() {
+        let router = Router::new().route(
+            "/x",
+            axum::routing::post(|| async {
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [(RETRY_AFTER, "7")],
+                    "slow down",
+                )
+            }),
+        );
+        let base = test_support::serve(router).await;
+        let http = ProviderHttp::new("p", None, Duration::from_secs(5)).expect("client");
+        let err = http
+            .send(http.post(&format!("{base}/x")))
+            .await
+            .expect_err("must fail");
+        assert_eq!(
+            err,
+            ProviderError::RateLimited {
+                provider: "p".into(),
+                retry_after: Some(Duration::from_secs(7))
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn refused_connections_are_unavailable() {
+        // Bind then drop to get a loopback port that nothing listens on.
+        let port = {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            l.local_addr().expect("addr").port()
+        };
+        let http = ProviderHttp::new("p", None, Duration::from_secs(5)).expect("client");
+        let err = http
+            .send(http.post(&format!("http://127.0.0.1:{port}/x")))
+            .await
+            .expect_err("must fail");
+        let ProviderError::Unavailable { detail, .. } = &err else {
+            panic!("expected Unavailable, got {err:?}");
+        };
+        assert!(detail.contains("connect"), "{detail}");
+    }
+
+    #[test]
+    fn settings_serializer_hides_the_key() {
+        #[derive(serde::Serialize)]
+        struct S {
+            #[serde(serialize_with = "serialize_redacted")]
+            key: Option<SecretString>,
+        }
+        let json = serde_json::to_string(&S {
+            key: Some(SecretString::from("sk-live-abc")),
+        })
+        .expect("serialize");
+        assert_eq!(json, r#"{"key":"[redacted]"}"#);
+    }
+}

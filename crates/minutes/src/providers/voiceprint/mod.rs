@@ -1,0 +1,1 @@
+//! Voiceprint identification engines (iFlyTek and local embeddings arrive with their issues).
