@@ -245,15 +245,18 @@ fn downmix(buf: &AudioBufferRef<'_>, out: &mut Vec<f32>) {
 /// Appends the average of all channels; the single-channel case is a plain conversion.
 fn downmix_planar<S: Sample + IntoSample<f32>>(buf: &AudioBuffer<S>, out: &mut Vec<f32>) {
     let channels = buf.spec().channels.count();
-    let start = out.len();
-    out.resize(start + buf.frames(), 0.0);
-    let dst = &mut out[start..];
-    for c in 0..channels {
-        for (d, &s) in dst.iter_mut().zip(buf.chan(c)) {
-            *d += s.into_sample();
-        }
+    if channels == 0 {
+        return;
     }
+    let start = out.len();
+    out.extend(buf.chan(0).iter().map(|&s| -> f32 { s.into_sample() }));
     if channels > 1 {
+        let dst = &mut out[start..];
+        for c in 1..channels {
+            for (d, &s) in dst.iter_mut().zip(buf.chan(c)) {
+                *d += s.into_sample();
+            }
+        }
         let scale = 1.0 / channels as f32;
         dst.iter_mut().for_each(|d| *d *= scale);
     }

@@ -102,7 +102,8 @@ impl Store for SqlStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ())?);
+        // Touches a real table, so an unmigrated database is not reported ready.
+        on_pool!(self, pool => sqlx::query("SELECT 1 FROM jobs LIMIT 1").execute(pool).await.map(|_| ())?);
         Ok(())
     }
 }

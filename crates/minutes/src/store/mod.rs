@@ -113,6 +113,6 @@ pub trait ContentStore: Send + Sync {
 pub trait Store: AccountStore + TaskStore + JobStore + ContentStore {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
-    /// A round trip to the database, for readiness checks.
+    /// A round trip to the migrated database, for readiness checks.
     async fn ping(&self) -> StoreResult<()>;
 }

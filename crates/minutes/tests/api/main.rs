@@ -1,1 +1,12 @@
+//! The one integration-test binary. Runs on SQLite by default and on PostgreSQL when
+//! `MINUTES_TEST_POSTGRES_URL` is set (each test in a fresh schema).
+mod engines;
+mod helpers;
 
+mod api_flow;
+mod failures;
+mod openai_pipeline;
+mod queue;
+mod security;
+mod store_contract;
+mod uploads;

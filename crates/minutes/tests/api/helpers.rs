@@ -1,0 +1,258 @@
+//! `TestApp`: a real `App` (temp SQLite or a fresh PostgreSQL schema, local object store in a
+//! tempdir) driven in-process through the router, with `run_jobs_until_idle()` and a drop check
+//! that fails the test when jobs were left unrun.
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{header, Method, Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use secrecy::SecretString;
+use serde_json::Value;
+use tower::ServiceExt;
+
+use minutes::app::{App, Engines, Overrides};
+use minutes::config::{Config, Profile};
+use minutes::providers::Voiceprint;
+use minutes::queue::{drain, ManualClock, WorkerOptions};
+use minutes::store::SqlStore;
+
+use crate::engines::{ScriptedAsr, ScriptedLlm};
+
+pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
+
+pub fn data_file(rel: &str) -> PathBuf {
+    let base = std::env::var("MINUTES_TEST_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/meetings"));
+    let path = base.join(rel);
+    assert!(path.exists(), "test data {} is missing (set MINUTES_TEST_DATA)", path.display());
+    path
+}
+
+pub fn postgres_url() -> Option<String> {
+    std::env::var("MINUTES_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty())
+}
+
+pub struct TestOptions {
+    pub asr: ScriptedAsr,
+    pub llm: ScriptedLlm,
+    pub voiceprint: Option<Arc<dyn Voiceprint>>,
+    pub configure: Box<dyn FnOnce(&mut Config) + Send>,
+    /// Build engines from the configuration (real providers) instead of the scripted ones.
+    pub engines_from_config: bool,
+}
+
+impl Default for TestOptions {
+    fn default() -> Self {
+        TestOptions {
+            asr: ScriptedAsr::default(),
+            llm: ScriptedLlm::default(),
+            voiceprint: None,
+            configure: Box::new(|_| {}),
+            engines_from_config: false,
+        }
+    }
+}
+
+pub struct TestApp {
+    pub app: Arc<App>,
+    pub router: Router,
+    pub asr: Arc<ScriptedAsr>,
+    pub llm: Arc<ScriptedLlm>,
+    pub clock: Arc<ManualClock>,
+    pub dir: tempfile::TempDir,
+    pg: Option<(String, String)>,
+    allow_unrun: bool,
+}
+
+/// A configuration for tests: everything under `dir`, dev login on, quick queue timings.
+pub fn test_config(dir: &std::path::Path) -> Config {
+    let mut c = Config::load(None).expect("default config loads");
+    c.profile = Profile::Test;
+    c.data_dir = dir.to_path_buf();
+    c.database.url = format!("sqlite://{}", dir.join("minutes.db").display());
+    c.storage.root = dir.join("objects").display().to_string();
+    c.auth.dev_login = true;
+    c.auth.jwt_secret = Some(SecretString::from(JWT_SECRET.to_string()));
+    c.queue.max_attempts = 3;
+    c.queue.backoff_base_secs = 10;
+    c.queue.backoff_max_secs = 60;
+    c.queue.lease_secs = 30;
+    c.queue.heartbeat_secs = 10;
+    c
+}
+
+impl TestApp {
+    pub async fn new() -> TestApp {
+        Self::with(TestOptions::default()).await
+    }
+
+    pub async fn with(opts: TestOptions) -> TestApp {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut config = test_config(dir.path());
+        let pg = postgres_url().map(|url| (url, format!("t_{}", uuid::Uuid::new_v4().simple())));
+        if let Some((url, schema)) = &pg {
+            config.database.url = url.clone();
+            SqlStore::create_pg_schema(url, schema).await.expect("create test schema");
+        }
+        (opts.configure)(&mut config);
+        let asr = Arc::new(opts.asr);
+        let llm = Arc::new(opts.llm);
+        let clock = Arc::new(ManualClock::starting_now());
+        let engines = (!opts.engines_from_config).then(|| Engines {
+            asr: asr.clone(),
+            llm: llm.clone(),
+            voiceprint: opts.voiceprint,
+        });
+        let app = App::build_with(
+            &config,
+            Overrides {
+                engines,
+                clock: Some(clock.clone()),
+                pg_schema: pg.as_ref().map(|(_, s)| s.clone()),
+            },
+        )
+        .await
+        .expect("app builds");
+        let app = Arc::new(app);
+        TestApp {
+            router: minutes::http::router(app.clone()),
+            app,
+            asr,
+            llm,
+            clock,
+            dir,
+            pg,
+            allow_unrun: false,
+        }
+    }
+
+    /// For tests that leave jobs behind on purpose (cancelled, released, scheduled retries).
+    pub fn allow_unrun_jobs(&mut self) {
+        self.allow_unrun = true;
+    }
+
+    pub fn worker_options(&self) -> WorkerOptions {
+        WorkerOptions::all_queues(1)
+    }
+
+    /// Runs every job that is due now, including the ones jobs enqueue, until none is left.
+    pub async fn run_jobs_until_idle(&self) -> usize {
+        drain(&self.app, &self.worker_options()).await.expect("drain")
+    }
+
+    /// Waits (on the queue's wake-up signal, up to 10 s) until a job is enqueued, then drains.
+    pub async fn run_jobs_once_enqueued(&self) -> usize {
+        loop {
+            let notified = self.app.jobs_signal.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let ran = self.run_jobs_until_idle().await;
+            if ran > 0 {
+                return ran;
+            }
+            tokio::time::timeout(std::time::Duration::from_secs(10), notified)
+                .await
+                .expect("a job was enqueued within 10 s");
+        }
+    }
+
+    pub async fn request(&self, method: Method, uri: &str, token: Option<&str>, body: Body, content_type: Option<&str>) -> (StatusCode, Value) {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(t) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        if let Some(ct) = content_type {
+            req = req.header(header::CONTENT_TYPE, ct);
+        }
+        let response = self.router.clone().oneshot(req.body(body).unwrap()).await.unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let value = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into())) };
+        (status, value)
+    }
+
+    pub async fn get(&self, uri: &str, token: &str) -> (StatusCode, Value) {
+        self.request(Method::GET, uri, Some(token), Body::empty(), None).await
+    }
+
+    pub async fn send_json(&self, method: Method, uri: &str, token: &str, body: &Value) -> (StatusCode, Value) {
+        self.request(method, uri, Some(token), Body::from(body.to_string()), Some("application/json")).await
+    }
+
+    pub async fn post_json(&self, uri: &str, token: &str, body: &Value) -> (StatusCode, Value) {
+        self.send_json(Method::POST, uri, token, body).await
+    }
+
+    pub async fn login(&self, username: &str) -> String {
+        let (status, body) = self
+            .request(Method::POST, "/api/v1/auth/dev/login", None,
+                Body::from(serde_json::json!({"username": username}).to_string()), Some("application/json"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["access_token"].as_str().unwrap().to_string()
+    }
+
+    pub async fn upload_bytes(&self, token: &str, filename: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
+        let boundary = "minutes-test-boundary";
+        let mut body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+        )
+        .into_bytes();
+        body.extend_from_slice(&bytes);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        self.request(Method::POST, "/api/v1/upload", Some(token), Body::from(body),
+            Some(&format!("multipart/form-data; boundary={boundary}"))).await
+    }
+
+    pub async fn upload(&self, token: &str, path: &std::path::Path) -> String {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let (status, body) = self.upload_bytes(token, &name, std::fs::read(path).unwrap()).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["file_path"].as_str().unwrap().to_string()
+    }
+
+    /// Uploads parts 1 and 2 of the zh02 meeting and creates a task from them.
+    pub async fn create_two_part_task(&self, token: &str) -> String {
+        let k1 = self.upload(token, &data_file("parts/zh02_incident_review.part1.wav")).await;
+        let k2 = self.upload(token, &data_file("parts/zh02_incident_review.part2.wav")).await;
+        let (status, body) = self
+            .post_json("/api/v1/tasks", token, &serde_json::json!({
+                "audio_files": [k2, k1], "file_order": [1, 0], "meeting_type": "incident_review",
+                "asr_language": "zh-CN", "output_language": "zh-CN",
+                "prompt_instance": {"template_id": "meeting_minutes", "parameters": {"meeting_description": "订单服务故障复盘"}}
+            }))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["task_id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn task_status(&self, token: &str, task_id: &str) -> Value {
+        let (status, body) = self.get(&format!("/api/v1/tasks/{task_id}/status"), token).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let app = self.app.clone();
+        let pg = self.pg.take();
+        let check = !self.allow_unrun && !std::thread::panicking();
+        tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(async move {
+                let queues: Vec<String> = minutes::domain::stage::QUEUES.iter().map(|q| q.to_string()).collect();
+                let left = app.store.count_unfinished_jobs(&queues).await.unwrap_or(0);
+                app.sql.close().await;
+                if let Some((url, schema)) = pg {
+                    let _ = SqlStore::drop_pg_schema(&url, &schema).await;
+                }
+                if check {
+                    assert_eq!(left, 0, "the test left {left} job(s) unrun: call run_jobs_until_idle()");
+                }
+            })
+        });
+    }
+}
