@@ -121,10 +121,12 @@ fn sanitize_ident(s: &str) -> String {
 async fn spawn_job_listener(pool: &PgPool, signal: Arc<Notify>) -> StoreResult<()> {
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen(JOBS_CHANNEL).await?;
+    let pool = pool.clone();
     tokio::spawn(async move {
         loop {
             match listener.recv().await {
                 Ok(_) => signal.notify_waiters(),
+                Err(_) if pool.is_closed() => return,
                 Err(e) => {
                     tracing::warn!(error = %e, "job listener lost its connection; relying on polling");
                     tokio::time::sleep(Duration::from_secs(1)).await;

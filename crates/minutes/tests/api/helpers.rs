@@ -98,6 +98,7 @@ impl TestApp {
             SqlStore::create_pg_schema(url, schema).await.expect("create test schema");
         }
         (opts.configure)(&mut config);
+        minutes::telemetry::init(&minutes::config::LogConfig { format: minutes::config::LogFormat::Pretty, filter: "warn".into() });
         let asr = Arc::new(opts.asr);
         let llm = Arc::new(opts.llm);
         let clock = Arc::new(ManualClock::starting_now());
