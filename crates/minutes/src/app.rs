@@ -55,7 +55,10 @@ impl App {
     pub async fn build_with(config: &Config, overrides: Overrides) -> anyhow::Result<App> {
         let sql = connect(config, overrides.pg_schema).await?;
         if config.migrate_on_start() {
-            Migrator::new(&sql).up().await.context("applying database migrations")?;
+            Migrator::new(&sql)
+                .up()
+                .await
+                .context("applying database migrations")?;
         }
         sql.seed_templates(&builtin_templates()).await.context(
             "seeding built-in prompt templates (is the database migrated? run `minutes migrate up`)",
@@ -100,7 +103,9 @@ pub async fn connect(config: &Config, pg_schema: Option<String>) -> anyhow::Resu
 fn engines_from_config(config: &Config) -> anyhow::Result<Engines> {
     let asr_for = |kind: AsrProviderKind| -> anyhow::Result<Arc<dyn SpeechToText>> {
         Ok(match kind {
-            AsrProviderKind::Openai => Arc::new(OpenAiAsr::new(config.asr.openai.clone()).context("asr.openai")?),
+            AsrProviderKind::Openai => {
+                Arc::new(OpenAiAsr::new(config.asr.openai.clone()).context("asr.openai")?)
+            }
         })
     };
     let mut chain = vec![asr_for(config.asr.primary)?];
@@ -113,10 +118,16 @@ fn engines_from_config(config: &Config) -> anyhow::Result<Engines> {
         Arc::new(FallbackAsr::new(chain))
     };
     let llm: Arc<dyn LanguageModel> = match config.llm.provider {
-        LlmProviderKind::Openai => Arc::new(OpenAiChat::new(config.llm.openai.clone()).context("llm.openai")?),
+        LlmProviderKind::Openai => {
+            Arc::new(OpenAiChat::new(config.llm.openai.clone()).context("llm.openai")?)
+        }
     };
     let voiceprint = match config.voiceprint.provider {
         VoiceprintProviderKind::None => None,
     };
-    Ok(Engines { asr, llm, voiceprint })
+    Ok(Engines {
+        asr,
+        llm,
+        voiceprint,
+    })
 }

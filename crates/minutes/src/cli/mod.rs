@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand};
 use crate::config::Config;
 
 #[derive(Debug, Parser)]
-#[command(name = "minutes", version, about = "Meeting recordings in, speaker-attributed versioned minutes out")]
+#[command(
+    name = "minutes",
+    version,
+    about = "Meeting recordings in, speaker-attributed versioned minutes out"
+)]
 pub struct Cli {
     /// YAML configuration file (layered over the built-in defaults; env MINUTES__… wins).
     #[arg(long, global = true, env = "MINUTES_CONFIG")]
@@ -72,10 +76,15 @@ pub async fn main() -> anyhow::Result<()> {
     crate::telemetry::init(&config.log);
     match cli.command {
         Command::Serve { with_worker } => serve::serve(&config, with_worker).await,
-        Command::Worker { queues, concurrency } => serve::worker(&config, queues, concurrency).await,
+        Command::Worker {
+            queues,
+            concurrency,
+        } => serve::worker(&config, queues, concurrency).await,
         Command::Migrate { action } => migrate::run(&config, action).await,
         Command::Run(args) => run::run(config, args).await,
-        Command::Config { action: ConfigAction::Print } => {
+        Command::Config {
+            action: ConfigAction::Print,
+        } => {
             print!("{}", config.to_redacted_yaml());
             Ok(())
         }

@@ -49,11 +49,17 @@ pub async fn run(config: Config, args: RunArgs) -> anyhow::Result<()> {
         bail!("--language must be one of {}", ASR_LANGUAGES.join(", "));
     }
     if !OUTPUT_LANGUAGES.contains(&args.output_language.as_str()) {
-        bail!("--output-language must be one of {}", OUTPUT_LANGUAGES.join(", "));
+        bail!(
+            "--output-language must be one of {}",
+            OUTPUT_LANGUAGES.join(", ")
+        );
     }
     let app = Arc::new(App::build(&config).await?);
     let user = app.store.upsert_dev_user("local").await?;
-    let owner = Owner { tenant_id: user.tenant_id.clone(), user_id: user.id.clone() };
+    let owner = Owner {
+        tenant_id: user.tenant_id.clone(),
+        user_id: user.id.clone(),
+    };
     let mut files = Vec::new();
     for (order, path) in args.files.iter().enumerate() {
         files.push(store_input(&app, &owner, order, path).await?);
@@ -63,7 +69,11 @@ pub async fn run(config: Config, args: RunArgs) -> anyhow::Result<()> {
         id: task_id.clone(),
         tenant_id: owner.tenant_id.clone(),
         user_id: owner.user_id.clone(),
-        name: args.files.first().and_then(|p| p.file_stem()).map(|s| s.to_string_lossy().into_owned()),
+        name: args
+            .files
+            .first()
+            .and_then(|p| p.file_stem())
+            .map(|s| s.to_string_lossy().into_owned()),
         meeting_type: args.meeting_type.clone(),
         asr_language: args.language.clone(),
         output_language: args.output_language.clone(),
@@ -83,7 +93,11 @@ pub async fn run(config: Config, args: RunArgs) -> anyhow::Result<()> {
 
     let stop = CancellationToken::new();
     let worker = tokio::spawn(
-        Worker::new(app.clone(), WorkerOptions::all_queues(config.queue.concurrency)).run(stop.clone()),
+        Worker::new(
+            app.clone(),
+            WorkerOptions::all_queues(config.queue.concurrency),
+        )
+        .run(stop.clone()),
     );
     let finished = watch_progress(&app, &owner, &task_id).await;
     stop.cancel();
@@ -101,9 +115,14 @@ pub async fn run(config: Config, args: RunArgs) -> anyhow::Result<()> {
         );
     }
     let result = collect_result(&app, &finished).await?;
-    let out = args.json.clone().unwrap_or_else(|| default_json_path(&args.files[0]));
-    std::fs::write(&out, serde_json::to_vec_pretty(&result)?).with_context(|| format!("writing {}", out.display()))?;
-    let minutes: MeetingMinutes = serde_json::from_value(result["minutes"].clone()).context("reading the minutes")?;
+    let out = args
+        .json
+        .clone()
+        .unwrap_or_else(|| default_json_path(&args.files[0]));
+    std::fs::write(&out, serde_json::to_vec_pretty(&result)?)
+        .with_context(|| format!("writing {}", out.display()))?;
+    let minutes: MeetingMinutes =
+        serde_json::from_value(result["minutes"].clone()).context("reading the minutes")?;
     println!("{}", minutes_markdown(&minutes));
     eprintln!("full result written to {}", out.display());
     app.sql.close().await;
@@ -111,23 +130,49 @@ pub async fn run(config: Config, args: RunArgs) -> anyhow::Result<()> {
 }
 
 fn default_json_path(first: &Path) -> PathBuf {
-    let stem = first.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "meeting".into());
+    let stem = first
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "meeting".into());
     first.with_file_name(format!("{stem}.minutes.json"))
 }
 
 /// Copies one local file into the object store as the local user's upload, after sniffing it.
-async fn store_input(app: &App, owner: &Owner, order: usize, path: &Path) -> anyhow::Result<NewTaskFile> {
+async fn store_input(
+    app: &App,
+    owner: &Owner,
+    order: usize,
+    path: &Path,
+) -> anyhow::Result<NewTaskFile> {
     let mut head = vec![0u8; 64];
     let n = {
         use std::io::Read;
-        let mut f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        let mut f =
+            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
         f.read(&mut head)?
     };
-    let container = minutes_audio::sniff(&head[..n])
-        .with_context(|| format!("{} is not a supported audio file (wav, mp3, m4a/aac, ogg/vorbis, opus, flac)", path.display()))?;
-    let key = format!("uploads/{}/{}.{:?}", owner.user_id, &ids::new_id("f")[2..], container).to_lowercase();
-    let written = app.objects.put_file(&key, path).await.with_context(|| format!("storing {}", path.display()))?;
-    let original = path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let container = minutes_audio::sniff(&head[..n]).with_context(|| {
+        format!(
+            "{} is not a supported audio file (wav, mp3, m4a/aac, ogg/vorbis, opus, flac)",
+            path.display()
+        )
+    })?;
+    let key = format!(
+        "uploads/{}/{}.{:?}",
+        owner.user_id,
+        &ids::new_id("f")[2..],
+        container
+    )
+    .to_lowercase();
+    let written = app
+        .objects
+        .put_file(&key, path)
+        .await
+        .with_context(|| format!("storing {}", path.display()))?;
+    let original = path
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     app.store
         .insert_upload(&Upload {
             object_key: key.clone(),
@@ -167,12 +212,18 @@ async fn watch_progress(app: &App, owner: &Owner, task_id: &str) -> anyhow::Resu
         })
         .collect();
     loop {
-        let task = app.store.get_task(owner, task_id).await?.context("the task disappeared")?;
+        let task = app
+            .store
+            .get_task(owner, task_id)
+            .await?
+            .context("the task disappeared")?;
         let steps = app.store.task_steps(&owner.tenant_id, task_id).await?;
         for (stage, bar) in &bars {
             if let Some(step) = steps.iter().find(|s| s.step == stage.name()) {
                 let msg = match step.status.as_str() {
-                    "running" if step.attempts > 1 => format!("running (attempt {})", step.attempts),
+                    "running" if step.attempts > 1 => {
+                        format!("running (attempt {})", step.attempts)
+                    }
                     "failed" => format!("failed: {}", step.error.as_deref().unwrap_or("")),
                     other => other.to_string(),
                 };
@@ -201,7 +252,10 @@ async fn collect_result(app: &App, task: &TaskRecord) -> anyhow::Result<Value> {
         .latest_transcript(&task.tenant_id, &task.id)
         .await?
         .context("the task has no transcript")?;
-    let speakers = app.store.latest_speaker_mapping(&task.tenant_id, &task.id).await?;
+    let speakers = app
+        .store
+        .latest_speaker_mapping(&task.tenant_id, &task.id)
+        .await?;
     let artifacts = app.store.list_artifacts(&task.tenant_id, &task.id).await?;
     let minutes = artifacts
         .iter()

@@ -13,7 +13,12 @@ pub async fn serve(config: &Config, with_worker: bool) -> anyhow::Result<()> {
     let app = Arc::new(App::build(config).await?);
     let listener = tokio::net::TcpListener::bind(&config.server.bind)
         .await
-        .with_context(|| format!("binding {} (server.bind / MINUTES__SERVER__BIND)", config.server.bind))?;
+        .with_context(|| {
+            format!(
+                "binding {} (server.bind / MINUTES__SERVER__BIND)",
+                config.server.bind
+            )
+        })?;
     let shutdown = shutdown_token();
     let worker = with_worker.then(|| {
         let opts = WorkerOptions::all_queues(config.queue.concurrency);
@@ -32,13 +37,21 @@ pub async fn serve(config: &Config, with_worker: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn worker(config: &Config, queues: Vec<String>, concurrency: Option<usize>) -> anyhow::Result<()> {
+pub async fn worker(
+    config: &Config,
+    queues: Vec<String>,
+    concurrency: Option<usize>,
+) -> anyhow::Result<()> {
     let app = Arc::new(App::build(config).await?);
-    let mut opts = WorkerOptions::all_queues(concurrency.unwrap_or(config.queue.concurrency).max(1));
+    let mut opts =
+        WorkerOptions::all_queues(concurrency.unwrap_or(config.queue.concurrency).max(1));
     if !queues.is_empty() {
         for q in &queues {
             if !crate::domain::stage::QUEUES.contains(&q.as_str()) {
-                anyhow::bail!("unknown queue `{q}`; use {}", crate::domain::stage::QUEUES.join(", "));
+                anyhow::bail!(
+                    "unknown queue `{q}`; use {}",
+                    crate::domain::stage::QUEUES.join(", ")
+                );
             }
         }
         opts.queues = queues;
@@ -56,15 +69,16 @@ fn shutdown_token() -> CancellationToken {
         let ctrl_c = tokio::signal::ctrl_c();
         #[cfg(unix)]
         {
-            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C still works");
-                    let _ = ctrl_c.await;
-                    t.cancel();
-                    return;
-                }
-            };
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C still works");
+                        let _ = ctrl_c.await;
+                        t.cancel();
+                        return;
+                    }
+                };
             tokio::select! {
                 _ = ctrl_c => {},
                 _ = term.recv() => {},

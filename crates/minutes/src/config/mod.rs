@@ -208,11 +208,15 @@ impl Config {
             self.storage.root = self.data_dir.join("objects").display().to_string();
         }
         if let Some(path) = self.auth.jwt_secret_file.clone() {
-            let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path, source })?;
+            let text = std::fs::read_to_string(&path)
+                .map_err(|source| ConfigError::Read { path, source })?;
             self.auth.jwt_secret = Some(SecretString::from(text.trim().to_string()));
         }
         let url = &self.database.url;
-        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
             return Err(ConfigError::Invalid {
                 key: "database.url",
                 reason: "must start with sqlite:, postgres:// or postgresql://".into(),
@@ -221,7 +225,10 @@ impl Config {
         if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
             return Err(ConfigError::Invalid {
                 key: "server.bind",
-                reason: format!("`{}` is not host:port (e.g. 127.0.0.1:8000)", self.server.bind),
+                reason: format!(
+                    "`{}` is not host:port (e.g. 127.0.0.1:8000)",
+                    self.server.bind
+                ),
             });
         }
         if self.profile == Profile::Production && self.auth.dev_login {
@@ -249,7 +256,7 @@ impl Config {
                 reason: "must be at least 1 and shorter than queue.lease_secs".into(),
             });
         }
-        if !(self.audio.max_duration_secs > 0.0) {
+        if self.audio.max_duration_secs.is_nan() || self.audio.max_duration_secs <= 0.0 {
             return Err(ConfigError::Invalid {
                 key: "audio.max_duration_secs",
                 reason: "must be positive".into(),
@@ -260,7 +267,11 @@ impl Config {
 
     fn jwt_secret_len(&self) -> usize {
         use secrecy::ExposeSecret;
-        self.auth.jwt_secret.as_ref().map(|s| s.expose_secret().len()).unwrap_or(0)
+        self.auth
+            .jwt_secret
+            .as_ref()
+            .map(|s| s.expose_secret().len())
+            .unwrap_or(0)
     }
 
     pub fn is_sqlite(&self) -> bool {

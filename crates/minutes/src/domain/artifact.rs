@@ -196,8 +196,12 @@ pub fn validate_content(
             if m.title.trim().is_empty() || m.summary.trim().is_empty() {
                 return Err(schema_err("title and summary must not be empty".into()));
             }
-            m.decisions.iter_mut().for_each(|d| keep(&mut d.segment_ids));
-            m.action_items.iter_mut().for_each(|a| keep(&mut a.segment_ids));
+            m.decisions
+                .iter_mut()
+                .for_each(|d| keep(&mut d.segment_ids));
+            m.action_items
+                .iter_mut()
+                .for_each(|a| keep(&mut a.segment_ids));
             serde_json::to_value(m)
         }
         ArtifactType::ActionItems => {
@@ -229,7 +233,10 @@ pub fn minutes_markdown(m: &MeetingMinutes) -> String {
         out.push_str(&format!("*{date}*\n\n"));
     }
     if !m.participants.is_empty() {
-        out.push_str(&format!("**Participants:** {}\n\n", m.participants.join(", ")));
+        out.push_str(&format!(
+            "**Participants:** {}\n\n",
+            m.participants.join(", ")
+        ));
     }
     out.push_str(&format!("## Summary\n\n{}\n\n", m.summary));
     let list = |title: &str, items: Vec<String>| {
@@ -282,7 +289,10 @@ mod tests {
         });
         let v = validate_content(ArtifactType::MeetingMinutes, &raw, &ids()).unwrap();
         assert_eq!(v.dropped_citations, vec!["seg_9999".to_string()]);
-        assert_eq!(v.content["decisions"][0]["segment_ids"], json!(["seg_0001"]));
+        assert_eq!(
+            v.content["decisions"][0]["segment_ids"],
+            json!(["seg_0001"])
+        );
         let md = minutes_markdown(&serde_json::from_value(v.content).unwrap());
         assert!(md.contains("# Sprint planning") && md.contains("Upgrade PG — Marcus"));
     }
@@ -293,7 +303,9 @@ mod tests {
         assert!(matches!(err, Err(ContentError::Schema { .. })));
         let empty = json!({"title": " ", "summary": "x"});
         assert!(validate_content(ArtifactType::SummaryNotes, &empty, &ids()).is_err());
-        assert!(validate_content(ArtifactType::ActionItems, &json!({"items": [{}]}), &ids()).is_err());
+        assert!(
+            validate_content(ArtifactType::ActionItems, &json!({"items": [{}]}), &ids()).is_err()
+        );
     }
 
     #[test]

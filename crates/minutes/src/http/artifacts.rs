@@ -19,22 +19,33 @@ use crate::domain::task::TaskState;
 use crate::pipeline::REGENERATE_JOB;
 use crate::store::NewJob;
 
-pub async fn list(State(app): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn list(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let task = owned_task(&app, &caller, &id).await?;
     let artifacts = app.store.list_artifacts(&task.tenant_id, &task.id).await?;
     let mut by_type: Map<String, Value> = Map::new();
     for a in &artifacts {
-        let entry = by_type.entry(a.artifact_type.clone()).or_insert_with(|| json!([]));
+        let entry = by_type
+            .entry(a.artifact_type.clone())
+            .or_insert_with(|| json!([]));
         if let Some(list) = entry.as_array_mut() {
             list.push(artifact_info(a));
         }
     }
-    Ok(Json(json!({"task_id": task.id, "artifacts_by_type": by_type, "total_count": artifacts.len()})))
+    Ok(Json(
+        json!({"task_id": task.id, "artifacts_by_type": by_type, "total_count": artifacts.len()}),
+    ))
 }
 
 fn parse_type(s: &str) -> ApiResult<ArtifactType> {
     ArtifactType::parse(s).ok_or_else(|| {
-        ApiError::bad_request("invalid_artifact_type", "artifact_type must be meeting_minutes, action_items or summary_notes")
+        ApiError::bad_request(
+            "invalid_artifact_type",
+            "artifact_type must be meeting_minutes, action_items or summary_notes",
+        )
     })
 }
 
@@ -53,8 +64,10 @@ pub async fn versions(
         .filter(|a| a.artifact_type == artifact_type.as_str())
         .map(artifact_info)
         .collect();
-    Ok(Json(json!({"task_id": task.id, "artifact_type": artifact_type.as_str(),
-                   "total_count": versions.len(), "versions": versions})))
+    Ok(Json(
+        json!({"task_id": task.id, "artifact_type": artifact_type.as_str(),
+                   "total_count": versions.len(), "versions": versions}),
+    ))
 }
 
 /// `GET /artifacts/{artifact_id}`: scoped to the caller's tenant and their own tasks.
@@ -135,10 +148,16 @@ async fn start_generation(
     wait: Option<u64>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let task = owned_task(&app, &caller, &task_id).await?;
-    if !matches!(TaskState::parse(&task.state), Some(TaskState::Success | TaskState::PartialSuccess)) {
+    if !matches!(
+        TaskState::parse(&task.state),
+        Some(TaskState::Success | TaskState::PartialSuccess)
+    ) {
         return Err(ApiError::bad_request(
             "invalid_state",
-            format!("the task is {}; artifacts can be generated once it succeeds", task.state),
+            format!(
+                "the task is {}; artifacts can be generated once it succeeds",
+                task.state
+            ),
         ));
     }
     let prompt_instance = match body.prompt_instance {
@@ -148,10 +167,18 @@ async fn start_generation(
                     .store
                     .get_template(&task.tenant_id, template_id)
                     .await?
-                    .ok_or_else(|| ApiError::not_found(&format!("prompt template `{template_id}`")))?;
+                    .ok_or_else(|| {
+                        ApiError::not_found(&format!("prompt template `{template_id}`"))
+                    })?;
                 if template.artifact_type != artifact_type.as_str() {
-                    return Err(ApiError::field("prompt_instance.template_id", format!(
-                        "template `{template_id}` produces {}, not {}", template.artifact_type, artifact_type.as_str())));
+                    return Err(ApiError::field(
+                        "prompt_instance.template_id",
+                        format!(
+                            "template `{template_id}` produces {}, not {}",
+                            template.artifact_type,
+                            artifact_type.as_str()
+                        ),
+                    ));
                 }
             }
             json!({"template_id": p.template_id, "language": p.language, "parameters": p.parameters})
@@ -178,24 +205,43 @@ async fn start_generation(
     let wait = Duration::from_secs(wait.unwrap_or(120).min(300));
     let deadline = tokio::time::Instant::now() + wait;
     loop {
-        if let Some(artifact) = app.store.get_artifact(&task.tenant_id, &artifact_id).await? {
-            return Ok((StatusCode::CREATED, Json(json!({
-                "success": true, "artifact_id": artifact.id, "version": artifact.version,
-                "content": artifact.content.0, "message": format!("{} v{} generated", artifact_type.as_str(), artifact.version),
-            }))));
+        if let Some(artifact) = app
+            .store
+            .get_artifact(&task.tenant_id, &artifact_id)
+            .await?
+        {
+            return Ok((
+                StatusCode::CREATED,
+                Json(json!({
+                    "success": true, "artifact_id": artifact.id, "version": artifact.version,
+                    "content": artifact.content.0, "message": format!("{} v{} generated", artifact_type.as_str(), artifact.version),
+                })),
+            ));
         }
         let record = app.store.get_job(&job.id).await?;
         if let Some(dead) = record.filter(|j| j.state == "dead") {
             // Only the stable error code leaves the server; provider details stay in the job record.
-            let code = dead.errors.0.last().and_then(|e| e.split(':').next().map(str::to_string)).unwrap_or_default();
-            return Err(ApiError::new(StatusCode::BAD_GATEWAY, "generation_failed",
-                format!("generation failed ({code}); no version was created")).retryable());
+            let code = dead
+                .errors
+                .0
+                .last()
+                .and_then(|e| e.split(':').next().map(str::to_string))
+                .unwrap_or_default();
+            return Err(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "generation_failed",
+                format!("generation failed ({code}); no version was created"),
+            )
+            .retryable());
         }
         if tokio::time::Instant::now() >= deadline {
-            return Ok((StatusCode::ACCEPTED, Json(json!({
-                "success": true, "job_id": job.id, "artifact_id": artifact_id, "status": "queued",
-                "message": "generation queued; the artifact appears under this id when it is done",
-            }))));
+            return Ok((
+                StatusCode::ACCEPTED,
+                Json(json!({
+                    "success": true, "job_id": job.id, "artifact_id": artifact_id, "status": "queued",
+                    "message": "generation queued; the artifact appears under this id when it is done",
+                })),
+            ));
         }
         let _ = tokio::time::timeout(Duration::from_millis(250), app.jobs_signal.notified()).await;
     }

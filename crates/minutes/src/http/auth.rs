@@ -37,7 +37,10 @@ impl AuthKeys {
     pub fn from_config(c: &AuthConfig) -> AuthKeys {
         let keys = c.jwt_secret.as_ref().map(|s| {
             let bytes = s.expose_secret().as_bytes();
-            (EncodingKey::from_secret(bytes), DecodingKey::from_secret(bytes))
+            (
+                EncodingKey::from_secret(bytes),
+                DecodingKey::from_secret(bytes),
+            )
         });
         AuthKeys {
             keys,
@@ -48,7 +51,10 @@ impl AuthKeys {
     }
 
     pub fn issue(&self, user_id: &str, tenant_id: &str, role: &str) -> ApiResult<String> {
-        let (enc, _) = self.keys.as_ref().ok_or_else(|| ApiError::internal("no JWT secret configured"))?;
+        let (enc, _) = self
+            .keys
+            .as_ref()
+            .ok_or_else(|| ApiError::internal("no JWT secret configured"))?;
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             sub: user_id.into(),
@@ -62,10 +68,9 @@ impl AuthKeys {
     }
 
     fn verify(&self, token: &str) -> ApiResult<Claims> {
-        let (_, dec) = self
-            .keys
-            .as_ref()
-            .ok_or_else(|| ApiError::unauthorized("authentication is not configured on this server"))?;
+        let (_, dec) = self.keys.as_ref().ok_or_else(|| {
+            ApiError::unauthorized("authentication is not configured on this server")
+        })?;
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[&self.issuer]);
         validation.set_required_spec_claims(&["exp", "sub", "iss"]);
@@ -96,7 +101,10 @@ impl Caller {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let value = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -105,7 +113,9 @@ impl FromRequestParts<AppState> for Caller {
         let token = value
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
-            .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
+            })?;
         let claims = state.auth.verify(token.trim())?;
         Ok(Caller {
             user_id: claims.sub,
@@ -121,14 +131,28 @@ pub struct DevLogin {
 }
 
 /// `POST /auth/dev/login`: find-or-create `user_{username}` in `tenant_{username}`.
-pub async fn dev_login(State(app): State<AppState>, Json(body): Json<DevLogin>) -> ApiResult<Json<Value>> {
+pub async fn dev_login(
+    State(app): State<AppState>,
+    Json(body): Json<DevLogin>,
+) -> ApiResult<Json<Value>> {
     if !app.auth.dev_login {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "dev_login_disabled", "dev login is disabled on this server"));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "dev_login_disabled",
+            "dev login is disabled on this server",
+        ));
     }
     let name = body.username.trim();
-    let valid = !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if !valid {
-        return Err(ApiError::field("username", "1–64 characters of letters, digits, `_` or `-`"));
+        return Err(ApiError::field(
+            "username",
+            "1–64 characters of letters, digits, `_` or `-`",
+        ));
     }
     let user = app.store.upsert_dev_user(name).await?;
     let token = app.auth.issue(&user.id, &user.tenant_id, &user.role)?;

@@ -40,7 +40,11 @@ impl ApiError {
     }
 
     pub fn not_found(what: &str) -> ApiError {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
     }
 
     pub fn unauthorized(detail: impl Into<String>) -> ApiError {
@@ -55,19 +59,29 @@ impl ApiError {
             .join("; ");
         ApiError {
             errors: Some(Value::Array(errors)),
-            ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_error", summary)
+            ..Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_error",
+                summary,
+            )
         }
     }
 
     pub fn field(loc: &str, msg: impl Into<String>) -> ApiError {
-        Self::validation(vec![json!({"loc": ["body", loc], "msg": msg.into(), "type": "value_error"})])
+        Self::validation(vec![
+            json!({"loc": ["body", loc], "msg": msg.into(), "type": "value_error"}),
+        ])
     }
 
     pub fn internal(e: impl std::fmt::Display) -> ApiError {
         ApiError {
             internal: Some(e.to_string()),
             retryable: true,
-            ..Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "internal server error")
+            ..Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "internal server error",
+            )
         }
     }
 
@@ -94,10 +108,15 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if self.status.is_server_error() {
-            tracing::error!(status = self.status.as_u16(), code = self.code,
-                error = self.internal.as_deref().unwrap_or(&self.detail), "request failed");
+            tracing::error!(
+                status = self.status.as_u16(),
+                code = self.code,
+                error = self.internal.as_deref().unwrap_or(&self.detail),
+                "request failed"
+            );
         }
-        let mut body = json!({"detail": self.detail, "code": self.code, "retryable": self.retryable});
+        let mut body =
+            json!({"detail": self.detail, "code": self.code, "retryable": self.retryable});
         if let Some(errors) = self.errors {
             body["errors"] = errors;
         }

@@ -21,7 +21,11 @@ pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
     let database = app.store.ping().await;
     let storage = app.objects.exists("health/probe").await;
     let ok = database.is_ok() && storage.is_ok();
-    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     if let Err(e) = &database {
         tracing::warn!(error = %e, "readiness: database unreachable");
     }
@@ -29,13 +33,16 @@ pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
         tracing::warn!(error = %e, "readiness: object store unreachable");
     }
     let word = |ok: bool| if ok { "healthy" } else { "unhealthy" };
-    (status, Json(json!({
-        "status": if ok { "ready" } else { "not_ready" },
-        "version": VERSION,
-        "dependencies": {
-            "database": word(database.is_ok()),
-            "backend": app.store.backend(),
-            "object_store": word(storage.is_ok()),
-        }
-    })))
+    (
+        status,
+        Json(json!({
+            "status": if ok { "ready" } else { "not_ready" },
+            "version": VERSION,
+            "dependencies": {
+                "database": word(database.is_ok()),
+                "backend": app.store.backend(),
+                "object_store": word(storage.is_ok()),
+            }
+        })),
+    )
 }

@@ -25,7 +25,10 @@ use crate::app::App;
 pub use error::{ApiError, ApiResult};
 
 /// The task detail shape of the API, for other front ends (`minutes run --json`).
-pub fn task_view(task: &crate::store::TaskRecord, files: &[crate::store::TaskFileRecord]) -> serde_json::Value {
+pub fn task_view(
+    task: &crate::store::TaskRecord,
+    files: &[crate::store::TaskFileRecord],
+) -> serde_json::Value {
     views::task_detail(task, files)
 }
 
@@ -59,10 +62,22 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/tasks/{id}/history", get(tasks::history))
         .route("/tasks/{id}/transcript", get(transcripts::get))
         .route("/tasks/{id}/artifacts", get(artifacts::list))
-        .route("/tasks/{id}/artifacts/{artifact_id}", get(artifacts::task_detail))
-        .route("/tasks/{id}/artifacts/{artifact_type}/versions", get(artifacts::versions))
-        .route("/tasks/{id}/artifacts/{artifact_type}/generate", post(artifacts::generate))
-        .route("/tasks/{id}/artifacts/{artifact_type}/regenerate", post(artifacts::generate))
+        .route(
+            "/tasks/{id}/artifacts/{artifact_id}",
+            get(artifacts::task_detail),
+        )
+        .route(
+            "/tasks/{id}/artifacts/{artifact_type}/versions",
+            get(artifacts::versions),
+        )
+        .route(
+            "/tasks/{id}/artifacts/{artifact_type}/generate",
+            post(artifacts::generate),
+        )
+        .route(
+            "/tasks/{id}/artifacts/{artifact_type}/regenerate",
+            post(artifacts::generate),
+        )
         .route("/tasks/{id}/regenerate", post(artifacts::regenerate_alias))
         .route("/artifacts/{artifact_id}", get(artifacts::detail))
         // Long-polls (60 s) and generation waits (300 s) fit under this bound.
@@ -71,7 +86,10 @@ pub fn router(app: Arc<App>) -> Router {
             timeout.max(Duration::from_secs(310)),
         ))
         // Uploads stream for as long as the client sends; only their size is bounded.
-        .route("/upload", post(uploads::upload).layer(DefaultBodyLimit::max(upload_limit)));
+        .route(
+            "/upload",
+            post(uploads::upload).layer(DefaultBodyLimit::max(upload_limit)),
+        );
     Router::new()
         .nest("/api/v1", api)
         .route("/health", get(health::health))

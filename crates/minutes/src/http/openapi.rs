@@ -51,7 +51,9 @@ pub fn document() -> Value {
         if *authenticated {
             op["security"] = json!([{"bearer": []}]);
         }
-        let entry = paths.entry(format!("/api/v1{path}")).or_insert_with(|| json!({}));
+        let entry = paths
+            .entry(format!("/api/v1{path}"))
+            .or_insert_with(|| json!({}));
         entry[*method] = op;
     }
     json!({
@@ -69,5 +71,7 @@ pub fn document() -> Value {
 }
 
 pub fn swagger_ui<S: Clone + Send + Sync + 'static>() -> axum::Router<S> {
-    SwaggerUi::new("/docs").external_url_unchecked("/openapi.json", document()).into()
+    SwaggerUi::new("/docs")
+        .external_url_unchecked("/openapi.json", document())
+        .into()
 }

@@ -62,14 +62,25 @@ fn field_error(errors: &mut Vec<Value>, loc: &str, msg: impl Into<String>) {
 fn ordered_files(req: &CreateTask, errors: &mut Vec<Value>) -> Vec<String> {
     let n = req.audio_files.len();
     if n == 0 || n > MAX_FILES {
-        field_error(errors, "audio_files", format!("between 1 and {MAX_FILES} files are required"));
+        field_error(
+            errors,
+            "audio_files",
+            format!("between 1 and {MAX_FILES} files are required"),
+        );
         return Vec::new();
     }
     let order = req.file_order.clone().unwrap_or_else(|| (0..n).collect());
     let mut seen = vec![false; n];
-    let is_permutation = order.len() == n && order.iter().all(|&i| i < n && !std::mem::replace(&mut seen[i], true));
+    let is_permutation = order.len() == n
+        && order
+            .iter()
+            .all(|&i| i < n && !std::mem::replace(&mut seen[i], true));
     if !is_permutation {
-        field_error(errors, "file_order", format!("must be a permutation of 0..{n} with one entry per audio file"));
+        field_error(
+            errors,
+            "file_order",
+            format!("must be a permutation of 0..{n} with one entry per audio file"),
+        );
         return Vec::new();
     }
     order.iter().map(|&i| req.audio_files[i].clone()).collect()
@@ -87,10 +98,18 @@ pub async fn create(
         field_error(&mut errors, "meeting_type", "1–64 characters");
     }
     if !ASR_LANGUAGES.contains(&req.asr_language.as_str()) {
-        field_error(&mut errors, "asr_language", format!("one of {}", ASR_LANGUAGES.join(", ")));
+        field_error(
+            &mut errors,
+            "asr_language",
+            format!("one of {}", ASR_LANGUAGES.join(", ")),
+        );
     }
     if !OUTPUT_LANGUAGES.contains(&req.output_language.as_str()) {
-        field_error(&mut errors, "output_language", format!("one of {}", OUTPUT_LANGUAGES.join(", ")));
+        field_error(
+            &mut errors,
+            "output_language",
+            format!("one of {}", OUTPUT_LANGUAGES.join(", ")),
+        );
     }
     if let Some(name) = &req.name {
         if name.trim().is_empty() || name.chars().count() > 255 {
@@ -102,11 +121,15 @@ pub async fn create(
     }
     // Only objects the caller uploaded: no server paths, no URLs, nobody else's keys.
     let uploads = app.store.uploads_by_keys(&caller.owner(), &keys).await?;
-    let by_key: HashMap<&str, &crate::store::Upload> = uploads.iter().map(|u| (u.object_key.as_str(), u)).collect();
+    let by_key: HashMap<&str, &crate::store::Upload> =
+        uploads.iter().map(|u| (u.object_key.as_str(), u)).collect();
     let mut files = Vec::with_capacity(keys.len());
     for (order, key) in keys.iter().enumerate() {
         let upload = by_key.get(key.as_str()).ok_or_else(|| {
-            ApiError::bad_request("input_missing_file", format!("`{key}` is not one of your uploads; upload it with POST /upload first"))
+            ApiError::bad_request(
+                "input_missing_file",
+                format!("`{key}` is not one of your uploads; upload it with POST /upload first"),
+            )
         })?;
         files.push(NewTaskFile {
             file_order: order as i64,
@@ -116,15 +139,25 @@ pub async fn create(
             size_bytes: upload.size_bytes,
         });
     }
-    let prompt = req.prompt_instance.unwrap_or(PromptInstance { template_id: None, language: None, parameters: Default::default() });
-    let template_id = prompt.template_id.filter(|t| !t.is_empty()).unwrap_or_else(|| app.config.pipeline.default_template.clone());
+    let prompt = req.prompt_instance.unwrap_or(PromptInstance {
+        template_id: None,
+        language: None,
+        parameters: Default::default(),
+    });
+    let template_id = prompt
+        .template_id
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| app.config.pipeline.default_template.clone());
     let template = app
         .store
         .get_template(&caller.tenant_id, &template_id)
         .await?
         .ok_or_else(|| ApiError::not_found(&format!("prompt template `{template_id}`")))?;
     if template.artifact_type != ArtifactType::MeetingMinutes.as_str() {
-        return Err(ApiError::field("prompt_instance.template_id", "the task's template must produce meeting_minutes"));
+        return Err(ApiError::field(
+            "prompt_instance.template_id",
+            "the task's template must produce meeting_minutes",
+        ));
     }
     let task_id = ids::task_id();
     let task = NewTask {
@@ -150,7 +183,9 @@ pub async fn create(
     let created = app.store.create_task(&task, &files, &job).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"success": true, "task_id": created.id, "state": created.state, "message": "task created and queued"})),
+        Json(
+            json!({"success": true, "task_id": created.id, "state": created.state, "message": "task created and queued"}),
+        ),
     ))
 }
 
@@ -164,16 +199,25 @@ pub struct ListQuery {
     include_deleted: bool,
 }
 
-pub async fn list(State(app): State<AppState>, caller: Caller, Query(q): Query<ListQuery>) -> ApiResult<Json<Value>> {
+pub async fn list(
+    State(app): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
     if let Some(state) = &q.state {
         if TaskState::parse(state).is_none() {
-            return Err(ApiError::bad_request("invalid_state_filter", format!("unknown state `{state}`")));
+            return Err(ApiError::bad_request(
+                "invalid_state_filter",
+                format!("unknown state `{state}`"),
+            ));
         }
     }
     let filter = TaskFilter {
         state: q.state,
         // "" selects the root (tasks in no folder), as in the original.
-        folder_id: q.folder_id.map(|f| if f.is_empty() { None } else { Some(f) }),
+        folder_id: q
+            .folder_id
+            .map(|f| if f.is_empty() { None } else { Some(f) }),
         include_deleted: q.include_deleted,
         limit: q.limit.unwrap_or(100).clamp(1, 1000),
         offset: q.offset.unwrap_or(0).max(0),
@@ -187,14 +231,22 @@ pub async fn list(State(app): State<AppState>, caller: Caller, Query(q): Query<L
     Ok(Json(Value::Array(out)))
 }
 
-pub(super) async fn owned_task(app: &AppState, caller: &Caller, task_id: &str) -> ApiResult<TaskRecord> {
+pub(super) async fn owned_task(
+    app: &AppState,
+    caller: &Caller,
+    task_id: &str,
+) -> ApiResult<TaskRecord> {
     app.store
         .get_task(&caller.owner(), task_id)
         .await?
         .ok_or_else(|| ApiError::not_found("task"))
 }
 
-pub async fn get(State(app): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let task = owned_task(&app, &caller, &id).await?;
     let files = app.store.task_files(&task.tenant_id, &task.id).await?;
     Ok(Json(task_detail(&task, &files)))
@@ -217,7 +269,10 @@ pub async fn status(
     let deadline = tokio::time::Instant::now() + wait;
     let mut task = first.clone();
     // Workers may run in other processes, so watch the row; 250 ms keeps it cheap and prompt.
-    while tokio::time::Instant::now() < deadline && task.state == first.state && task.progress == first.progress {
+    while tokio::time::Instant::now() < deadline
+        && task.state == first.state
+        && task.progress == first.progress
+    {
         let notified = app.jobs_signal.notified();
         let _ = tokio::time::timeout(Duration::from_millis(250), notified).await;
         task = owned_task(&app, &caller, &id).await?;
@@ -240,14 +295,24 @@ pub async fn rename(
     if name.is_empty() || name.chars().count() > 255 {
         return Err(ApiError::field("name", "1–255 characters"));
     }
-    app.store.rename_task(&caller.owner(), &id, name).await.map_err(not_found_task)?;
+    app.store
+        .rename_task(&caller.owner(), &id, name)
+        .await
+        .map_err(not_found_task)?;
     Ok(Json(json!({"success": true, "message": "task renamed"})))
 }
 
-pub async fn delete(State(app): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn delete(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     let task = owned_task(&app, &caller, &id).await?;
     // Jobs go with the task (cascade); a worker still running one is fenced off at its next write.
-    app.store.delete_task(&caller.owner(), &id).await.map_err(not_found_task)?;
+    app.store
+        .delete_task(&caller.owner(), &id)
+        .await
+        .map_err(not_found_task)?;
     let _ = app
         .objects
         .delete(&crate::pipeline::normalized_key(&task.tenant_id, &task.id))
@@ -255,35 +320,66 @@ pub async fn delete(State(app): State<AppState>, caller: Caller, Path(id): Path<
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn cancel(State(app): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
-    let previous = app.store.cancel_task(&caller.owner(), &id, "cancelled by user").await.map_err(not_found_task)?;
-    Ok(Json(json!({"success": true, "task_id": id, "previous_state": previous, "message": "task cancelled"})))
+pub async fn cancel(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let previous = app
+        .store
+        .cancel_task(&caller.owner(), &id, "cancelled by user")
+        .await
+        .map_err(not_found_task)?;
+    Ok(Json(
+        json!({"success": true, "task_id": id, "previous_state": previous, "message": "task cancelled"}),
+    ))
 }
 
 /// Resumes at the first stage that has not finished; finished stages are neither redone nor re-billed.
-pub async fn retry(State(app): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn retry(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let task = owned_task(&app, &caller, &id).await?;
     let steps = app.store.task_steps(&task.tenant_id, &task.id).await?;
-    let finished = |s: Stage| steps.iter().any(|r| r.step == s.name() && matches!(r.status.as_str(), "success" | "skipped"));
-    let resume = Stage::ALL.into_iter().find(|s| !finished(*s)).unwrap_or(Stage::GenerateArtifact);
+    let finished = |s: Stage| {
+        steps
+            .iter()
+            .any(|r| r.step == s.name() && matches!(r.status.as_str(), "success" | "skipped"))
+    };
+    let resume = Stage::ALL
+        .into_iter()
+        .find(|s| !finished(*s))
+        .unwrap_or(Stage::GenerateArtifact);
     let job = stage_job(&app, resume, &task.tenant_id, &task.id);
-    let previous = app.store.retry_task(&caller.owner(), &id, &job).await.map_err(not_found_task)?;
+    let previous = app
+        .store
+        .retry_task(&caller.owner(), &id, &job)
+        .await
+        .map_err(not_found_task)?;
     Ok(Json(json!({
         "success": true, "task_id": id, "previous_state": previous, "state": "queued",
         "resume_from": resume.name(), "message": format!("task requeued from {}", resume.name()),
     })))
 }
 
-pub async fn history(State(app): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn history(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let task = owned_task(&app, &caller, &id).await?;
     let events = app.store.task_events(&task.tenant_id, &task.id).await?;
     let steps = app.store.task_steps(&task.tenant_id, &task.id).await?;
     let entries: Vec<Value> = events
         .iter()
-        .map(|e| json!({
-            "timestamp": ts(&e.created_at), "from_state": e.from_state, "state": e.to_state,
-            "message": e.reason, "details": e.detail.as_ref().map(|d| d.0.clone()),
-        }))
+        .map(|e| {
+            json!({
+                "timestamp": ts(&e.created_at), "from_state": e.from_state, "state": e.to_state,
+                "message": e.reason, "details": e.detail.as_ref().map(|d| d.0.clone()),
+            })
+        })
         .collect();
     let steps: Vec<Value> = steps
         .iter()
@@ -292,7 +388,9 @@ pub async fn history(State(app): State<AppState>, caller: Caller, Path(id): Path
             "started_at": s.started_at.as_ref().map(ts), "completed_at": s.completed_at.as_ref().map(ts),
         }))
         .collect();
-    Ok(Json(json!({"task_id": task.id, "entries": entries, "steps": steps})))
+    Ok(Json(
+        json!({"task_id": task.id, "entries": entries, "steps": steps}),
+    ))
 }
 
 fn not_found_task(e: StoreError) -> ApiError {

@@ -10,12 +10,19 @@ use super::views::ts;
 use super::AppState;
 use crate::domain::task::TaskState;
 
-pub async fn get(State(app): State<AppState>, caller: Caller, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let task = owned_task(&app, &caller, &id).await?;
     if !TaskState::parse(&task.state).is_some_and(TaskState::has_results) {
         return Err(ApiError::bad_request(
             "task_not_ready",
-            format!("the task is {}; the transcript is available once it succeeds", task.state),
+            format!(
+                "the task is {}; the transcript is available once it succeeds",
+                task.state
+            ),
         ));
     }
     let revision = app
@@ -23,11 +30,18 @@ pub async fn get(State(app): State<AppState>, caller: Caller, Path(id): Path<Str
         .latest_transcript(&task.tenant_id, &task.id)
         .await?
         .ok_or_else(|| ApiError::not_found("transcript"))?;
-    let mapping = app.store.latest_speaker_mapping(&task.tenant_id, &task.id).await?;
+    let mapping = app
+        .store
+        .latest_speaker_mapping(&task.tenant_id, &task.id)
+        .await?;
     let names: Map<String, Value> = mapping
         .as_ref()
         .and_then(|m| m.mapping.0.as_object())
-        .map(|o| o.iter().map(|(label, v)| (label.clone(), v["name"].clone())).collect())
+        .map(|o| {
+            o.iter()
+                .map(|(label, v)| (label.clone(), v["name"].clone()))
+                .collect()
+        })
         .unwrap_or_default();
     Ok(Json(json!({
         "task_id": task.id,

@@ -66,7 +66,10 @@ pub async fn upload(
             }
         }
         if head.is_empty() {
-            return Err(ApiError::bad_request("input_missing_file", "the uploaded file is empty"));
+            return Err(ApiError::bad_request(
+                "input_missing_file",
+                "the uploaded file is empty",
+            ));
         }
         let container = minutes_audio::sniff(&head).ok_or_else(|| {
             ApiError::new(
@@ -75,7 +78,12 @@ pub async fn upload(
                 "not a supported audio file (wav, mp3, m4a/aac, ogg/vorbis, opus, flac)",
             )
         })?;
-        let key = format!("uploads/{}/{}.{}", caller.user_id, &ids::new_id("f")[2..], extension(container));
+        let key = format!(
+            "uploads/{}/{}.{}",
+            caller.user_id,
+            &ids::new_id("f")[2..],
+            extension(container)
+        );
         let mut writer = app.objects.writer(&key).await.map_err(ApiError::internal)?;
         let copied = copy_field(&mut writer, pending, &mut field, limit).await;
         if let Err(e) = copied {
@@ -112,7 +120,10 @@ pub async fn upload(
             })),
         ));
     }
-    Err(ApiError::field("file", "a multipart field named `file` is required"))
+    Err(ApiError::field(
+        "file",
+        "a multipart field named `file` is required",
+    ))
 }
 
 async fn copy_field(
@@ -137,7 +148,11 @@ async fn copy_field(
 
 fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "input_too_large", e.body_text());
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "input_too_large",
+            e.body_text(),
+        );
     }
     ApiError::bad_request("invalid_multipart", e.body_text())
 }
@@ -159,10 +174,13 @@ pub async fn delete_upload(
     Path(key): Path<String>,
 ) -> ApiResult<StatusCode> {
     // The row lookup is scoped to the caller, so another user's key is simply not found.
-    app.store.delete_upload(&caller.owner(), &key).await.map_err(|e| match e {
-        crate::store::StoreError::NotFound => ApiError::not_found("upload"),
-        other => other.into(),
-    })?;
+    app.store
+        .delete_upload(&caller.owner(), &key)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::NotFound => ApiError::not_found("upload"),
+            other => other.into(),
+        })?;
     app.objects.delete(&key).await.map_err(ApiError::internal)?;
     Ok(StatusCode::NO_CONTENT)
 }

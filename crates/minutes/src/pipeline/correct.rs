@@ -14,15 +14,18 @@ pub(super) async fn run(ctx: &StageCtx<'_>) -> Result<StageOutput, StageError> {
         .latest_transcript(&ctx.task.tenant_id, &ctx.task.id)
         .await?
         .ok_or_else(|| StageError::internal("correct", "no transcript"))?;
-    let segments: Vec<Segment> =
-        serde_json::from_value(transcript.segments.0).map_err(|e| StageError::internal("segments", e))?;
+    let segments: Vec<Segment> = serde_json::from_value(transcript.segments.0)
+        .map_err(|e| StageError::internal("segments", e))?;
     let matches: Vec<SpeakerMatch> = ctx
         .step_result(Stage::IdentifySpeakers)
         .await?
         .and_then(|r| serde_json::from_value(r["matches"].clone()).ok())
         .unwrap_or_default();
     let mapping = build_mapping(&segments, &matches);
-    let named = mapping.values().filter(|v| v["source"] == "voiceprint").count();
+    let named = mapping
+        .values()
+        .filter(|v| v["source"] == "voiceprint")
+        .count();
     Ok(StageOutput {
         result: json!({ "speakers": mapping.len(), "identified": named }),
         speaker_mapping: Some(NewSpeakerMapping {
@@ -46,8 +49,12 @@ fn build_mapping(segments: &[Segment], matches: &[SpeakerMatch]) -> Map<String, 
             .filter(|m| m.label == s.speaker)
             .max_by(|a, b| a.confidence.total_cmp(&b.confidence));
         let entry = match best {
-            Some(m) => json!({"name": m.name, "speaker_id": m.speaker_id, "confidence": m.confidence, "source": "voiceprint"}),
-            None => json!({"name": s.speaker, "speaker_id": null, "confidence": null, "source": "label"}),
+            Some(m) => {
+                json!({"name": m.name, "speaker_id": m.speaker_id, "confidence": m.confidence, "source": "voiceprint"})
+            }
+            None => {
+                json!({"name": s.speaker, "speaker_id": null, "confidence": null, "source": "label"})
+            }
         };
         mapping.insert(s.speaker.clone(), entry);
     }
@@ -74,8 +81,18 @@ mod tests {
     #[test]
     fn best_match_names_a_label_and_others_keep_theirs() {
         let matches = vec![
-            SpeakerMatch { label: "A".into(), name: "Priya".into(), speaker_id: Some("f1".into()), confidence: 0.7 },
-            SpeakerMatch { label: "A".into(), name: "Marcus".into(), speaker_id: Some("f2".into()), confidence: 0.6 },
+            SpeakerMatch {
+                label: "A".into(),
+                name: "Priya".into(),
+                speaker_id: Some("f1".into()),
+                confidence: 0.7,
+            },
+            SpeakerMatch {
+                label: "A".into(),
+                name: "Marcus".into(),
+                speaker_id: Some("f2".into()),
+                confidence: 0.6,
+            },
         ];
         let m = build_mapping(&[seg("A"), seg("B"), seg("A")], &matches);
         assert_eq!(m.len(), 2);

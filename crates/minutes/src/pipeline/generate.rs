@@ -16,14 +16,31 @@ pub const REGENERATE_JOB: &str = "regenerate_artifact";
 
 pub(super) async fn run(ctx: &StageCtx<'_>) -> Result<StageOutput, StageError> {
     let prompt_instance = ctx.task.prompt_instance.0.clone();
-    let (artifact, costs) = build_artifact(ctx.app, &ctx.task, ArtifactType::MeetingMinutes, &prompt_instance, "system").await?;
-    let steps = ctx.app.store.task_steps(&ctx.task.tenant_id, &ctx.task.id).await?;
-    let partial = steps.iter().any(|s| s.status == "failed" && s.step != "generate_artifact");
+    let (artifact, costs) = build_artifact(
+        ctx.app,
+        &ctx.task,
+        ArtifactType::MeetingMinutes,
+        &prompt_instance,
+        "system",
+    )
+    .await?;
+    let steps = ctx
+        .app
+        .store
+        .task_steps(&ctx.task.tenant_id, &ctx.task.id)
+        .await?;
+    let partial = steps
+        .iter()
+        .any(|s| s.status == "failed" && s.step != "generate_artifact");
     Ok(StageOutput {
         result: json!({ "artifact_id": artifact.id, "artifact_type": artifact.artifact_type }),
         artifact: Some(artifact),
         costs,
-        final_state: Some(if partial { "partial_success" } else { "success" }),
+        final_state: Some(if partial {
+            "partial_success"
+        } else {
+            "success"
+        }),
         ..Default::default()
     })
 }
@@ -35,24 +52,37 @@ pub(super) async fn regenerate(app: &App, job: &ClaimedJob) -> Result<(), JobErr
     let artifact_type = payload["artifact_type"]
         .as_str()
         .and_then(ArtifactType::parse)
-        .ok_or_else(|| JobError::Failed(StageError::permanent("bad_job", "unknown artifact type")))?;
+        .ok_or_else(|| {
+            JobError::Failed(StageError::permanent("bad_job", "unknown artifact type"))
+        })?;
     let task = app
         .store
         .get_task_in_tenant(&tenant_id, &task_id)
         .await?
-        .ok_or_else(|| JobError::Failed(StageError::permanent("task_missing", "the task no longer exists")))?;
-    let requested_by = payload["requested_by"].as_str().unwrap_or("system").to_string();
+        .ok_or_else(|| {
+            JobError::Failed(StageError::permanent(
+                "task_missing",
+                "the task no longer exists",
+            ))
+        })?;
+    let requested_by = payload["requested_by"]
+        .as_str()
+        .unwrap_or("system")
+        .to_string();
     let mut artifact_payload = payload["prompt_instance"].clone();
     if artifact_payload.is_null() {
         artifact_payload = task.prompt_instance.0.clone();
     }
-    let (mut artifact, costs) = build_artifact(app, &task, artifact_type, &artifact_payload, &requested_by)
-        .await
-        .map_err(JobError::Failed)?;
+    let (mut artifact, costs) =
+        build_artifact(app, &task, artifact_type, &artifact_payload, &requested_by)
+            .await
+            .map_err(JobError::Failed)?;
     if let Some(id) = payload["artifact_id"].as_str() {
         artifact.id = id.to_string();
     }
-    app.store.complete_job_with_artifact(&job.lease(), &artifact, &costs).await?;
+    app.store
+        .complete_job_with_artifact(&job.lease(), &artifact, &costs)
+        .await?;
     Ok(())
 }
 
@@ -68,20 +98,30 @@ async fn build_artifact(
         .latest_transcript(&task.tenant_id, &task.id)
         .await?
         .ok_or_else(|| StageError::permanent("transcript_missing", "the task has no transcript"))?;
-    let segments: Vec<Segment> =
-        serde_json::from_value(revision.segments.0.clone()).map_err(|e| StageError::internal("segments", e))?;
-    let mapping = store.latest_speaker_mapping(&task.tenant_id, &task.id).await?;
+    let segments: Vec<Segment> = serde_json::from_value(revision.segments.0.clone())
+        .map_err(|e| StageError::internal("segments", e))?;
+    let mapping = store
+        .latest_speaker_mapping(&task.tenant_id, &task.id)
+        .await?;
     let named: Vec<Segment> = segments
         .iter()
         .cloned()
         .map(|mut s| {
-            if let Some(name) = mapping.as_ref().and_then(|m| m.mapping.0[&s.speaker]["name"].as_str()) {
+            if let Some(name) = mapping
+                .as_ref()
+                .and_then(|m| m.mapping.0[&s.speaker]["name"].as_str())
+            {
                 s.speaker = name.to_string();
             }
             s
         })
         .collect();
-    let transcript = Transcript::new(named, revision.duration, revision.language.clone(), revision.provider.clone());
+    let transcript = Transcript::new(
+        named,
+        revision.duration,
+        revision.language.clone(),
+        revision.provider.clone(),
+    );
     let template_id = prompt_instance["template_id"]
         .as_str()
         .filter(|id| !id.is_empty())
@@ -90,22 +130,40 @@ async fn build_artifact(
     let template = store
         .get_template(&task.tenant_id, &template_id)
         .await?
-        .ok_or_else(|| StageError::permanent("template_missing", format!("prompt template `{template_id}` does not exist")))?;
+        .ok_or_else(|| {
+            StageError::permanent(
+                "template_missing",
+                format!("prompt template `{template_id}` does not exist"),
+            )
+        })?;
     if template.artifact_type != artifact_type.as_str() {
         return Err(StageError::permanent(
             "template_mismatch",
-            format!("template `{template_id}` produces {}, not {}", template.artifact_type, artifact_type.as_str()),
+            format!(
+                "template `{template_id}` produces {}, not {}",
+                template.artifact_type,
+                artifact_type.as_str()
+            ),
         ));
     }
-    let mut values: Map<String, Value> = prompt_instance["parameters"].as_object().cloned().unwrap_or_default();
+    let mut values: Map<String, Value> = prompt_instance["parameters"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
     if let Some(schema) = template.parameter_schema.0.as_object() {
         for (name, spec) in schema {
             if !values.contains_key(name) {
-                values.insert(name.clone(), spec.get("default").cloned().unwrap_or(json!("")));
+                values.insert(
+                    name.clone(),
+                    spec.get("default").cloned().unwrap_or(json!("")),
+                );
             }
         }
     }
-    let output_language = prompt_instance["language"].as_str().unwrap_or(&task.output_language).to_string();
+    let output_language = prompt_instance["language"]
+        .as_str()
+        .unwrap_or(&task.output_language)
+        .to_string();
     values.insert("transcript".into(), json!(transcript.as_prompt_lines()));
     values.insert("speakers".into(), json!(transcript.speakers().join(", ")));
     values.insert("output_language".into(), json!(output_language));
@@ -118,7 +176,11 @@ async fn build_artifact(
         schema_name: artifact_type.as_str().to_string(),
         schema: schema.clone(),
     };
-    let output = app.llm.generate(&request).await.map_err(|e| StageError::provider("llm", &e))?;
+    let output = app
+        .llm
+        .generate(&request)
+        .await
+        .map_err(|e| StageError::provider("llm", &e))?;
     let ids: Vec<String> = segments.iter().map(|s| s.id.clone()).collect();
     let validated = validate_content(artifact_type, &output.content, &ids).map_err(|e| StageError {
         code: "summary_invalid".into(),

@@ -25,8 +25,8 @@ pub(super) async fn run(ctx: &StageCtx<'_>) -> Result<StageOutput, StageError> {
         .latest_transcript(&ctx.task.tenant_id, &ctx.task.id)
         .await?
         .ok_or_else(|| StageError::internal("identify", "no transcript"))?;
-    let segments: Vec<Segment> =
-        serde_json::from_value(transcript.segments.0).map_err(|e| StageError::internal("segments", e))?;
+    let segments: Vec<Segment> = serde_json::from_value(transcript.segments.0)
+        .map_err(|e| StageError::internal("segments", e))?;
     let scratch = ctx.scratch()?;
     let wav = scratch.path().join("normalized.wav");
     ctx.app
@@ -38,7 +38,9 @@ pub(super) async fn run(ctx: &StageCtx<'_>) -> Result<StageOutput, StageError> {
     let samples = tokio::task::spawn_blocking(move || {
         picks
             .into_iter()
-            .map(|(label, start, end)| minutes_audio::slice_wav(&wav, start, end).map(|wav| SpeakerSample { label, wav }))
+            .map(|(label, start, end)| {
+                minutes_audio::slice_wav(&wav, start, end).map(|wav| SpeakerSample { label, wav })
+            })
             .collect::<Result<Vec<_>, _>>()
     })
     .await
@@ -53,7 +55,10 @@ pub(super) async fn run(ctx: &StageCtx<'_>) -> Result<StageOutput, StageError> {
         Err(e) => Ok(StageOutput {
             outcome: Some(StepOutcome::FailedOptional),
             result: json!({ "provider": voiceprint.name(), "matches": [] }),
-            error: Some(format!("{}: {e}", StageError::provider("voiceprint", &e).code)),
+            error: Some(format!(
+                "{}: {e}",
+                StageError::provider("voiceprint", &e).code
+            )),
             ..Default::default()
         }),
     }
@@ -80,7 +85,11 @@ fn pick_samples(segments: &[Segment]) -> Vec<(String, f64, f64)> {
             .collect();
         turns.sort_by(|a, b| (b.end_time - b.start_time).total_cmp(&(a.end_time - a.start_time)));
         for s in turns.into_iter().take(SAMPLES_PER_LABEL) {
-            out.push((label.to_string(), s.start_time, s.end_time.min(s.start_time + MAX_SAMPLE_SECS)));
+            out.push((
+                label.to_string(),
+                s.start_time,
+                s.end_time.min(s.start_time + MAX_SAMPLE_SECS),
+            ));
         }
     }
     out

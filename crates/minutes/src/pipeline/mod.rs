@@ -17,8 +17,8 @@ use crate::app::App;
 use crate::domain::ids;
 use crate::domain::stage::Stage;
 use crate::store::{
-    ClaimedJob, NewArtifact, NewCost, NewJob, NewSpeakerMapping, NewTranscriptRevision, StageCompletion,
-    StageFailure, StageStart, StepOutcome, StoreError, TaskRecord,
+    ClaimedJob, NewArtifact, NewCost, NewJob, NewSpeakerMapping, NewTranscriptRevision,
+    StageCompletion, StageFailure, StageStart, StepOutcome, StoreError, TaskRecord,
 };
 
 pub use error::{JobError, StageError};
@@ -61,7 +61,11 @@ impl StageCtx<'_> {
     }
 
     pub async fn step_result(&self, stage: Stage) -> Result<Option<Value>, StageError> {
-        let steps = self.app.store.task_steps(&self.task.tenant_id, &self.task.id).await?;
+        let steps = self
+            .app
+            .store
+            .task_steps(&self.task.tenant_id, &self.task.id)
+            .await?;
         Ok(steps
             .into_iter()
             .find(|s| s.step == stage.name() && (s.status == "success" || s.status == "skipped"))
@@ -106,7 +110,12 @@ async fn run_stage(app: &App, job: &ClaimedJob, stage: Stage) -> Result<(), JobE
         .store
         .get_task_in_tenant(&tenant_id, &task_id)
         .await?
-        .ok_or_else(|| JobError::Failed(StageError::permanent("task_missing", "the task no longer exists")))?;
+        .ok_or_else(|| {
+            JobError::Failed(StageError::permanent(
+                "task_missing",
+                "the task no longer exists",
+            ))
+        })?;
     let ctx = StageCtx { app, task };
     // Idempotency: a stage that already succeeded is not run (or billed) again.
     let done = ctx.step_result(stage).await?;
@@ -139,7 +148,9 @@ async fn run_stage(app: &App, job: &ClaimedJob, stage: Stage) -> Result<(), JobE
             .map_err(JobError::Failed)?
         }
     };
-    let next_job = stage.next().map(|next| stage_job(app, next, &tenant_id, &task_id));
+    let next_job = stage
+        .next()
+        .map(|next| stage_job(app, next, &tenant_id, &task_id));
     let progress = match (&output.final_state, stage.next()) {
         (Some(_), _) | (_, None) => 100.0,
         (None, Some(next)) => next.start_progress(),
@@ -171,10 +182,18 @@ async fn run_stage(app: &App, job: &ClaimedJob, stage: Stage) -> Result<(), JobE
 }
 
 fn job_task(job: &ClaimedJob) -> Result<(String, String), JobError> {
-    let task_id = job.payload.0.get("task_id").and_then(Value::as_str).map(str::to_string);
+    let task_id = job
+        .payload
+        .0
+        .get("task_id")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     match (job.tenant_id.clone(), task_id) {
         (Some(tenant), Some(task)) => Ok((tenant, task)),
-        _ => Err(JobError::Failed(StageError::permanent("bad_job", "job payload has no task"))),
+        _ => Err(JobError::Failed(StageError::permanent(
+            "bad_job",
+            "job payload has no task",
+        ))),
     }
 }
 

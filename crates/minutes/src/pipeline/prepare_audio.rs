@@ -13,19 +13,29 @@ pub(super) async fn run(ctx: &StageCtx<'_>) -> Result<StageOutput, StageError> {
     let task = &ctx.task;
     let files = ctx.app.store.task_files(&task.tenant_id, &task.id).await?;
     if files.is_empty() {
-        return Err(StageError::permanent("input_missing_file", "the task has no audio files"));
+        return Err(StageError::permanent(
+            "input_missing_file",
+            "the task has no audio files",
+        ));
     }
     let scratch = ctx.scratch()?;
     let mut inputs = Vec::with_capacity(files.len());
     for f in &files {
         let dest = scratch.path().join(format!("part{}", f.file_order));
-        ctx.app.objects.download_to(&f.object_key, &dest).await.map_err(|e| match e {
-            crate::storage::StorageError::NotFound(_) => StageError::permanent(
-                "input_missing_file",
-                format!("uploaded file {} (`{}`) is gone", f.file_order, f.original_filename),
-            ),
-            other => StageError::internal("fetching an upload", other),
-        })?;
+        ctx.app
+            .objects
+            .download_to(&f.object_key, &dest)
+            .await
+            .map_err(|e| match e {
+                crate::storage::StorageError::NotFound(_) => StageError::permanent(
+                    "input_missing_file",
+                    format!(
+                        "uploaded file {} (`{}`) is gone",
+                        f.file_order, f.original_filename
+                    ),
+                ),
+                other => StageError::internal("fetching an upload", other),
+            })?;
         inputs.push(dest);
     }
     let out = scratch.path().join("normalized.wav");
@@ -33,10 +43,12 @@ pub(super) async fn run(ctx: &StageCtx<'_>) -> Result<StageOutput, StageError> {
         max_duration_secs: ctx.app.config.audio.max_duration_secs,
     };
     let joined_out = out.clone();
-    let timeline = tokio::task::spawn_blocking(move || minutes_audio::concat_to_wav(&inputs, &joined_out, &limits))
-        .await
-        .map_err(|e| StageError::internal("audio worker thread", e))?
-        .map_err(|e| audio_error(e, &files))?;
+    let timeline = tokio::task::spawn_blocking(move || {
+        minutes_audio::concat_to_wav(&inputs, &joined_out, &limits)
+    })
+    .await
+    .map_err(|e| StageError::internal("audio worker thread", e))?
+    .map_err(|e| audio_error(e, &files))?;
     let key = normalized_key(&task.tenant_id, &task.id);
     ctx.app
         .objects
@@ -47,7 +59,13 @@ pub(super) async fn run(ctx: &StageCtx<'_>) -> Result<StageOutput, StageError> {
     let offsets = timeline
         .parts
         .iter()
-        .map(|p| (files[p.part_index].file_order, p.duration_secs, p.offset_secs))
+        .map(|p| {
+            (
+                files[p.part_index].file_order,
+                p.duration_secs,
+                p.offset_secs,
+            )
+        })
         .collect();
     Ok(StageOutput {
         result: json!({
@@ -69,7 +87,10 @@ pub(super) async fn run(ctx: &StageCtx<'_>) -> Result<StageOutput, StageError> {
 fn audio_error(e: AudioError, files: &[crate::store::TaskFileRecord]) -> StageError {
     match e {
         AudioError::Part { index, source } => {
-            let name = files.get(index).map(|f| f.original_filename.as_str()).unwrap_or("?");
+            let name = files
+                .get(index)
+                .map(|f| f.original_filename.as_str())
+                .unwrap_or("?");
             let inner = audio_error(*source, files);
             StageError {
                 message: format!("file {} (`{name}`): {}", index + 1, inner.message),

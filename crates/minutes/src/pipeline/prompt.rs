@@ -9,7 +9,8 @@ use crate::store::TemplateRecord;
 /// Bump when a built-in template's text changes, so upgrades refresh the seeded rows.
 const BUILTIN_VERSION: i64 = 1;
 
-const MINUTES_BODY: &str = "Write the meeting minutes of this {meeting_type} meeting in {output_language}.\n\
+const MINUTES_BODY: &str =
+    "Write the meeting minutes of this {meeting_type} meeting in {output_language}.\n\
 Meeting description: {meeting_description}\n\
 Speakers: {speakers}\n\
 Give a title, the participants, a faithful summary, key points, decisions, action items \
@@ -35,7 +36,11 @@ pub fn builtin_templates() -> Vec<TemplateRecord> {
                                 "description": "What the meeting was about, in a sentence or two"}
     });
     [
-        (ArtifactType::MeetingMinutes, "Meeting minutes", MINUTES_BODY),
+        (
+            ArtifactType::MeetingMinutes,
+            "Meeting minutes",
+            MINUTES_BODY,
+        ),
         (ArtifactType::ActionItems, "Action items", ACTION_ITEMS_BODY),
         (ArtifactType::SummaryNotes, "Summary notes", SUMMARY_BODY),
     ]
@@ -105,7 +110,10 @@ mod tests {
         let mut v = Map::new();
         v.insert("a".into(), json!("X"));
         v.insert("n".into(), json!(3));
-        assert_eq!(render("{a}-{n}-{b}-{not a name}-{", &v), "X-3-{b}-{not a name}-{");
+        assert_eq!(
+            render("{a}-{n}-{b}-{not a name}-{", &v),
+            "X-3-{b}-{not a name}-{"
+        );
         assert_eq!(render("{{a}}", &v), "{X}");
     }
 
@@ -113,7 +121,9 @@ mod tests {
     fn builtins_cover_every_artifact_type() {
         let t = builtin_templates();
         for a in ArtifactType::ALL {
-            assert!(t.iter().any(|x| x.id == a.as_str() && x.prompt_body.contains("{transcript}")));
+            assert!(t
+                .iter()
+                .any(|x| x.id == a.as_str() && x.prompt_body.contains("{transcript}")));
         }
     }
 }

@@ -41,7 +41,10 @@ pub(super) async fn run(ctx: &StageCtx<'_>) -> Result<StageOutput, StageError> {
             "no speech was recognized in the recording",
         ));
     }
-    let language = output.language.clone().unwrap_or_else(|| task.asr_language.clone());
+    let language = output
+        .language
+        .clone()
+        .unwrap_or_else(|| task.asr_language.clone());
     let transcript = Transcript::new(segments, duration, language, output.provider.clone());
     Ok(StageOutput {
         result: json!({
@@ -51,7 +54,8 @@ pub(super) async fn run(ctx: &StageCtx<'_>) -> Result<StageOutput, StageError> {
             "fallback_errors": output.fallback_errors,
         }),
         transcript: Some(NewTranscriptRevision {
-            segments: serde_json::to_value(&transcript.segments).map_err(|e| StageError::internal("segments", e))?,
+            segments: serde_json::to_value(&transcript.segments)
+                .map_err(|e| StageError::internal("segments", e))?,
             full_text: transcript.full_text.clone(),
             duration: transcript.duration,
             language: transcript.language.clone(),
@@ -76,7 +80,12 @@ fn to_segments(raw: &[AsrSegment], parts: &Value) -> Vec<Segment> {
         .as_array()
         .map(|a| {
             a.iter()
-                .map(|p| (p["offset_secs"].as_f64().unwrap_or(0.0), p["duration_secs"].as_f64().unwrap_or(0.0)))
+                .map(|p| {
+                    (
+                        p["offset_secs"].as_f64().unwrap_or(0.0),
+                        p["duration_secs"].as_f64().unwrap_or(0.0),
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -114,9 +123,27 @@ mod tests {
             {"offset_secs": 20.0, "duration_secs": 25.0},
         ]);
         let raw = vec![
-            AsrSegment { start: 1.0, end: 5.0, text: " hello ".into(), speaker: None, confidence: Some(0.9) },
-            AsrSegment { start: 6.0, end: 7.0, text: "  ".into(), speaker: None, confidence: None },
-            AsrSegment { start: 22.5, end: 30.0, text: "world".into(), speaker: Some("S2".into()), confidence: None },
+            AsrSegment {
+                start: 1.0,
+                end: 5.0,
+                text: " hello ".into(),
+                speaker: None,
+                confidence: Some(0.9),
+            },
+            AsrSegment {
+                start: 6.0,
+                end: 7.0,
+                text: "  ".into(),
+                speaker: None,
+                confidence: None,
+            },
+            AsrSegment {
+                start: 22.5,
+                end: 30.0,
+                text: "world".into(),
+                speaker: Some("S2".into()),
+                confidence: None,
+            },
         ];
         let segs = to_segments(&raw, &parts);
         assert_eq!(segs.len(), 2);

@@ -58,7 +58,10 @@ impl ProviderError {
             ProviderError::ContentBlocked { .. } => "content_blocked",
             ProviderError::Auth { .. } => "provider_auth_failed",
             ProviderError::InvalidResponse { .. } => "provider_invalid_response",
-            ProviderError::AllFailed(errors) => errors.last().map(|e| e.code()).unwrap_or("provider_unavailable"),
+            ProviderError::AllFailed(errors) => errors
+                .last()
+                .map(|e| e.code())
+                .unwrap_or("provider_unavailable"),
         }
     }
 }

@@ -70,7 +70,8 @@ pub struct SpeakerMatch {
 pub trait Voiceprint: Send + Sync {
     fn name(&self) -> &str;
     /// Identifies the speakers behind the samples; labels without a confident match are omitted.
-    async fn identify(&self, samples: &[SpeakerSample]) -> Result<Vec<SpeakerMatch>, ProviderError>;
+    async fn identify(&self, samples: &[SpeakerSample])
+        -> Result<Vec<SpeakerMatch>, ProviderError>;
 }
 
 #[derive(Debug, Clone)]

@@ -23,7 +23,10 @@ impl WorkerOptions {
     pub fn all_queues(concurrency: usize) -> WorkerOptions {
         WorkerOptions {
             worker_id: crate::domain::ids::new_id("worker"),
-            queues: crate::domain::stage::QUEUES.iter().map(|q| q.to_string()).collect(),
+            queues: crate::domain::stage::QUEUES
+                .iter()
+                .map(|q| q.to_string())
+                .collect(),
             concurrency,
         }
     }
@@ -87,8 +90,15 @@ impl Worker {
                 }
             }
         }
-        tracing::info!(running = running.len(), grace_secs = grace.as_secs(), "worker draining");
-        let drained = tokio::time::timeout(grace, async { while running.join_next().await.is_some() {} }).await;
+        tracing::info!(
+            running = running.len(),
+            grace_secs = grace.as_secs(),
+            "worker draining"
+        );
+        let drained = tokio::time::timeout(grace, async {
+            while running.join_next().await.is_some() {}
+        })
+        .await;
         if drained.is_err() {
             abort.cancel();
             while running.join_next().await.is_some() {}
@@ -131,7 +141,9 @@ async fn run_claimed(app: Arc<App>, job: ClaimedJob, abort: CancellationToken) {
 /// Applies a job's result: success is already recorded by the job; failures retry or die.
 pub(crate) async fn settle(app: &App, job: &ClaimedJob, result: Result<(), JobError>) {
     match result {
-        Ok(()) => tracing::info!(job.id = %job.id, job.kind = %job.kind, attempt = job.attempts, "job done"),
+        Ok(()) => {
+            tracing::info!(job.id = %job.id, job.kind = %job.kind, attempt = job.attempts, "job done")
+        }
         Err(JobError::Fenced) => {
             tracing::warn!(job.id = %job.id, job.kind = %job.kind, "lease lost (reclaimed or cancelled); result discarded")
         }
@@ -161,13 +173,19 @@ async fn heartbeat_loop(app: Arc<App>, lease: crate::store::Lease, lost: Cancell
     let lease_ms = (app.config.queue.lease_secs * 1000) as i64;
     loop {
         tokio::time::sleep(every).await;
-        match app.store.heartbeat(&lease, app.clock.now_ms() + lease_ms).await {
+        match app
+            .store
+            .heartbeat(&lease, app.clock.now_ms() + lease_ms)
+            .await
+        {
             Ok(()) => {}
             Err(StoreError::Fenced) => {
                 lost.cancel();
                 return;
             }
-            Err(e) => tracing::warn!(job.id = %lease.job_id, error = %e, "heartbeat failed; will try again"),
+            Err(e) => {
+                tracing::warn!(job.id = %lease.job_id, error = %e, "heartbeat failed; will try again")
+            }
         }
     }
 }

@@ -6,7 +6,8 @@ use sqlx::types::Json;
 use super::sql::{on_pool, SqlStore};
 use super::*;
 
-const ARTIFACT_COLUMNS: &str = "id, task_id, artifact_type, version, content, prompt_instance, metadata, \
+const ARTIFACT_COLUMNS: &str =
+    "id, task_id, artifact_type, version, content, prompt_instance, metadata, \
     transcript_revision, speaker_mapping_version, template_id, model, prompt_hash, prompt_tokens, \
     completion_tokens, created_by, created_at";
 
@@ -35,33 +36,58 @@ pub(super) use insert_artifact_row;
 
 #[async_trait]
 impl ContentStore for SqlStore {
-    async fn latest_transcript(&self, tenant_id: &str, task_id: &str) -> StoreResult<Option<TranscriptRevisionRecord>> {
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, TranscriptRevisionRecord>(
+    async fn latest_transcript(
+        &self,
+        tenant_id: &str,
+        task_id: &str,
+    ) -> StoreResult<Option<TranscriptRevisionRecord>> {
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, TranscriptRevisionRecord>(
             "SELECT revision, segments, full_text, duration, language, provider, author, reason, created_at \
              FROM transcript_revisions WHERE task_id = $1 AND tenant_id = $2 ORDER BY revision DESC LIMIT 1")
-            .bind(task_id).bind(tenant_id).fetch_optional(pool).await?))
+            .bind(task_id).bind(tenant_id).fetch_optional(pool).await?),
+        )
     }
 
-    async fn latest_speaker_mapping(&self, tenant_id: &str, task_id: &str) -> StoreResult<Option<SpeakerMappingRecord>> {
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, SpeakerMappingRecord>(
+    async fn latest_speaker_mapping(
+        &self,
+        tenant_id: &str,
+        task_id: &str,
+    ) -> StoreResult<Option<SpeakerMappingRecord>> {
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, SpeakerMappingRecord>(
             "SELECT version, mapping, author, created_at FROM speaker_mappings \
              WHERE task_id = $1 AND tenant_id = $2 ORDER BY version DESC LIMIT 1")
-            .bind(task_id).bind(tenant_id).fetch_optional(pool).await?))
+            .bind(task_id).bind(tenant_id).fetch_optional(pool).await?),
+        )
     }
 
-    async fn list_artifacts(&self, tenant_id: &str, task_id: &str) -> StoreResult<Vec<ArtifactRecord>> {
+    async fn list_artifacts(
+        &self,
+        tenant_id: &str,
+        task_id: &str,
+    ) -> StoreResult<Vec<ArtifactRecord>> {
         let sql = format!(
             "SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE task_id = $1 AND tenant_id = $2 \
              ORDER BY artifact_type, version DESC"
         );
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, ArtifactRecord>(&sql)
-            .bind(task_id).bind(tenant_id).fetch_all(pool).await?))
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, ArtifactRecord>(&sql)
+            .bind(task_id).bind(tenant_id).fetch_all(pool).await?),
+        )
     }
 
-    async fn get_artifact(&self, tenant_id: &str, artifact_id: &str) -> StoreResult<Option<ArtifactRecord>> {
-        let sql = format!("SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE id = $1 AND tenant_id = $2");
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, ArtifactRecord>(&sql)
-            .bind(artifact_id).bind(tenant_id).fetch_optional(pool).await?))
+    async fn get_artifact(
+        &self,
+        tenant_id: &str,
+        artifact_id: &str,
+    ) -> StoreResult<Option<ArtifactRecord>> {
+        let sql =
+            format!("SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE id = $1 AND tenant_id = $2");
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, ArtifactRecord>(&sql)
+            .bind(artifact_id).bind(tenant_id).fetch_optional(pool).await?),
+        )
     }
 
     async fn insert_artifact(&self, artifact: &NewArtifact) -> StoreResult<ArtifactRecord> {
@@ -76,16 +102,25 @@ impl ContentStore for SqlStore {
             }.await);
             match inserted {
                 Ok(()) => {
-                    return self.get_artifact(&artifact.tenant_id, &artifact.id).await?.ok_or(StoreError::NotFound)
+                    return self
+                        .get_artifact(&artifact.tenant_id, &artifact.id)
+                        .await?
+                        .ok_or(StoreError::NotFound)
                 }
-                Err(StoreError::Database(sqlx::Error::Database(e))) if e.is_unique_violation() => continue,
+                Err(StoreError::Database(sqlx::Error::Database(e))) if e.is_unique_violation() => {
+                    continue
+                }
                 Err(e) => return Err(e),
             }
         }
         Err(StoreError::Conflict("artifact version contention".into()))
     }
 
-    async fn get_template(&self, tenant_id: &str, template_id: &str) -> StoreResult<Option<TemplateRecord>> {
+    async fn get_template(
+        &self,
+        tenant_id: &str,
+        template_id: &str,
+    ) -> StoreResult<Option<TemplateRecord>> {
         Ok(on_pool!(self, pool => sqlx::query_as::<_, TemplateRecord>(
             "SELECT id, title, description, prompt_body, artifact_type, supported_languages, parameter_schema, \
              is_system, scope, version FROM prompt_templates WHERE id = $1 AND (tenant_id IS NULL OR tenant_id = $2)")

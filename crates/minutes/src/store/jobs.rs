@@ -3,16 +3,20 @@ use async_trait::async_trait;
 use chrono::Utc;
 use sqlx::types::Json;
 
-use super::sql::{insert_job, on_pool, skip_locked, SqlStore};
 use super::content::insert_artifact_row;
+use super::sql::{insert_job, on_pool, skip_locked, SqlStore};
 use super::tasks::{fence, insert_costs};
 use super::*;
 
-const JOB_COLUMNS: &str = "id, queue, kind, task_id, state, attempts, max_attempts, run_at_ms, locked_by, \
+const JOB_COLUMNS: &str =
+    "id, queue, kind, task_id, state, attempts, max_attempts, run_at_ms, locked_by, \
     locked_until_ms, lease_gen, errors";
 
 fn placeholders(start: usize, n: usize) -> String {
-    (start..start + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+    (start..start + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[async_trait]
@@ -28,7 +32,13 @@ impl JobStore for SqlStore {
         Ok(())
     }
 
-    async fn claim_job(&self, queues: &[String], worker_id: &str, lease_ms: i64, now_ms: i64) -> StoreResult<Option<ClaimedJob>> {
+    async fn claim_job(
+        &self,
+        queues: &[String],
+        worker_id: &str,
+        lease_ms: i64,
+        now_ms: i64,
+    ) -> StoreResult<Option<ClaimedJob>> {
         if queues.is_empty() {
             return Ok(None);
         }
@@ -79,7 +89,12 @@ impl JobStore for SqlStore {
         Ok(())
     }
 
-    async fn complete_job_with_artifact(&self, lease: &Lease, a: &NewArtifact, costs: &[NewCost]) -> StoreResult<ArtifactRecord> {
+    async fn complete_job_with_artifact(
+        &self,
+        lease: &Lease,
+        a: &NewArtifact,
+        costs: &[NewCost],
+    ) -> StoreResult<ArtifactRecord> {
         let now = Utc::now();
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -91,10 +106,17 @@ impl JobStore for SqlStore {
             insert_costs!(tx, &a.tenant_id, &a.task_id, costs, now);
             tx.commit().await?;
         });
-        self.get_artifact(&a.tenant_id, &a.id).await?.ok_or(StoreError::NotFound)
+        self.get_artifact(&a.tenant_id, &a.id)
+            .await?
+            .ok_or(StoreError::NotFound)
     }
 
-    async fn fail_job(&self, lease: &Lease, error: &str, retry_at_ms: Option<i64>) -> StoreResult<()> {
+    async fn fail_job(
+        &self,
+        lease: &Lease,
+        error: &str,
+        retry_at_ms: Option<i64>,
+    ) -> StoreResult<()> {
         let now = Utc::now();
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -131,12 +153,17 @@ impl JobStore for SqlStore {
 
     async fn get_job(&self, job_id: &str) -> StoreResult<Option<JobRecord>> {
         let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, JobRecord>(&sql).bind(job_id).fetch_optional(pool).await?))
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, JobRecord>(&sql).bind(job_id).fetch_optional(pool).await?),
+        )
     }
 
     async fn jobs_for_task(&self, task_id: &str) -> StoreResult<Vec<JobRecord>> {
-        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE task_id = $1 ORDER BY created_at, id");
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, JobRecord>(&sql).bind(task_id).fetch_all(pool).await?))
+        let sql =
+            format!("SELECT {JOB_COLUMNS} FROM jobs WHERE task_id = $1 ORDER BY created_at, id");
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, JobRecord>(&sql).bind(task_id).fetch_all(pool).await?),
+        )
     }
 
     async fn count_unfinished_jobs(&self, queues: &[String]) -> StoreResult<i64> {

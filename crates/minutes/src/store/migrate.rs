@@ -57,12 +57,26 @@ impl<'a> Migrator<'a> {
             Pool::Sqlite(p) => {
                 let mut conn = p.acquire().await?;
                 conn.ensure_migrations_table().await?;
-                (&SQLITE, conn.list_applied_migrations().await?.iter().map(|m| m.version).collect())
+                (
+                    &SQLITE,
+                    conn.list_applied_migrations()
+                        .await?
+                        .iter()
+                        .map(|m| m.version)
+                        .collect(),
+                )
             }
             Pool::Postgres(p) => {
                 let mut conn = p.acquire().await?;
                 conn.ensure_migrations_table().await?;
-                (&POSTGRES, conn.list_applied_migrations().await?.iter().map(|m| m.version).collect())
+                (
+                    &POSTGRES,
+                    conn.list_applied_migrations()
+                        .await?
+                        .iter()
+                        .map(|m| m.version)
+                        .collect(),
+                )
             }
         };
         Ok(migrator

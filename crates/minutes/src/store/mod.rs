@@ -50,10 +50,19 @@ pub trait AccountStore: Send + Sync {
 #[async_trait]
 pub trait TaskStore: Send + Sync {
     /// Inserts the task (state `queued`), its files, the history entry and the first job at once.
-    async fn create_task(&self, task: &NewTask, files: &[NewTaskFile], first_job: &NewJob) -> StoreResult<TaskRecord>;
+    async fn create_task(
+        &self,
+        task: &NewTask,
+        files: &[NewTaskFile],
+        first_job: &NewJob,
+    ) -> StoreResult<TaskRecord>;
     async fn get_task(&self, owner: &Owner, task_id: &str) -> StoreResult<Option<TaskRecord>>;
     /// For pipeline jobs: the task of the job's tenant.
-    async fn get_task_in_tenant(&self, tenant_id: &str, task_id: &str) -> StoreResult<Option<TaskRecord>>;
+    async fn get_task_in_tenant(
+        &self,
+        tenant_id: &str,
+        task_id: &str,
+    ) -> StoreResult<Option<TaskRecord>>;
     async fn list_tasks(&self, owner: &Owner, filter: &TaskFilter) -> StoreResult<Vec<TaskRecord>>;
     async fn rename_task(&self, owner: &Owner, task_id: &str, name: &str) -> StoreResult<()>;
     async fn delete_task(&self, owner: &Owner, task_id: &str) -> StoreResult<()>;
@@ -67,7 +76,11 @@ pub trait TaskStore: Send + Sync {
     /// Marks a stage running under the job's lease (state, progress, step attempt, history).
     async fn start_stage(&self, lease: &Lease, start: &StageStart) -> StoreResult<()>;
     /// Records a finished stage, its outputs and the next job in one transaction, fenced by the lease.
-    async fn finish_stage(&self, lease: &Lease, done: &StageCompletion) -> StoreResult<Option<ArtifactRecord>>;
+    async fn finish_stage(
+        &self,
+        lease: &Lease,
+        done: &StageCompletion,
+    ) -> StoreResult<Option<ArtifactRecord>>;
     /// Records a failed attempt. `retry_at_ms` requeues the job; `None` kills it and fails the task.
     async fn fail_stage(&self, lease: &Lease, failure: &StageFailure) -> StoreResult<()>;
 }
@@ -77,13 +90,29 @@ pub trait TaskStore: Send + Sync {
 pub trait JobStore: Send + Sync {
     async fn enqueue(&self, job: &NewJob) -> StoreResult<()>;
     /// Claims the next runnable job (queued and due, or running with an expired lease).
-    async fn claim_job(&self, queues: &[String], worker_id: &str, lease_ms: i64, now_ms: i64) -> StoreResult<Option<ClaimedJob>>;
+    async fn claim_job(
+        &self,
+        queues: &[String],
+        worker_id: &str,
+        lease_ms: i64,
+        now_ms: i64,
+    ) -> StoreResult<Option<ClaimedJob>>;
     async fn heartbeat(&self, lease: &Lease, locked_until_ms: i64) -> StoreResult<()>;
     async fn complete_job(&self, lease: &Lease) -> StoreResult<()>;
     /// Completes a (re)generation job and stores its artifact version and costs atomically.
-    async fn complete_job_with_artifact(&self, lease: &Lease, artifact: &NewArtifact, costs: &[NewCost]) -> StoreResult<ArtifactRecord>;
+    async fn complete_job_with_artifact(
+        &self,
+        lease: &Lease,
+        artifact: &NewArtifact,
+        costs: &[NewCost],
+    ) -> StoreResult<ArtifactRecord>;
     /// Retries (with `retry_at_ms`) or kills a job that is not a pipeline stage.
-    async fn fail_job(&self, lease: &Lease, error: &str, retry_at_ms: Option<i64>) -> StoreResult<()>;
+    async fn fail_job(
+        &self,
+        lease: &Lease,
+        error: &str,
+        retry_at_ms: Option<i64>,
+    ) -> StoreResult<()>;
     /// Hands a job back untouched (graceful shutdown): the attempt is not counted.
     async fn release_job(&self, lease: &Lease) -> StoreResult<()>;
     async fn get_job(&self, job_id: &str) -> StoreResult<Option<JobRecord>>;
@@ -97,13 +126,33 @@ pub trait JobStore: Send + Sync {
 /// Transcripts, speaker mappings, artifacts and prompt templates.
 #[async_trait]
 pub trait ContentStore: Send + Sync {
-    async fn latest_transcript(&self, tenant_id: &str, task_id: &str) -> StoreResult<Option<TranscriptRevisionRecord>>;
-    async fn latest_speaker_mapping(&self, tenant_id: &str, task_id: &str) -> StoreResult<Option<SpeakerMappingRecord>>;
-    async fn list_artifacts(&self, tenant_id: &str, task_id: &str) -> StoreResult<Vec<ArtifactRecord>>;
-    async fn get_artifact(&self, tenant_id: &str, artifact_id: &str) -> StoreResult<Option<ArtifactRecord>>;
+    async fn latest_transcript(
+        &self,
+        tenant_id: &str,
+        task_id: &str,
+    ) -> StoreResult<Option<TranscriptRevisionRecord>>;
+    async fn latest_speaker_mapping(
+        &self,
+        tenant_id: &str,
+        task_id: &str,
+    ) -> StoreResult<Option<SpeakerMappingRecord>>;
+    async fn list_artifacts(
+        &self,
+        tenant_id: &str,
+        task_id: &str,
+    ) -> StoreResult<Vec<ArtifactRecord>>;
+    async fn get_artifact(
+        &self,
+        tenant_id: &str,
+        artifact_id: &str,
+    ) -> StoreResult<Option<ArtifactRecord>>;
     /// Inserts the next version of `(task_id, artifact_type)`; the unique key makes races safe.
     async fn insert_artifact(&self, artifact: &NewArtifact) -> StoreResult<ArtifactRecord>;
-    async fn get_template(&self, tenant_id: &str, template_id: &str) -> StoreResult<Option<TemplateRecord>>;
+    async fn get_template(
+        &self,
+        tenant_id: &str,
+        template_id: &str,
+    ) -> StoreResult<Option<TemplateRecord>>;
     /// Inserts or updates the built-in global templates (run at start).
     async fn seed_templates(&self, templates: &[TemplateRecord]) -> StoreResult<()>;
 }

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use tokio::sync::Notify;
 
 use super::{StoreError, StoreResult};
@@ -60,7 +62,8 @@ impl SqlStore {
                 .busy_timeout(Duration::from_secs(10));
             if let Some(parent) = options.get_filename().parent() {
                 if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(parent).map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
                 }
             }
             let pool = SqlitePoolOptions::new()
@@ -95,25 +98,33 @@ impl SqlStore {
     /// Creates a PostgreSQL schema (for an isolated test database).
     pub async fn create_pg_schema(url: &str, schema: &str) -> StoreResult<()> {
         let pool = PgPoolOptions::new().max_connections(1).connect(url).await?;
-        sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS \"{}\"", sanitize_ident(schema)))
-            .execute(&pool)
-            .await?;
+        sqlx::query(&format!(
+            "CREATE SCHEMA IF NOT EXISTS \"{}\"",
+            sanitize_ident(schema)
+        ))
+        .execute(&pool)
+        .await?;
         pool.close().await;
         Ok(())
     }
 
     pub async fn drop_pg_schema(url: &str, schema: &str) -> StoreResult<()> {
         let pool = PgPoolOptions::new().max_connections(1).connect(url).await?;
-        sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", sanitize_ident(schema)))
-            .execute(&pool)
-            .await?;
+        sqlx::query(&format!(
+            "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
+            sanitize_ident(schema)
+        ))
+        .execute(&pool)
+        .await?;
         pool.close().await;
         Ok(())
     }
 }
 
 fn sanitize_ident(s: &str) -> String {
-    s.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').collect()
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect()
 }
 
 /// Forwards `NOTIFY minutes_jobs` to the in-process signal; workers still poll as a fallback,

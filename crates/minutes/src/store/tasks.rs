@@ -54,7 +54,12 @@ pub(super) use insert_costs;
 
 #[async_trait]
 impl TaskStore for SqlStore {
-    async fn create_task(&self, t: &NewTask, files: &[NewTaskFile], first_job: &NewJob) -> StoreResult<TaskRecord> {
+    async fn create_task(
+        &self,
+        t: &NewTask,
+        files: &[NewTaskFile],
+        first_job: &NewJob,
+    ) -> StoreResult<TaskRecord> {
         let now = Utc::now();
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -84,17 +89,25 @@ impl TaskStore for SqlStore {
             tx.commit().await?;
         });
         self.jobs_signal.notify_waiters();
-        self.get_task_in_tenant(&t.tenant_id, &t.id).await?.ok_or(StoreError::NotFound)
+        self.get_task_in_tenant(&t.tenant_id, &t.id)
+            .await?
+            .ok_or(StoreError::NotFound)
     }
 
     async fn get_task(&self, owner: &Owner, task_id: &str) -> StoreResult<Option<TaskRecord>> {
-        let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1 AND tenant_id = $2 AND user_id = $3");
+        let sql = format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1 AND tenant_id = $2 AND user_id = $3"
+        );
         Ok(on_pool!(self, pool => sqlx::query_as::<_, TaskRecord>(&sql)
             .bind(task_id).bind(&owner.tenant_id).bind(&owner.user_id)
             .fetch_optional(pool).await?))
     }
 
-    async fn get_task_in_tenant(&self, tenant_id: &str, task_id: &str) -> StoreResult<Option<TaskRecord>> {
+    async fn get_task_in_tenant(
+        &self,
+        tenant_id: &str,
+        task_id: &str,
+    ) -> StoreResult<Option<TaskRecord>> {
         let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1 AND tenant_id = $2");
         Ok(on_pool!(self, pool => sqlx::query_as::<_, TaskRecord>(&sql)
             .bind(task_id).bind(tenant_id).fetch_optional(pool).await?))
@@ -164,7 +177,10 @@ impl TaskStore for SqlStore {
     }
 
     async fn cancel_task(&self, owner: &Owner, task_id: &str, reason: &str) -> StoreResult<String> {
-        let task = self.get_task(owner, task_id).await?.ok_or(StoreError::NotFound)?;
+        let task = self
+            .get_task(owner, task_id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
         let now = Utc::now();
         let updated = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -185,14 +201,23 @@ impl TaskStore for SqlStore {
             rows == 1
         });
         if !updated {
-            let current = self.get_task(owner, task_id).await?.ok_or(StoreError::NotFound)?;
-            return Err(StoreError::InvalidState { state: current.state, action: "cancel" });
+            let current = self
+                .get_task(owner, task_id)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            return Err(StoreError::InvalidState {
+                state: current.state,
+                action: "cancel",
+            });
         }
         Ok(task.state)
     }
 
     async fn retry_task(&self, owner: &Owner, task_id: &str, job: &NewJob) -> StoreResult<String> {
-        let task = self.get_task(owner, task_id).await?.ok_or(StoreError::NotFound)?;
+        let task = self
+            .get_task(owner, task_id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
         let now = Utc::now();
         let updated = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
@@ -212,8 +237,14 @@ impl TaskStore for SqlStore {
             rows == 1
         });
         if !updated {
-            let current = self.get_task(owner, task_id).await?.ok_or(StoreError::NotFound)?;
-            return Err(StoreError::InvalidState { state: current.state, action: "retry" });
+            let current = self
+                .get_task(owner, task_id)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            return Err(StoreError::InvalidState {
+                state: current.state,
+                action: "retry",
+            });
         }
         self.jobs_signal.notify_waiters();
         Ok(task.state)
@@ -253,7 +284,11 @@ impl TaskStore for SqlStore {
         Ok(())
     }
 
-    async fn finish_stage(&self, lease: &Lease, d: &StageCompletion) -> StoreResult<Option<ArtifactRecord>> {
+    async fn finish_stage(
+        &self,
+        lease: &Lease,
+        d: &StageCompletion,
+    ) -> StoreResult<Option<ArtifactRecord>> {
         let now = Utc::now();
         let artifact_id = on_pool!(self, pool => {
             let mut tx = pool.begin().await?;

@@ -9,15 +9,27 @@ use serde_json::{json, Value};
 use tokio::sync::Notify;
 
 use minutes::providers::{
-    AsrOutput, AsrSegment, GenerateOutput, GenerateRequest, LanguageModel, ProviderError, SpeakerMatch,
-    SpeakerSample, SpeechToText, TokenUsage, TranscribeRequest, Voiceprint,
+    AsrOutput, AsrSegment, GenerateOutput, GenerateRequest, LanguageModel, ProviderError,
+    SpeakerMatch, SpeakerSample, SpeechToText, TokenUsage, TranscribeRequest, Voiceprint,
 };
 
 /// Two turns: one in part 1 (< 12.4 s) and one in part 2 of the zh02 parts.
 pub fn two_part_segments() -> Vec<AsrSegment> {
     vec![
-        AsrSegment { start: 0.5, end: 6.0, text: "订单服务昨晚故障，我们先复盘时间线。".into(), speaker: Some("Speaker 1".into()), confidence: Some(0.93) },
-        AsrSegment { start: 13.0, end: 20.0, text: "Redis 连接池耗尽，张伟负责周五前修复。".into(), speaker: Some("Speaker 2".into()), confidence: Some(0.88) },
+        AsrSegment {
+            start: 0.5,
+            end: 6.0,
+            text: "订单服务昨晚故障，我们先复盘时间线。".into(),
+            speaker: Some("Speaker 1".into()),
+            confidence: Some(0.93),
+        },
+        AsrSegment {
+            start: 13.0,
+            end: 20.0,
+            text: "Redis 连接池耗尽，张伟负责周五前修复。".into(),
+            speaker: Some("Speaker 2".into()),
+            confidence: Some(0.88),
+        },
     ]
 }
 
@@ -38,7 +50,10 @@ impl SpeechToText for ScriptedAsr {
 
     async fn transcribe(&self, req: &TranscribeRequest) -> Result<AsrOutput, ProviderError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        assert!(req.audio_wav.exists(), "the engine gets a real normalized file");
+        assert!(
+            req.audio_wav.exists(),
+            "the engine gets a real normalized file"
+        );
         if let Some(entered) = &self.hang {
             entered.notify_one();
             std::future::pending::<()>().await;
@@ -94,14 +109,19 @@ impl LanguageModel for ScriptedLlm {
             Some(bad) => bad,
             None => match req.schema_name.as_str() {
                 "meeting_minutes" => minutes_json(&format!("Incident review #{n}")),
-                "action_items" => json!({"items": [{"owner": "张伟", "task": "修复", "due": null, "segment_ids": ["seg_0002"]}]}),
+                "action_items" => {
+                    json!({"items": [{"owner": "张伟", "task": "修复", "due": null, "segment_ids": ["seg_0002"]}]})
+                }
                 _ => json!({"title": "Notes", "summary": "s", "sections": []}),
             },
         };
         Ok(GenerateOutput {
             content,
             model: "scripted-1".into(),
-            usage: TokenUsage { prompt_tokens: 100, completion_tokens: 50 },
+            usage: TokenUsage {
+                prompt_tokens: 100,
+                completion_tokens: 50,
+            },
         })
     }
 }
@@ -116,15 +136,29 @@ impl Voiceprint for ScriptedVoiceprint {
         "scripted-voiceprint"
     }
 
-    async fn identify(&self, samples: &[SpeakerSample]) -> Result<Vec<SpeakerMatch>, ProviderError> {
+    async fn identify(
+        &self,
+        samples: &[SpeakerSample],
+    ) -> Result<Vec<SpeakerMatch>, ProviderError> {
         if self.fail {
-            return Err(ProviderError::Unavailable { provider: "scripted-voiceprint".into(), detail: "down".into() });
+            return Err(ProviderError::Unavailable {
+                provider: "scripted-voiceprint".into(),
+                detail: "down".into(),
+            });
         }
-        assert!(samples.iter().all(|s| s.wav.starts_with(b"RIFF")), "samples are WAV files");
+        assert!(
+            samples.iter().all(|s| s.wav.starts_with(b"RIFF")),
+            "samples are WAV files"
+        );
         Ok(samples
             .iter()
             .filter(|s| s.label == "Speaker 2")
-            .map(|s| SpeakerMatch { label: s.label.clone(), name: "张伟".into(), speaker_id: Some("f_zw".into()), confidence: 0.8 })
+            .map(|s| SpeakerMatch {
+                label: s.label.clone(),
+                name: "张伟".into(),
+                speaker_id: Some("f_zw".into()),
+                confidence: 0.8,
+            })
             .collect())
     }
 }

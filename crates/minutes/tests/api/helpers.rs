@@ -25,14 +25,22 @@ pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
 pub fn data_file(rel: &str) -> PathBuf {
     let base = std::env::var("MINUTES_TEST_DATA")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/meetings"));
+        .unwrap_or_else(|_| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/meetings")
+        });
     let path = base.join(rel);
-    assert!(path.exists(), "test data {} is missing (set MINUTES_TEST_DATA)", path.display());
+    assert!(
+        path.exists(),
+        "test data {} is missing (set MINUTES_TEST_DATA)",
+        path.display()
+    );
     path
 }
 
 pub fn postgres_url() -> Option<String> {
-    std::env::var("MINUTES_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty())
+    std::env::var("MINUTES_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
 }
 
 pub struct TestOptions {
@@ -95,10 +103,15 @@ impl TestApp {
         let pg = postgres_url().map(|url| (url, format!("t_{}", uuid::Uuid::new_v4().simple())));
         if let Some((url, schema)) = &pg {
             config.database.url = url.clone();
-            SqlStore::create_pg_schema(url, schema).await.expect("create test schema");
+            SqlStore::create_pg_schema(url, schema)
+                .await
+                .expect("create test schema");
         }
         (opts.configure)(&mut config);
-        minutes::telemetry::init(&minutes::config::LogConfig { format: minutes::config::LogFormat::Pretty, filter: "warn".into() });
+        minutes::telemetry::init(&minutes::config::LogConfig {
+            format: minutes::config::LogFormat::Pretty,
+            filter: "warn".into(),
+        });
         let asr = Arc::new(opts.asr);
         let llm = Arc::new(opts.llm);
         let clock = Arc::new(ManualClock::starting_now());
@@ -141,7 +154,9 @@ impl TestApp {
 
     /// Runs every job that is due now, including the ones jobs enqueue, until none is left.
     pub async fn run_jobs_until_idle(&self) -> usize {
-        drain(&self.app, &self.worker_options()).await.expect("drain")
+        drain(&self.app, &self.worker_options())
+            .await
+            .expect("drain")
     }
 
     /// Waits (on the queue's wake-up signal, up to 10 s) until a job is enqueued, then drains.
@@ -160,7 +175,14 @@ impl TestApp {
         }
     }
 
-    pub async fn request(&self, method: Method, uri: &str, token: Option<&str>, body: Body, content_type: Option<&str>) -> (StatusCode, Value) {
+    pub async fn request(
+        &self,
+        method: Method,
+        uri: &str,
+        token: Option<&str>,
+        body: Body,
+        content_type: Option<&str>,
+    ) -> (StatusCode, Value) {
         let mut req = Request::builder().method(method).uri(uri);
         if let Some(t) = token {
             req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
@@ -168,19 +190,43 @@ impl TestApp {
         if let Some(ct) = content_type {
             req = req.header(header::CONTENT_TYPE, ct);
         }
-        let response = self.router.clone().oneshot(req.body(body).unwrap()).await.unwrap();
+        let response = self
+            .router
+            .clone()
+            .oneshot(req.body(body).unwrap())
+            .await
+            .unwrap();
         let status = response.status();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let value = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into())) };
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into()))
+        };
         (status, value)
     }
 
     pub async fn get(&self, uri: &str, token: &str) -> (StatusCode, Value) {
-        self.request(Method::GET, uri, Some(token), Body::empty(), None).await
+        self.request(Method::GET, uri, Some(token), Body::empty(), None)
+            .await
     }
 
-    pub async fn send_json(&self, method: Method, uri: &str, token: &str, body: &Value) -> (StatusCode, Value) {
-        self.request(method, uri, Some(token), Body::from(body.to_string()), Some("application/json")).await
+    pub async fn send_json(
+        &self,
+        method: Method,
+        uri: &str,
+        token: &str,
+        body: &Value,
+    ) -> (StatusCode, Value) {
+        self.request(
+            method,
+            uri,
+            Some(token),
+            Body::from(body.to_string()),
+            Some("application/json"),
+        )
+        .await
     }
 
     pub async fn post_json(&self, uri: &str, token: &str, body: &Value) -> (StatusCode, Value) {
@@ -189,14 +235,24 @@ impl TestApp {
 
     pub async fn login(&self, username: &str) -> String {
         let (status, body) = self
-            .request(Method::POST, "/api/v1/auth/dev/login", None,
-                Body::from(serde_json::json!({"username": username}).to_string()), Some("application/json"))
+            .request(
+                Method::POST,
+                "/api/v1/auth/dev/login",
+                None,
+                Body::from(serde_json::json!({"username": username}).to_string()),
+                Some("application/json"),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["access_token"].as_str().unwrap().to_string()
     }
 
-    pub async fn upload_bytes(&self, token: &str, filename: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
+    pub async fn upload_bytes(
+        &self,
+        token: &str,
+        filename: &str,
+        bytes: Vec<u8>,
+    ) -> (StatusCode, Value) {
         let boundary = "minutes-test-boundary";
         let mut body = format!(
             "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
@@ -204,21 +260,33 @@ impl TestApp {
         .into_bytes();
         body.extend_from_slice(&bytes);
         body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-        self.request(Method::POST, "/api/v1/upload", Some(token), Body::from(body),
-            Some(&format!("multipart/form-data; boundary={boundary}"))).await
+        self.request(
+            Method::POST,
+            "/api/v1/upload",
+            Some(token),
+            Body::from(body),
+            Some(&format!("multipart/form-data; boundary={boundary}")),
+        )
+        .await
     }
 
     pub async fn upload(&self, token: &str, path: &std::path::Path) -> String {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let (status, body) = self.upload_bytes(token, &name, std::fs::read(path).unwrap()).await;
+        let (status, body) = self
+            .upload_bytes(token, &name, std::fs::read(path).unwrap())
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["file_path"].as_str().unwrap().to_string()
     }
 
     /// Uploads parts 1 and 2 of the zh02 meeting and creates a task from them.
     pub async fn create_two_part_task(&self, token: &str) -> String {
-        let k1 = self.upload(token, &data_file("parts/zh02_incident_review.part1.wav")).await;
-        let k2 = self.upload(token, &data_file("parts/zh02_incident_review.part2.wav")).await;
+        let k1 = self
+            .upload(token, &data_file("parts/zh02_incident_review.part1.wav"))
+            .await;
+        let k2 = self
+            .upload(token, &data_file("parts/zh02_incident_review.part2.wav"))
+            .await;
         let (status, body) = self
             .post_json("/api/v1/tasks", token, &serde_json::json!({
                 "audio_files": [k2, k1], "file_order": [1, 0], "meeting_type": "incident_review",
@@ -231,7 +299,9 @@ impl TestApp {
     }
 
     pub async fn task_status(&self, token: &str, task_id: &str) -> Value {
-        let (status, body) = self.get(&format!("/api/v1/tasks/{task_id}/status"), token).await;
+        let (status, body) = self
+            .get(&format!("/api/v1/tasks/{task_id}/status"), token)
+            .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body
     }
@@ -244,14 +314,20 @@ impl Drop for TestApp {
         let check = !self.allow_unrun && !std::thread::panicking();
         tokio::task::block_in_place(|| {
             tokio::runtime::Handle::current().block_on(async move {
-                let queues: Vec<String> = minutes::domain::stage::QUEUES.iter().map(|q| q.to_string()).collect();
+                let queues: Vec<String> = minutes::domain::stage::QUEUES
+                    .iter()
+                    .map(|q| q.to_string())
+                    .collect();
                 let left = app.store.count_unfinished_jobs(&queues).await.unwrap_or(0);
                 app.sql.close().await;
                 if let Some((url, schema)) = pg {
                     let _ = SqlStore::drop_pg_schema(&url, &schema).await;
                 }
                 if check {
-                    assert_eq!(left, 0, "the test left {left} job(s) unrun: call run_jobs_until_idle()");
+                    assert_eq!(
+                        left, 0,
+                        "the test left {left} job(s) unrun: call run_jobs_until_idle()"
+                    );
                 }
             })
         });

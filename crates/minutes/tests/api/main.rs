@@ -1,5 +1,7 @@
 //! The one integration-test binary. Runs on SQLite by default and on PostgreSQL when
 //! `MINUTES_TEST_POSTGRES_URL` is set (each test in a fresh schema).
+// Test support code: a failed unwrap is a failed test, which is what we want.
+#![allow(clippy::unwrap_used)]
 mod engines;
 mod helpers;
 

@@ -79,7 +79,9 @@ async fn configured_openai_compatible_servers_produce_minutes_from_a_real_mp3() 
     })
     .await;
     let token = t.login("oai").await;
-    let key = t.upload(&token, &data_file("en01_sprint_planning.mp3")).await;
+    let key = t
+        .upload(&token, &data_file("en01_sprint_planning.mp3"))
+        .await;
     let (_, created) = t
         .post_json("/api/v1/tasks", &token, &json!({"audio_files": [key], "meeting_type": "sprint", "asr_language": "en-US", "output_language": "en-US"}))
         .await;
@@ -88,27 +90,52 @@ async fn configured_openai_compatible_servers_produce_minutes_from_a_real_mp3() 
     let status = t.task_status(&token, task_id).await;
     assert_eq!(status["state"], "success", "{status}");
     let duration = status["audio_duration"].as_f64().unwrap();
-    assert!((duration - 63.6).abs() < 0.2, "decoded mp3 duration {duration}");
+    assert!(
+        (duration - 63.6).abs() < 0.2,
+        "decoded mp3 duration {duration}"
+    );
 
     {
         let s = seen.lock().unwrap();
         // 16 kHz mono s16 WAV of the whole meeting: 44-byte header + 2 bytes per sample.
         let expected = 44 + (duration * 16_000.0) as usize * 2;
-        assert!(s.audio_bytes.abs_diff(expected) < 3200, "normalized wav sent: {} vs {expected}", s.audio_bytes);
+        assert!(
+            s.audio_bytes.abs_diff(expected) < 3200,
+            "normalized wav sent: {} vs {expected}",
+            s.audio_bytes
+        );
         assert_eq!(s.model.as_deref(), Some("Systran/faster-whisper-small"));
         assert_eq!(s.language.as_deref(), Some("en"));
         let chat = &s.chat_requests[0];
         assert_eq!(chat["response_format"]["type"], "json_schema");
-        assert_eq!(chat["response_format"]["json_schema"]["name"], "meeting_minutes");
-        assert!(chat["messages"][1]["content"].as_str().unwrap().contains("[seg_0002] Speaker 1: Let's plan the sprint."));
+        assert_eq!(
+            chat["response_format"]["json_schema"]["name"],
+            "meeting_minutes"
+        );
+        assert!(chat["messages"][1]["content"]
+            .as_str()
+            .unwrap()
+            .contains("[seg_0002] Speaker 1: Let's plan the sprint."));
     }
-    let (_, transcript) = t.get(&format!("/api/v1/tasks/{task_id}/transcript"), &token).await;
+    let (_, transcript) = t
+        .get(&format!("/api/v1/tasks/{task_id}/transcript"), &token)
+        .await;
     assert_eq!(transcript["segments"][0]["text"], "Good morning.");
     assert_eq!(transcript["language"], "en");
-    let (_, artifacts) = t.get(&format!("/api/v1/tasks/{task_id}/artifacts"), &token).await;
-    let id = artifacts["artifacts_by_type"]["meeting_minutes"][0]["artifact_id"].as_str().unwrap();
+    let (_, artifacts) = t
+        .get(&format!("/api/v1/tasks/{task_id}/artifacts"), &token)
+        .await;
+    let id = artifacts["artifacts_by_type"]["meeting_minutes"][0]["artifact_id"]
+        .as_str()
+        .unwrap();
     let (_, detail) = t.get(&format!("/api/v1/artifacts/{id}"), &token).await;
-    assert_eq!(detail["artifact"]["content_object"]["title"], "Sprint planning");
-    assert_eq!(detail["artifact"]["lineage"]["model"], "qwen2.5-7b-instruct");
+    assert_eq!(
+        detail["artifact"]["content_object"]["title"],
+        "Sprint planning"
+    );
+    assert_eq!(
+        detail["artifact"]["lineage"]["model"],
+        "qwen2.5-7b-instruct"
+    );
     assert_eq!(detail["artifact"]["lineage"]["prompt_tokens"], 321);
 }

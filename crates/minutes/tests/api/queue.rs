@@ -20,9 +20,22 @@ async fn a_crashed_workers_lease_is_reclaimed_and_exactly_one_version_results() 
     let lease_ms = 30_000;
 
     // Worker A claims prepare_audio and "dies" (never finishes, never heartbeats).
-    let a = t.app.store.claim_job(&queues, "worker_a", lease_ms, t.clock.now_ms()).await.unwrap().unwrap();
-    assert!(t.app.store.claim_job(&queues, "worker_b", lease_ms, t.clock.now_ms()).await.unwrap().is_none(),
-        "a live lease is not claimable");
+    let a = t
+        .app
+        .store
+        .claim_job(&queues, "worker_a", lease_ms, t.clock.now_ms())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        t.app
+            .store
+            .claim_job(&queues, "worker_b", lease_ms, t.clock.now_ms())
+            .await
+            .unwrap()
+            .is_none(),
+        "a live lease is not claimable"
+    );
 
     // Once the lease expires, another worker reclaims it and the pipeline completes.
     t.clock.advance_ms(lease_ms + 1);
@@ -34,10 +47,22 @@ async fn a_crashed_workers_lease_is_reclaimed_and_exactly_one_version_results() 
     assert!(matches!(late, Err(JobError::Fenced)), "{late:?}");
     let jobs = t.app.store.jobs_for_task(&task_id).await.unwrap();
     let prepare = jobs.iter().find(|j| j.kind == "prepare_audio").unwrap();
-    assert_eq!(prepare.lease_gen, 2, "reclaiming bumped the lease generation");
+    assert_eq!(
+        prepare.lease_gen, 2,
+        "reclaiming bumped the lease generation"
+    );
     assert_eq!(prepare.attempts, 2, "the crash counted as an attempt");
-    assert_eq!(jobs.iter().filter(|j| j.kind == "transcribe").count(), 1, "no duplicate stage jobs");
-    let (_, versions) = t.get(&format!("/api/v1/tasks/{task_id}/artifacts/meeting_minutes/versions"), &token).await;
+    assert_eq!(
+        jobs.iter().filter(|j| j.kind == "transcribe").count(),
+        1,
+        "no duplicate stage jobs"
+    );
+    let (_, versions) = t
+        .get(
+            &format!("/api/v1/tasks/{task_id}/artifacts/meeting_minutes/versions"),
+            &token,
+        )
+        .await;
     assert_eq!(versions["total_count"], 1);
     assert_eq!(t.asr.calls.load(Ordering::SeqCst), 1);
 }
@@ -49,18 +74,51 @@ async fn heartbeats_extend_the_lease_and_stale_ones_are_fenced() {
     t.create_two_part_task(&token).await;
     let queues = t.worker_options().queues;
     let now = t.clock.now_ms();
-    let job = t.app.store.claim_job(&queues, "w1", 30_000, now).await.unwrap().unwrap();
-    t.app.store.heartbeat(&job.lease(), now + 90_000).await.unwrap();
+    let job = t
+        .app
+        .store
+        .claim_job(&queues, "w1", 30_000, now)
+        .await
+        .unwrap()
+        .unwrap();
+    t.app
+        .store
+        .heartbeat(&job.lease(), now + 90_000)
+        .await
+        .unwrap();
     t.clock.advance_ms(60_000);
-    assert!(t.app.store.claim_job(&queues, "w2", 30_000, t.clock.now_ms()).await.unwrap().is_none(),
-        "the heartbeat kept the lease alive past its original expiry");
+    assert!(
+        t.app
+            .store
+            .claim_job(&queues, "w2", 30_000, t.clock.now_ms())
+            .await
+            .unwrap()
+            .is_none(),
+        "the heartbeat kept the lease alive past its original expiry"
+    );
     t.clock.advance_ms(31_000);
-    let stolen = t.app.store.claim_job(&queues, "w2", 30_000, t.clock.now_ms()).await.unwrap().unwrap();
+    let stolen = t
+        .app
+        .store
+        .claim_job(&queues, "w2", 30_000, t.clock.now_ms())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stolen.id, job.id);
-    let stale = t.app.store.heartbeat(&job.lease(), t.clock.now_ms() + 30_000).await;
+    let stale = t
+        .app
+        .store
+        .heartbeat(&job.lease(), t.clock.now_ms() + 30_000)
+        .await;
     assert!(matches!(stale, Err(StoreError::Fenced)));
-    assert!(matches!(t.app.store.complete_job(&job.lease()).await, Err(StoreError::Fenced)));
-    assert!(matches!(t.app.store.release_job(&job.lease()).await, Err(StoreError::Fenced)));
+    assert!(matches!(
+        t.app.store.complete_job(&job.lease()).await,
+        Err(StoreError::Fenced)
+    ));
+    assert!(matches!(
+        t.app.store.release_job(&job.lease()).await,
+        Err(StoreError::Fenced)
+    ));
     t.app.store.release_job(&stolen.lease()).await.unwrap();
     t.run_jobs_until_idle().await;
 }
@@ -68,7 +126,10 @@ async fn heartbeats_extend_the_lease_and_stale_ones_are_fenced() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_shutdown_releases_running_jobs_instead_of_failing_them() {
     let entered = Arc::new(tokio::sync::Notify::new());
-    let asr = ScriptedAsr { hang: Some(entered.clone()), ..Default::default() };
+    let asr = ScriptedAsr {
+        hang: Some(entered.clone()),
+        ..Default::default()
+    };
     let mut t = TestApp::with(TestOptions {
         asr,
         configure: Box::new(|c| c.queue.shutdown_grace_secs = 0),
@@ -80,14 +141,22 @@ async fn graceful_shutdown_releases_running_jobs_instead_of_failing_them() {
     let shutdown = CancellationToken::new();
     let worker = tokio::spawn(Worker::new(t.app.clone(), t.worker_options()).run(shutdown.clone()));
     // Wait until the worker is inside transcribe, then deploy (SIGTERM).
-    tokio::time::timeout(std::time::Duration::from_secs(30), entered.notified()).await.expect("transcribe started");
+    tokio::time::timeout(std::time::Duration::from_secs(30), entered.notified())
+        .await
+        .expect("transcribe started");
     shutdown.cancel();
-    tokio::time::timeout(std::time::Duration::from_secs(30), worker).await.expect("worker stops").unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(30), worker)
+        .await
+        .expect("worker stops")
+        .unwrap();
 
     let jobs = t.app.store.jobs_for_task(&task_id).await.unwrap();
     let transcribe = jobs.iter().find(|j| j.kind == "transcribe").unwrap();
     assert_eq!(transcribe.state, "queued", "handed back to the queue");
-    assert_eq!(transcribe.attempts, 0, "a deploy does not use up an attempt");
+    assert_eq!(
+        transcribe.attempts, 0,
+        "a deploy does not use up an attempt"
+    );
     assert!(transcribe.locked_by.is_none());
     let status = t.task_status(&token, &task_id).await;
     assert_eq!(status["state"], "transcribing", "not failed: {status}");
@@ -99,15 +168,23 @@ async fn a_worker_runs_the_pipeline_end_to_end_and_wakes_on_new_jobs() {
     let t = TestApp::new().await;
     let token = t.login("live").await;
     let shutdown = CancellationToken::new();
-    let worker = tokio::spawn(Worker::new(t.app.clone(), minutes::queue::WorkerOptions::all_queues(2)).run(shutdown.clone()));
+    let worker = tokio::spawn(
+        Worker::new(t.app.clone(), minutes::queue::WorkerOptions::all_queues(2))
+            .run(shutdown.clone()),
+    );
     let task_id = t.create_two_part_task(&token).await;
-    let (_, status) = t.get(&format!("/api/v1/tasks/{task_id}/status?wait=30"), &token).await;
+    let (_, status) = t
+        .get(&format!("/api/v1/tasks/{task_id}/status?wait=30"), &token)
+        .await;
     let mut status = status;
     for _ in 0..20 {
         if status["state"] == "success" {
             break;
         }
-        status = t.get(&format!("/api/v1/tasks/{task_id}/status?wait=30"), &token).await.1;
+        status = t
+            .get(&format!("/api/v1/tasks/{task_id}/status?wait=30"), &token)
+            .await
+            .1;
     }
     assert_eq!(status["state"], "success", "{status}");
     shutdown.cancel();

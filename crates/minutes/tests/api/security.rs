@@ -8,7 +8,9 @@ use crate::helpers::{data_file, TestApp};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_or_bad_tokens_get_401_with_the_error_body() {
     let t = TestApp::new().await;
-    let (code, body) = t.request(Method::GET, "/api/v1/tasks", None, Body::empty(), None).await;
+    let (code, body) = t
+        .request(Method::GET, "/api/v1/tasks", None, Body::empty(), None)
+        .await;
     assert_eq!(code, StatusCode::UNAUTHORIZED);
     assert_eq!(body["code"], "not_authenticated");
     assert_eq!(body["retryable"], false);
@@ -43,7 +45,13 @@ async fn dev_login_is_refused_when_disabled() {
     })
     .await;
     let (code, body) = t
-        .request(Method::POST, "/api/v1/auth/dev/login", None, Body::from(r#"{"username":"x"}"#), Some("application/json"))
+        .request(
+            Method::POST,
+            "/api/v1/auth/dev/login",
+            None,
+            Body::from(r#"{"username":"x"}"#),
+            Some("application/json"),
+        )
         .await;
     assert_eq!(code, StatusCode::FORBIDDEN, "{body}");
     assert_eq!(body["code"], "dev_login_disabled");
@@ -56,8 +64,13 @@ async fn other_tenants_get_404_everywhere_and_cannot_use_foreign_uploads() {
     let mallory = t.login("mallory").await;
     let task_id = t.create_two_part_task(&alice).await;
     t.run_jobs_until_idle().await;
-    let (_, artifacts) = t.get(&format!("/api/v1/tasks/{task_id}/artifacts"), &alice).await;
-    let artifact_id = artifacts["artifacts_by_type"]["meeting_minutes"][0]["artifact_id"].as_str().unwrap().to_string();
+    let (_, artifacts) = t
+        .get(&format!("/api/v1/tasks/{task_id}/artifacts"), &alice)
+        .await;
+    let artifact_id = artifacts["artifacts_by_type"]["meeting_minutes"][0]["artifact_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     let gets = [
         format!("/api/v1/tasks/{task_id}"),
@@ -83,31 +96,80 @@ async fn other_tenants_get_404_everywhere_and_cannot_use_foreign_uploads() {
         let (code, body) = t.post_json(&uri, &mallory, &json!({})).await;
         assert_eq!(code, StatusCode::NOT_FOUND, "POST {uri}: {body}");
     }
-    let (code, _) = t.send_json(Method::PATCH, &format!("/api/v1/tasks/{task_id}/rename"), &mallory, &json!({"name": "x"})).await;
+    let (code, _) = t
+        .send_json(
+            Method::PATCH,
+            &format!("/api/v1/tasks/{task_id}/rename"),
+            &mallory,
+            &json!({"name": "x"}),
+        )
+        .await;
     assert_eq!(code, StatusCode::NOT_FOUND);
-    let (code, _) = t.request(Method::DELETE, &format!("/api/v1/tasks/{task_id}"), Some(&mallory), Body::empty(), None).await;
+    let (code, _) = t
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/tasks/{task_id}"),
+            Some(&mallory),
+            Body::empty(),
+            None,
+        )
+        .await;
     assert_eq!(code, StatusCode::NOT_FOUND);
     let (_, list) = t.get("/api/v1/tasks", &mallory).await;
     assert_eq!(list, json!([]));
 
     // Alice's upload keys are useless to Mallory: not creatable, not deletable.
-    let key = t.upload(&alice, &data_file("en01_sprint_planning.flac")).await;
+    let key = t
+        .upload(&alice, &data_file("en01_sprint_planning.flac"))
+        .await;
     let (code, body) = t
-        .post_json("/api/v1/tasks", &mallory, &json!({"audio_files": [key], "meeting_type": "x"}))
+        .post_json(
+            "/api/v1/tasks",
+            &mallory,
+            &json!({"audio_files": [key], "meeting_type": "x"}),
+        )
         .await;
     assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["code"], "input_missing_file");
-    let (code, _) = t.request(Method::DELETE, &format!("/api/v1/upload/{key}"), Some(&mallory), Body::empty(), None).await;
+    let (code, _) = t
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/upload/{key}"),
+            Some(&mallory),
+            Body::empty(),
+            None,
+        )
+        .await;
     assert_eq!(code, StatusCode::NOT_FOUND);
     // Server paths and URLs are never accepted as audio.
-    for path in ["/etc/passwd", "https://example.com/a.mp3", "../objects/uploads/user_alice/x.wav"] {
-        let (code, _) = t.post_json("/api/v1/tasks", &mallory, &json!({"audio_files": [path], "meeting_type": "x"})).await;
+    for path in [
+        "/etc/passwd",
+        "https://example.com/a.mp3",
+        "../objects/uploads/user_alice/x.wav",
+    ] {
+        let (code, _) = t
+            .post_json(
+                "/api/v1/tasks",
+                &mallory,
+                &json!({"audio_files": [path], "meeting_type": "x"}),
+            )
+            .await;
         assert_eq!(code, StatusCode::BAD_REQUEST, "{path}");
     }
     // Alice still sees everything.
-    let (code, _) = t.get(&format!("/api/v1/tasks/{task_id}/transcript"), &alice).await;
+    let (code, _) = t
+        .get(&format!("/api/v1/tasks/{task_id}/transcript"), &alice)
+        .await;
     assert_eq!(code, StatusCode::OK);
-    let (code, _) = t.request(Method::DELETE, &format!("/api/v1/upload/{key}"), Some(&alice), Body::empty(), None).await;
+    let (code, _) = t
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/upload/{key}"),
+            Some(&alice),
+            Body::empty(),
+            None,
+        )
+        .await;
     assert_eq!(code, StatusCode::NO_CONTENT);
 }
 
@@ -115,14 +177,34 @@ async fn other_tenants_get_404_everywhere_and_cannot_use_foreign_uploads() {
 async fn task_creation_validates_every_field() {
     let t = TestApp::new().await;
     let token = t.login("val").await;
-    let key = t.upload(&token, &data_file("en01_sprint_planning.wav")).await;
+    let key = t
+        .upload(&token, &data_file("en01_sprint_planning.wav"))
+        .await;
     let cases = [
-        (json!({"audio_files": [], "meeting_type": "x"}), "audio_files"),
-        (json!({"audio_files": [key], "file_order": [1], "meeting_type": "x"}), "file_order"),
-        (json!({"audio_files": [key, key], "file_order": [0, 0], "meeting_type": "x"}), "file_order"),
-        (json!({"audio_files": [key], "meeting_type": ""}), "meeting_type"),
-        (json!({"audio_files": [key], "meeting_type": "x", "asr_language": "fr-FR"}), "asr_language"),
-        (json!({"audio_files": [key], "meeting_type": "x", "output_language": "xx"}), "output_language"),
+        (
+            json!({"audio_files": [], "meeting_type": "x"}),
+            "audio_files",
+        ),
+        (
+            json!({"audio_files": [key], "file_order": [1], "meeting_type": "x"}),
+            "file_order",
+        ),
+        (
+            json!({"audio_files": [key, key], "file_order": [0, 0], "meeting_type": "x"}),
+            "file_order",
+        ),
+        (
+            json!({"audio_files": [key], "meeting_type": ""}),
+            "meeting_type",
+        ),
+        (
+            json!({"audio_files": [key], "meeting_type": "x", "asr_language": "fr-FR"}),
+            "asr_language",
+        ),
+        (
+            json!({"audio_files": [key], "meeting_type": "x", "output_language": "xx"}),
+            "output_language",
+        ),
     ];
     for (body, field) in cases {
         let (code, err) = t.post_json("/api/v1/tasks", &token, &body).await;

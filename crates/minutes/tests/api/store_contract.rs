@@ -72,7 +72,11 @@ async fn concurrent_claimers_never_take_the_same_job() {
         let queues = queues.clone();
         handles.push(tokio::spawn(async move {
             let mut mine = Vec::new();
-            while let Some(job) = store.claim_job(&queues, &format!("w{w}"), 60_000, now).await.unwrap() {
+            while let Some(job) = store
+                .claim_job(&queues, &format!("w{w}"), 60_000, now)
+                .await
+                .unwrap()
+            {
                 store.complete_job(&job.lease()).await.unwrap();
                 mine.push(job.id);
             }
@@ -100,12 +104,46 @@ async fn claims_follow_priority_and_due_time() {
         t.app.store.enqueue(j).await.unwrap();
     }
     let queues = vec!["maintenance".to_string()];
-    let first = t.app.store.claim_job(&queues, "w", 1000, now).await.unwrap().unwrap();
-    let second = t.app.store.claim_job(&queues, "w", 1000, now).await.unwrap().unwrap();
-    assert_eq!((first.id.as_str(), second.id.as_str()), (high.id.as_str(), low.id.as_str()));
-    assert!(t.app.store.claim_job(&queues, "w", 1000, now).await.unwrap().is_none(), "not due yet");
-    assert!(t.app.store.claim_job(&["asr".to_string()], "w", 1000, now + 60_000).await.unwrap().is_none(), "other queue");
-    assert_eq!(t.app.store.next_due_ms(&queues).await.unwrap(), Some(now + 1000));
+    let first = t
+        .app
+        .store
+        .claim_job(&queues, "w", 1000, now)
+        .await
+        .unwrap()
+        .unwrap();
+    let second = t
+        .app
+        .store
+        .claim_job(&queues, "w", 1000, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (first.id.as_str(), second.id.as_str()),
+        (high.id.as_str(), low.id.as_str())
+    );
+    assert!(
+        t.app
+            .store
+            .claim_job(&queues, "w", 1000, now)
+            .await
+            .unwrap()
+            .is_none(),
+        "not due yet"
+    );
+    assert!(
+        t.app
+            .store
+            .claim_job(&["asr".to_string()], "w", 1000, now + 60_000)
+            .await
+            .unwrap()
+            .is_none(),
+        "other queue"
+    );
+    assert_eq!(
+        t.app.store.next_due_ms(&queues).await.unwrap(),
+        Some(now + 1000)
+    );
     for j in [&first, &second] {
         t.app.store.complete_job(&j.lease()).await.unwrap();
     }

@@ -9,7 +9,14 @@ use crate::helpers::{data_file, TestApp, TestOptions};
 async fn every_supported_format_is_accepted_and_recognized_by_content() {
     let t = TestApp::new().await;
     let token = t.login("up").await;
-    for (ext, format) in [("wav", "wav"), ("mp3", "mp3"), ("m4a", "mp4"), ("ogg", "ogg"), ("opus", "ogg"), ("flac", "flac")] {
+    for (ext, format) in [
+        ("wav", "wav"),
+        ("mp3", "mp3"),
+        ("m4a", "mp4"),
+        ("ogg", "ogg"),
+        ("opus", "ogg"),
+        ("flac", "flac"),
+    ] {
         let bytes = std::fs::read(data_file(&format!("en02_customer_escalation.{ext}"))).unwrap();
         let size = bytes.len() as u64;
         // The name lies; the content decides.
@@ -30,9 +37,17 @@ async fn non_audio_is_refused_with_415_and_nothing_is_stored() {
     let token = t.login("bad").await;
     let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
     for (name, bytes) in [
-        ("notes.mp3", b"hello, this is plain text pretending to be audio".to_vec()),
+        (
+            "notes.mp3",
+            b"hello, this is plain text pretending to be audio".to_vec(),
+        ),
         ("image.wav", png),
-        ("random.ogg", (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect()),
+        (
+            "random.ogg",
+            (0..4096u32)
+                .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+                .collect(),
+        ),
     ] {
         let (code, body) = t.upload_bytes(&token, name, bytes).await;
         assert_eq!(code, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{name}: {body}");
@@ -42,14 +57,25 @@ async fn non_audio_is_refused_with_415_and_nothing_is_stored() {
     assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
     let uploads_dir = t.dir.path().join("objects/uploads");
     let stored = walk(&uploads_dir);
-    assert!(stored.is_empty(), "refused uploads leave nothing behind: {stored:?}");
+    assert!(
+        stored.is_empty(),
+        "refused uploads leave nothing behind: {stored:?}"
+    );
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return vec![] };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return vec![];
+    };
     entries
         .flatten()
-        .flat_map(|e| if e.path().is_dir() { walk(&e.path()) } else { vec![e.path()] })
+        .flat_map(|e| {
+            if e.path().is_dir() {
+                walk(&e.path())
+            } else {
+                vec![e.path()]
+            }
+        })
         .collect()
 }
 
@@ -79,7 +105,9 @@ async fn uploads_over_the_limit_get_413_declared_or_streamed() {
     assert_eq!(body["code"], "input_too_large");
     assert!(walk(&t.dir.path().join("objects/uploads")).is_empty());
     // Within the limit still works.
-    let small = std::fs::read(data_file("parts/zh02_incident_review.part1.wav")).unwrap()[..150_000].to_vec();
+    let small = std::fs::read(data_file("parts/zh02_incident_review.part1.wav")).unwrap()
+        [..150_000]
+        .to_vec();
     let (code, body) = t.upload_bytes(&token, "small.wav", small).await;
     assert_eq!(code, StatusCode::CREATED, "{body}");
 }
@@ -88,7 +116,9 @@ async fn uploads_over_the_limit_get_413_declared_or_streamed() {
 async fn a_corrupt_part_fails_the_task_naming_the_part_and_not_retrying() {
     let t = TestApp::new().await;
     let token = t.login("corrupt").await;
-    let good = t.upload(&token, &data_file("parts/zh02_incident_review.part1.wav")).await;
+    let good = t
+        .upload(&token, &data_file("parts/zh02_incident_review.part1.wav"))
+        .await;
     // FLAC magic followed by garbage: passes sniffing, cannot be decoded.
     let mut bytes = b"fLaC".to_vec();
     bytes.extend((0..50_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 7) as u8));
@@ -96,17 +126,28 @@ async fn a_corrupt_part_fails_the_task_naming_the_part_and_not_retrying() {
     assert_eq!(code, StatusCode::CREATED, "{body}");
     let bad = body["file_path"].as_str().unwrap().to_string();
     let (code, task) = t
-        .post_json("/api/v1/tasks", &token, &serde_json::json!({"audio_files": [good, bad], "meeting_type": "x"}))
+        .post_json(
+            "/api/v1/tasks",
+            &token,
+            &serde_json::json!({"audio_files": [good, bad], "meeting_type": "x"}),
+        )
         .await;
     assert_eq!(code, StatusCode::CREATED);
     let task_id = task["task_id"].as_str().unwrap();
-    assert_eq!(t.run_jobs_until_idle().await, 1, "a permanent error is not retried");
+    assert_eq!(
+        t.run_jobs_until_idle().await,
+        1,
+        "a permanent error is not retried"
+    );
     let status = t.task_status(&token, task_id).await;
     assert_eq!(status["state"], "failed", "{status}");
     assert_eq!(status["error_code"], "input_corrupted");
     assert_eq!(status["retryable"], false);
     assert_eq!(status["failed_stage"], "prepare_audio");
     let message = status["error_message"].as_str().unwrap();
-    assert!(message.contains("file 2") && message.contains("broken.flac"), "{message}");
+    assert!(
+        message.contains("file 2") && message.contains("broken.flac"),
+        "{message}"
+    );
     assert_eq!(t.asr.calls.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
