@@ -1,9 +1,9 @@
-//! Ogg Opus via the pure-Rust `opus-decoder` crate (symphonia 0.5 has no Opus decoder).
+//! Ogg Opus via the pure-Rust `ruopus` decoder (symphonia 0.5 has no Opus decoder).
 
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 
-use opus_decoder::{OpusDecoder, OpusError, OpusMultistreamDecoder};
+use ruopus::{MultistreamDecoder, OpusDecoder, PacketError};
 
 use crate::ogg::{self, OggReader};
 use crate::sniff::Container;
@@ -79,25 +79,44 @@ fn parse_head(p: &[u8]) -> Result<Head, AudioError> {
 
 enum Dec {
     Single(Box<OpusDecoder>),
-    Multi(OpusMultistreamDecoder),
+    Multi(Box<MultistreamDecoder>),
 }
 
 impl Dec {
-    fn new(h: &Head) -> Result<Self, OpusError> {
-        Ok(if h.family == 0 {
-            Dec::Single(Box::new(OpusDecoder::new(RATE, h.channels)?))
-        } else {
-            Dec::Multi(OpusMultistreamDecoder::new(
-                RATE, h.channels, h.streams, h.coupled, &h.mapping,
-            )?)
-        })
+    fn new(h: &Head) -> Result<Self, AudioError> {
+        if h.family == 0 {
+            return Ok(Dec::Single(Box::new(OpusDecoder::new(h.channels))));
+        }
+        // The decoder asserts on layouts outside RFC 7845's limits; refuse them first.
+        let decoded = h.streams + h.coupled;
+        if h.streams == 0
+            || h.coupled > h.streams
+            || decoded > 255
+            || h.mapping
+                .iter()
+                .any(|&m| m != 255 && usize::from(m) >= decoded)
+        {
+            return Err(AudioError::corrupt("invalid Opus channel mapping"));
+        }
+        Ok(Dec::Multi(Box::new(MultistreamDecoder::with_rate(
+            RATE, h.streams, h.coupled, &h.mapping,
+        ))))
     }
 
-    /// An empty packet asks the decoder to conceal a lost one.
-    fn decode(&mut self, packet: &[u8], pcm: &mut [f32]) -> Result<usize, OpusError> {
+    /// Interleaved 48 kHz samples of one packet.
+    fn decode(&mut self, packet: &[u8]) -> Result<Vec<f32>, PacketError> {
         match self {
-            Dec::Single(d) => d.decode_float(packet, pcm, false),
-            Dec::Multi(d) => d.decode_float(packet, pcm, false),
+            Dec::Single(d) => d.decode_packet(packet),
+            Dec::Multi(d) => d.decode_packet(packet),
+        }
+    }
+
+    /// Stands in for a damaged packet so later audio keeps its place on the timeline.
+    fn conceal(&mut self) -> Vec<f32> {
+        match self {
+            // A packet of at most one byte makes the decoder conceal one frame.
+            Dec::Single(d) => d.decode_packet(&[]).unwrap_or_default(),
+            Dec::Multi(_) => Vec::new(),
         }
     }
 }
@@ -110,7 +129,6 @@ pub(crate) struct OpusSource {
     gain: f32,
     /// Samples per channel decoded so far, pre-skip included (the granule position scale).
     pos: u64,
-    pcm: Vec<f32>,
     primed: Vec<f32>,
 }
 
@@ -130,7 +148,7 @@ pub(crate) fn open(mut file: File) -> Result<(ProbeInfo, Box<dyn MonoSource>), A
     if ogg.next_packet()?.is_none() {
         return Err(AudioError::corrupt("file ends inside the Opus header"));
     }
-    let dec = Dec::new(&head).map_err(|e| AudioError::Unsupported(format!("opus: {e}")))?;
+    let dec = Dec::new(&head)?;
     let gain = 10f32.powf(f32::from(head.gain) / (20.0 * 256.0));
     let mut src = OpusSource {
         ogg,
@@ -139,7 +157,6 @@ pub(crate) fn open(mut file: File) -> Result<(ProbeInfo, Box<dyn MonoSource>), A
         pre_skip: head.pre_skip,
         gain,
         pos: 0,
-        pcm: vec![0.0; OpusDecoder::MAX_FRAME_SIZE_48K * head.channels],
         primed: Vec::new(),
     };
     let mut first = Vec::new();
@@ -173,17 +190,18 @@ impl MonoSource for OpusSource {
         }
         let mut bad = 0;
         while let Some(packet) = self.ogg.next_packet()? {
-            let n = match self.dec.decode(packet.data, &mut self.pcm) {
-                Ok(n) => n,
+            let pcm = match self.dec.decode(packet.data) {
+                Ok(pcm) => pcm,
                 Err(e) => {
                     bad += 1;
                     if bad > MAX_BAD_PACKETS {
                         return Err(AudioError::corrupt(format!("opus: {e}")));
                     }
-                    // Conceal the damaged packet so later audio keeps its place on the timeline.
-                    self.dec.decode(&[], &mut self.pcm).unwrap_or(0)
+                    self.dec.conceal()
                 }
             };
+            let ch = self.channels;
+            let n = pcm.len() / ch;
             let start = self.pos;
             self.pos += n as u64;
             // The last page's granule position marks the real end; the rest is encoder padding.
@@ -195,8 +213,7 @@ impl MonoSource for OpusSource {
             if end <= keep_from {
                 continue;
             }
-            let ch = self.channels;
-            let frames = &self.pcm[(keep_from - start) as usize * ch..(end - start) as usize * ch];
+            let frames = &pcm[(keep_from - start) as usize * ch..(end - start) as usize * ch];
             let before = out.len();
             downmix_interleaved(frames, ch, out);
             if self.gain != 1.0 {
