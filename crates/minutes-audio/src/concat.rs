@@ -29,15 +29,19 @@ impl Timeline {
     }
 
     /// Maps a time on the joined timeline to (part_index, time within that part). A time on a
-    /// boundary belongs to the part that starts there; times past the end map to the last part
-    /// and times before 0 to the first.
+    /// boundary belongs to the part that starts there. Times past the end map to the end of the
+    /// last part and times before 0 to the start of the first, so the result is always a real
+    /// position in a real part; None only for an empty timeline or NaN.
     pub fn locate(&self, t: f64) -> Option<(usize, f64)> {
         if t.is_nan() {
             return None;
         }
         let idx = self.parts.partition_point(|p| p.offset_secs <= t).max(1) - 1;
         let part = self.parts.get(idx)?;
-        Some((part.part_index, (t - part.offset_secs).max(0.0)))
+        Some((
+            part.part_index,
+            (t - part.offset_secs).clamp(0.0, part.duration_secs),
+        ))
     }
 }
 
@@ -131,7 +135,7 @@ mod tests {
         let (i, within) = t.locate(2.999).unwrap();
         assert!(i == 1 && (within - 1.999).abs() < 1e-9);
         assert_eq!(t.locate(3.0), Some((2, 0.0)));
-        assert_eq!(t.locate(10.0), Some((2, 7.0)));
+        assert_eq!(t.locate(10.0), Some((2, 0.5)));
         assert_eq!(t.locate(-1.0), Some((0, 0.0)));
         assert_eq!(t.locate(f64::NAN), None);
         assert_eq!(Timeline::default().locate(1.0), None);

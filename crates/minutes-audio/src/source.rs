@@ -1,7 +1,7 @@
 //! Opens any accepted file as a stream of mono samples at its native rate.
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use crate::sniff::{sniff, Container, SNIFF_LEN};
@@ -21,8 +21,7 @@ pub(crate) fn open(path: &Path) -> Result<(ProbeInfo, Box<dyn MonoSource>), Audi
     (&mut file).take(SNIFF_LEN as u64).read_to_end(&mut head)?;
     let container = sniff(&head).ok_or(AudioError::NotAudio)?;
     // Both readers start from the beginning of the file again.
-    drop(file);
-    let file = File::open(path)?;
+    file.seek(SeekFrom::Start(0))?;
     if container == Container::Ogg && opus::is_opus(&head) {
         return opus::open(file);
     }

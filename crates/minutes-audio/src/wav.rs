@@ -82,8 +82,7 @@ impl WavWriter {
         let n = u32::try_from(self.samples).unwrap_or(u32::MAX);
         self.out.seek(SeekFrom::Start(0))?;
         self.out.write_all(&header(n))?;
-        let file = self.out.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
+        self.out.flush()?;
         Ok(self.samples)
     }
 }

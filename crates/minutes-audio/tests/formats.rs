@@ -1,67 +1,9 @@
-//! End-to-end checks against the synthetic meetings in shared/data/meetings.
+//! Decoding every accepted format against the reference WAV, sniffing, limits and damaged input.
 
-use std::path::{Path, PathBuf};
+mod common;
 
+use common::*;
 use minutes_audio::*;
-
-/// The shared test data; MINUTES_TEST_DATA overrides the default location beside the repo.
-fn data_dir() -> PathBuf {
-    let dir = std::env::var_os("MINUTES_TEST_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/meetings")
-        });
-    assert!(
-        dir.join("en01_sprint_planning.wav").exists(),
-        "test data not found in {}",
-        dir.display()
-    );
-    dir
-}
-
-fn meeting(ext: &str) -> PathBuf {
-    data_dir().join(format!("en01_sprint_planning.{ext}"))
-}
-
-fn decode_all(path: &Path, limits: &Limits) -> Result<Vec<f32>, AudioError> {
-    let mut out = Vec::new();
-    let n = decode_16k_mono(path, limits, &mut |s| {
-        out.extend_from_slice(s);
-        Ok(())
-    })?;
-    assert_eq!(
-        n as usize,
-        out.len(),
-        "returned count must match what the sink got"
-    );
-    Ok(out)
-}
-
-/// Normalized cross-correlation of `a` against `b` shifted by `lag` samples.
-fn ncc(a: &[f32], b: &[f32], lag: isize) -> f64 {
-    let (mut ab, mut aa, mut bb) = (0.0f64, 0.0f64, 0.0f64);
-    for (i, &x) in a.iter().enumerate() {
-        let j = i as isize + lag;
-        if j < 0 || j as usize >= b.len() {
-            continue;
-        }
-        let y = b[j as usize];
-        ab += f64::from(x) * f64::from(y);
-        aa += f64::from(x) * f64::from(x);
-        bb += f64::from(y) * f64::from(y);
-    }
-    ab / (aa.sqrt() * bb.sqrt()).max(1e-12)
-}
-
-fn best_lag(a: &[f32], b: &[f32]) -> (isize, f64) {
-    (-800..=800isize)
-        .step_by(1)
-        .map(|lag| (lag, ncc(a, b, lag)))
-        .fold(
-            (0, f64::MIN),
-            |best, cur| if cur.1 > best.1 { cur } else { best },
-        )
-}
 
 #[test]
 fn every_format_decodes_in_line_with_the_wav() {
@@ -183,106 +125,6 @@ fn sniffing_goes_by_content() {
         (Container::Mp3, "mp3")
     );
     assert!(decode_all(&disguised, &Limits::default()).unwrap().len() > 1_000_000);
-}
-
-#[derive(serde::Deserialize)]
-struct PartsJson {
-    sample_rate: u32,
-    parts: Vec<PartJson>,
-}
-
-#[derive(serde::Deserialize)]
-struct PartJson {
-    file: String,
-    offset_s: f64,
-    duration_s: f64,
-    offset_samples: u64,
-    num_samples: u64,
-}
-
-#[test]
-fn concat_parts_rebuilds_the_meeting() {
-    let parts_dir = data_dir().join("parts");
-    let spec: PartsJson = serde_json::from_str(
-        &std::fs::read_to_string(parts_dir.join("zh02_incident_review.parts.json")).unwrap(),
-    )
-    .unwrap();
-    assert_eq!(spec.sample_rate, TARGET_SAMPLE_RATE);
-    let inputs: Vec<PathBuf> = spec.parts.iter().map(|p| parts_dir.join(&p.file)).collect();
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("joined.wav");
-    let timeline = concat_to_wav(&inputs, &out, &Limits::default()).unwrap();
-
-    assert_eq!(timeline.parts.len(), 3);
-    for (i, (got, want)) in timeline.parts.iter().zip(&spec.parts).enumerate() {
-        assert_eq!(got.part_index, i);
-        assert!(
-            (got.offset_secs - want.offset_s).abs() < 0.001,
-            "part {i} offset {}",
-            got.offset_secs
-        );
-        assert!(
-            (got.duration_secs - want.duration_s).abs() < 0.001,
-            "part {i} duration"
-        );
-        assert_eq!(got.samples, want.num_samples);
-        assert_eq!(
-            (got.offset_secs * 16_000.0).round() as u64,
-            want.offset_samples
-        );
-    }
-    let full = read_wav_f32(&data_dir().join("zh02_incident_review.wav")).unwrap();
-    let joined = read_wav_f32(&out).unwrap();
-    assert_eq!(joined.len(), full.len());
-    assert_eq!(
-        (timeline.total_secs() * 16_000.0).round() as usize,
-        full.len()
-    );
-    assert!(joined == full, "the parts must rejoin sample-identical");
-
-    // Boundaries belong to the part that starts there.
-    let b1 = spec.parts[1].offset_s;
-    let b2 = spec.parts[2].offset_s;
-    assert_eq!(timeline.locate(0.0), Some((0, 0.0)));
-    let (i, t) = timeline.locate(b1 - 0.01).unwrap();
-    assert!(i == 0 && (t - (b1 - 0.01)).abs() < 1e-9);
-    let (i, t) = timeline.locate(b1).unwrap();
-    assert!(i == 1 && t.abs() < 0.001);
-    let (i, t) = timeline.locate(b2 + 1.0).unwrap();
-    assert!(i == 2 && (t - 1.0).abs() < 0.001);
-    let (i, _) = timeline.locate(timeline.total_secs() + 5.0).unwrap();
-    assert_eq!(i, 2);
-}
-
-#[test]
-fn concat_names_the_failing_part_and_limits_the_total() {
-    let dir = tempfile::tempdir().unwrap();
-    let bad = dir.path().join("bad.mp3");
-    std::fs::write(&bad, b"no audio here").unwrap();
-    let out = dir.path().join("joined.wav");
-    let inputs = vec![meeting("wav"), bad, meeting("flac")];
-    match concat_to_wav(&inputs, &out, &Limits::default()) {
-        Err(AudioError::Part { index: 1, source }) => {
-            assert!(matches!(*source, AudioError::NotAudio))
-        }
-        other => panic!("expected part 1 to fail, got {other:?}"),
-    }
-    assert!(!out.exists(), "a failed join leaves no output behind");
-
-    // Each part is 63.6 s: the second one pushes the total over 100 s.
-    let inputs = vec![meeting("wav"), meeting("mp3")];
-    let err = concat_to_wav(
-        &inputs,
-        &out,
-        &Limits {
-            max_duration_secs: 100.0,
-        },
-    )
-    .unwrap_err();
-    assert!(
-        matches!(err, AudioError::TooLong { limit_secs } if limit_secs == 100.0),
-        "{err:?}"
-    );
 }
 
 #[test]
@@ -412,44 +254,90 @@ fn truncated_and_corrupt_files_fail_cleanly() {
     }
 }
 
+/// A WAV with the given sample format holding a 440 Hz tone on every channel.
+fn tone_wav(rate: u32, channels: u16, bits: u16, float: bool, secs: f64) -> Vec<u8> {
+    let frames = (f64::from(rate) * secs) as u32;
+    let block = channels * bits / 8;
+    let data_len = frames * u32::from(block);
+    let mut b = b"RIFF".to_vec();
+    b.extend_from_slice(&(36 + data_len).to_le_bytes());
+    b.extend_from_slice(b"WAVEfmt ");
+    b.extend_from_slice(&16u32.to_le_bytes());
+    b.extend_from_slice(&(if float { 3u16 } else { 1 }).to_le_bytes());
+    b.extend_from_slice(&channels.to_le_bytes());
+    b.extend_from_slice(&rate.to_le_bytes());
+    b.extend_from_slice(&(rate * u32::from(block)).to_le_bytes());
+    b.extend_from_slice(&block.to_le_bytes());
+    b.extend_from_slice(&bits.to_le_bytes());
+    b.extend_from_slice(b"data");
+    b.extend_from_slice(&data_len.to_le_bytes());
+    for i in 0..frames {
+        let x = 0.5 * (2.0 * std::f64::consts::PI * 440.0 * f64::from(i) / f64::from(rate)).sin();
+        for _ in 0..channels {
+            match (bits, float) {
+                (32, true) => b.extend_from_slice(&(x as f32).to_le_bytes()),
+                (8, false) => b.push((128.0 + x * 127.0).round() as u8),
+                (16, false) => b.extend_from_slice(&((x * 32767.0).round() as i16).to_le_bytes()),
+                (24, false) => {
+                    b.extend_from_slice(&((x * 8_388_607.0).round() as i32).to_le_bytes()[..3])
+                }
+                (32, false) => {
+                    b.extend_from_slice(&((x * 2_147_483_647.0).round() as i32).to_le_bytes())
+                }
+                _ => unreachable!(),
+            }
+        }
+    }
+    b
+}
+
 #[test]
-fn normalize_then_slice_and_read_back() {
+fn wav_sample_formats_and_rates() {
     let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("norm.wav");
-    let n = normalize_to_wav(&meeting("m4a"), &out, &Limits::default()).unwrap();
-    assert!((n as i64 - 1_017_836).abs() <= 1_600);
-    let samples = read_wav_f32(&out).unwrap();
-    assert_eq!(samples.len() as u64, n);
-    let info = probe(&out).unwrap();
-    assert_eq!(
-        (info.container, info.sample_rate, info.channels),
-        (Container::Wav, 16_000, 1)
-    );
+    let want: Vec<f32> = (0..32_000)
+        .map(|i| 0.5 * (2.0 * std::f64::consts::PI * 440.0 * f64::from(i) / 16_000.0).sin() as f32)
+        .collect();
+    for (rate, channels, bits, float) in [
+        (44_100, 2, 24, false),
+        (48_000, 1, 32, true),
+        (22_050, 2, 32, false),
+        (8_000, 1, 8, false),
+        (16_000, 6, 16, false),
+        (96_000, 2, 16, false),
+    ] {
+        let path = dir.path().join(format!("t_{rate}_{channels}_{bits}.wav"));
+        std::fs::write(&path, tone_wav(rate, channels, bits, float, 2.0)).unwrap();
+        let info = probe(&path).unwrap();
+        assert_eq!(
+            (info.container, info.sample_rate, info.channels),
+            (Container::Wav, rate, channels)
+        );
+        let got = decode_all(&path, &Limits::default()).unwrap();
+        assert_eq!(got.len(), 32_000, "{rate} Hz {channels} ch {bits} bit");
+        // Skip the edges, where the band-limited resampler meets the hard start and end.
+        let err = got[800..31_200]
+            .iter()
+            .zip(&want[800..31_200])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        assert!(
+            err < 0.01,
+            "{rate} Hz {channels} ch {bits} bit: max error {err}"
+        );
+    }
+}
 
-    let slice = slice_wav(&out, 10.0, 12.5).unwrap();
-    assert_eq!(&slice[0..4], b"RIFF");
-    assert_eq!(&slice[8..16], b"WAVEfmt ");
-    assert_eq!(
-        u32::from_le_bytes(slice[24..28].try_into().unwrap()),
-        16_000
+#[test]
+fn sink_errors_stop_decoding() {
+    let mut calls = 0;
+    let err = decode_16k_mono(&meeting("mp3"), &Limits::default(), &mut |_| {
+        calls += 1;
+        Err(AudioError::Io(std::io::Error::other("disk full")))
+    })
+    .unwrap_err();
+    assert!(
+        matches!(err, AudioError::Io(ref e) if e.to_string() == "disk full"),
+        "{err:?}"
     );
-    assert_eq!(
-        u32::from_le_bytes(slice[40..44].try_into().unwrap()),
-        40_000 * 2
-    );
-    assert_eq!(slice.len(), 44 + 40_000 * 2);
-    let first = i16::from_le_bytes([slice[44], slice[45]]);
-    assert_eq!(f32::from(first) / 32_768.0, samples[160_000]);
-    // The slice is itself a file this crate reads.
-    let sliced = dir.path().join("slice.wav");
-    std::fs::write(&sliced, &slice).unwrap();
-    assert_eq!(read_wav_f32(&sliced).unwrap(), samples[160_000..200_000]);
-    assert!(slice_wav(&out, 500.0, 600.0).is_err());
-
-    // A failed normalization leaves nothing behind.
-    let bad = dir.path().join("bad.bin");
-    std::fs::write(&bad, b"nope").unwrap();
-    let out2 = dir.path().join("norm2.wav");
-    assert!(normalize_to_wav(&bad, &out2, &Limits::default()).is_err());
-    assert!(!out2.exists());
+    assert_eq!(calls, 1);
 }

@@ -85,7 +85,10 @@ async fn run(store: Arc<SqlStore>) -> anyhow::Result<()> {
         let queues = queues.clone();
         claimers.push(tokio::spawn(async move {
             let mut n = 0usize;
-            while let Some(job) = store.claim_job(&queues, &format!("bench{w}"), 60_000, now).await? {
+            while let Some(job) = store
+                .claim_job(&queues, &format!("bench{w}"), 60_000, now)
+                .await?
+            {
                 store.complete_job(&job.lease()).await?;
                 n += 1;
             }

@@ -3,7 +3,7 @@
 use serde_json::{json, Map, Value};
 
 use super::prompt::{prompt_hash, render, SYSTEM_PROMPT};
-use super::{job_task, JobError, StageCtx, StageError, StageOutput};
+use super::{job_task_record, JobError, StageCtx, StageError, StageOutput};
 use crate::app::App;
 use crate::domain::artifact::{validate_content, ArtifactType};
 use crate::domain::ids;
@@ -47,7 +47,6 @@ pub(super) async fn run(ctx: &StageCtx<'_>) -> Result<StageOutput, StageError> {
 
 /// A (re)generation requested through the API; its failure leaves the task as it was.
 pub(super) async fn regenerate(app: &App, job: &ClaimedJob) -> Result<(), JobError> {
-    let (tenant_id, task_id) = job_task(job)?;
     let payload = &job.payload.0;
     let artifact_type = payload["artifact_type"]
         .as_str()
@@ -55,16 +54,7 @@ pub(super) async fn regenerate(app: &App, job: &ClaimedJob) -> Result<(), JobErr
         .ok_or_else(|| {
             JobError::Failed(StageError::permanent("bad_job", "unknown artifact type"))
         })?;
-    let task = app
-        .store
-        .get_task_in_tenant(&tenant_id, &task_id)
-        .await?
-        .ok_or_else(|| {
-            JobError::Failed(StageError::permanent(
-                "task_missing",
-                "the task no longer exists",
-            ))
-        })?;
+    let task = job_task_record(app, job).await?;
     let requested_by = payload["requested_by"]
         .as_str()
         .unwrap_or("system")

@@ -105,17 +105,8 @@ pub async fn execute(app: &App, job: &ClaimedJob) -> Result<(), JobError> {
 
 async fn run_stage(app: &App, job: &ClaimedJob, stage: Stage) -> Result<(), JobError> {
     let lease = job.lease();
-    let (tenant_id, task_id) = job_task(job)?;
-    let task = app
-        .store
-        .get_task_in_tenant(&tenant_id, &task_id)
-        .await?
-        .ok_or_else(|| {
-            JobError::Failed(StageError::permanent(
-                "task_missing",
-                "the task no longer exists",
-            ))
-        })?;
+    let task = job_task_record(app, job).await?;
+    let (tenant_id, task_id) = (task.tenant_id.clone(), task.id.clone());
     let ctx = StageCtx { app, task };
     // Idempotency: a stage that already succeeded is not run (or billed) again.
     let done = ctx.step_result(stage).await?;
@@ -179,6 +170,20 @@ async fn run_stage(app: &App, job: &ClaimedJob, stage: Stage) -> Result<(), JobE
         )
         .await?;
     Ok(())
+}
+
+/// The task a job works on, read in the job's tenant.
+async fn job_task_record(app: &App, job: &ClaimedJob) -> Result<TaskRecord, JobError> {
+    let (tenant_id, task_id) = job_task(job)?;
+    app.store
+        .get_task_in_tenant(&tenant_id, &task_id)
+        .await?
+        .ok_or_else(|| {
+            JobError::Failed(StageError::permanent(
+                "task_missing",
+                "the task no longer exists",
+            ))
+        })
 }
 
 fn job_task(job: &ClaimedJob) -> Result<(String, String), JobError> {

@@ -1,7 +1,6 @@
 //! The durable job queue: lease-based claims, heartbeats, fencing, retries and dead letters.
 use async_trait::async_trait;
 use chrono::Utc;
-use sqlx::types::Json;
 
 use super::content::insert_artifact_row;
 use super::sql::{insert_job, on_pool, skip_locked, SqlStore};
@@ -18,6 +17,37 @@ fn placeholders(start: usize, n: usize) -> String {
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// Puts a failed job back in the queue at `retry_at_ms`, or kills it (`None`), appending the
+/// attempt's error to its history; inside the caller's fenced transaction.
+macro_rules! record_job_failure {
+    ($tx:expr, $lease:expr, $error:expr, $retry_at_ms:expr, $now:expr) => {{
+        let (errors,): (sqlx::types::Json<Vec<String>>,) =
+            sqlx::query_as("SELECT errors FROM jobs WHERE id = $1")
+                .bind(&$lease.job_id)
+                .fetch_one(&mut *$tx)
+                .await?;
+        let mut errors = errors.0;
+        errors.push($error);
+        let retry_at_ms: Option<i64> = $retry_at_ms;
+        sqlx::query(
+            "UPDATE jobs SET state = $2, errors = $3, run_at_ms = COALESCE($4, run_at_ms), \
+             locked_by = NULL, locked_until_ms = NULL, finished_at = $5 WHERE id = $1",
+        )
+        .bind(&$lease.job_id)
+        .bind(if retry_at_ms.is_some() {
+            "queued"
+        } else {
+            "dead"
+        })
+        .bind(sqlx::types::Json(&errors))
+        .bind(retry_at_ms)
+        .bind(retry_at_ms.is_none().then_some($now))
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+pub(super) use record_job_failure;
 
 #[async_trait]
 impl JobStore for SqlStore {
@@ -121,16 +151,7 @@ impl JobStore for SqlStore {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             fence!(tx, lease, now);
-            let (errors,): (Json<Vec<String>>,) = sqlx::query_as("SELECT errors FROM jobs WHERE id = $1")
-                .bind(&lease.job_id).fetch_one(&mut *tx).await?;
-            let mut errors = errors.0;
-            errors.push(error.to_string());
-            sqlx::query("UPDATE jobs SET state = $2, errors = $3, run_at_ms = COALESCE($4, run_at_ms), \
-                         locked_by = NULL, locked_until_ms = NULL, finished_at = $5 WHERE id = $1")
-                .bind(&lease.job_id)
-                .bind(if retry_at_ms.is_some() { "queued" } else { "dead" })
-                .bind(Json(&errors)).bind(retry_at_ms).bind(retry_at_ms.is_none().then_some(now))
-                .execute(&mut *tx).await?;
+            record_job_failure!(tx, lease, error.to_string(), retry_at_ms, now);
             tx.commit().await?;
         });
         Ok(())

@@ -3,6 +3,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use sqlx::types::Json;
 
+use super::jobs::record_job_failure;
 use super::sql::{insert_event, insert_job, on_pool, SqlStore};
 use super::*;
 use crate::domain::task::{estimate_remaining_secs, TaskState};
@@ -373,16 +374,7 @@ impl TaskStore for SqlStore {
         on_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             fence!(tx, lease, now);
-            let (errors,): (Json<Vec<String>>,) = sqlx::query_as("SELECT errors FROM jobs WHERE id = $1")
-                .bind(&lease.job_id).fetch_one(&mut *tx).await?;
-            let mut errors = errors.0;
-            errors.push(format!("{}: {}", f.error_code, f.error_detail));
-            let job_state = if f.retry_at_ms.is_some() { "queued" } else { "dead" };
-            sqlx::query("UPDATE jobs SET state = $2, errors = $3, run_at_ms = COALESCE($4, run_at_ms), \
-                         locked_by = NULL, locked_until_ms = NULL, finished_at = $5 WHERE id = $1")
-                .bind(&lease.job_id).bind(job_state).bind(Json(&errors)).bind(f.retry_at_ms)
-                .bind(f.retry_at_ms.is_none().then_some(now))
-                .execute(&mut *tx).await?;
+            record_job_failure!(tx, lease, format!("{}: {}", f.error_code, f.error_detail), f.retry_at_ms, now);
             sqlx::query("UPDATE task_steps SET status = 'failed', error = $3, updated_at = $4 \
                          WHERE task_id = $1 AND step = $2")
                 .bind(&f.task_id).bind(f.step).bind(&f.error_detail).bind(now)
