@@ -220,6 +220,7 @@ CREATE TABLE jobs (
     priority BIGINT NOT NULL DEFAULT 0,
     attempts BIGINT NOT NULL DEFAULT 0,
     max_attempts BIGINT NOT NULL CHECK (max_attempts >= 1),
+    -- When the job can next be claimed: its due time, or while running its lease expiry.
     run_at_ms BIGINT NOT NULL,
     locked_by TEXT,
     locked_until_ms BIGINT,
@@ -229,7 +230,9 @@ CREATE TABLE jobs (
     updated_at TIMESTAMPTZ NOT NULL,
     finished_at TIMESTAMPTZ
 );
-CREATE INDEX jobs_claim ON jobs(queue, state, run_at_ms);
+-- Claimable rows only: queued jobs become due at run_at_ms; running jobs carry their lease
+-- expiry in run_at_ms, so an expired lease is claimable through the same index.
+CREATE INDEX jobs_claim ON jobs(queue, priority DESC, run_at_ms, id) WHERE state IN ('queued', 'running');
 CREATE INDEX jobs_task ON jobs(task_id);
 
 CREATE TABLE audit_logs (

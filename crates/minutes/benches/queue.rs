@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use minutes::domain::ids;
 use minutes::store::sql::ConnectOptions;
-use minutes::store::{Migrator, NewJob, SqlStore, Store};
+use minutes::store::{JobStore, Migrator, NewJob, SqlStore, Store};
 
 const JOBS: usize = 20_000;
 const CLAIMERS: usize = 8;

@@ -74,14 +74,13 @@ impl JobStore for SqlStore {
         }
         let now = Utc::now();
         on_pool!(self, pool => {
-            // A running job whose lease expired belongs to a dead worker: it is claimable again,
-            // and the bumped lease_gen fences off that worker's late writes.
+            // A running job's run_at_ms is its lease expiry: once passed, the job belongs to a dead
+            // worker and is claimable again; the bumped lease_gen fences off that worker's late writes.
             let sql = format!(
-                "UPDATE jobs SET state = 'running', locked_by = $1, locked_until_ms = $2, lease_gen = lease_gen + 1, \
-                 attempts = attempts + 1, updated_at = $3 \
-                 WHERE id = (SELECT id FROM jobs WHERE queue IN ({}) AND \
-                   ((state = 'queued' AND run_at_ms <= $4) OR (state = 'running' AND locked_until_ms < $4)) \
-                   ORDER BY priority DESC, run_at_ms, id LIMIT 1 {}) \
+                "UPDATE jobs SET state = 'running', locked_by = $1, locked_until_ms = $2, run_at_ms = $2, \
+                 lease_gen = lease_gen + 1, attempts = attempts + 1, updated_at = $3 \
+                 WHERE id = (SELECT id FROM jobs WHERE state IN ('queued', 'running') AND run_at_ms <= $4 \
+                   AND queue IN ({}) ORDER BY priority DESC, run_at_ms, id LIMIT 1 {}) \
                  RETURNING id, queue, kind, task_id, tenant_id, payload, attempts, max_attempts, lease_gen",
                 placeholders(5, queues.len()),
                 skip_locked(pool)
@@ -97,7 +96,7 @@ impl JobStore for SqlStore {
 
     async fn heartbeat(&self, lease: &Lease, locked_until_ms: i64) -> StoreResult<()> {
         let rows = on_pool!(self, pool => sqlx::query(
-            "UPDATE jobs SET locked_until_ms = $3 WHERE id = $1 AND lease_gen = $2 AND state = 'running'")
+            "UPDATE jobs SET locked_until_ms = $3, run_at_ms = $3 WHERE id = $1 AND lease_gen = $2 AND state = 'running'")
             .bind(&lease.job_id).bind(lease.lease_gen).bind(locked_until_ms)
             .execute(pool).await?.rows_affected());
         if rows != 1 {
@@ -160,7 +159,7 @@ impl JobStore for SqlStore {
     async fn release_job(&self, lease: &Lease) -> StoreResult<()> {
         let now = Utc::now();
         let rows = on_pool!(self, pool => sqlx::query(
-            "UPDATE jobs SET state = 'queued', locked_by = NULL, locked_until_ms = NULL, \
+            "UPDATE jobs SET state = 'queued', locked_by = NULL, locked_until_ms = NULL, run_at_ms = 0, \
              attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, updated_at = $3 \
              WHERE id = $1 AND lease_gen = $2 AND state = 'running'")
             .bind(&lease.job_id).bind(lease.lease_gen).bind(now)
@@ -209,7 +208,7 @@ impl JobStore for SqlStore {
             return Ok(None);
         }
         let sql = format!(
-            "SELECT MIN(CASE WHEN state = 'queued' THEN run_at_ms ELSE locked_until_ms END) FROM jobs \
+            "SELECT MIN(run_at_ms) FROM jobs \
              WHERE state IN ('queued', 'running') AND queue IN ({})",
             placeholders(1, queues.len())
         );
