@@ -31,7 +31,10 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.wfile.write(data)
+        except BrokenPipeError:
+            pass  # the client (a killed worker) went away
 
     def do_POST(self):
         length = int(self.headers.get("Content-Length", "0"))
