@@ -89,6 +89,9 @@ pub struct QueueConfig {
     pub lease_secs: u64,
     pub heartbeat_secs: u64,
     pub max_attempts: u32,
+    /// Per job kind overrides of `max_attempts` (e.g. `transcribe: 8`).
+    #[serde(default)]
+    pub max_attempts_by_kind: std::collections::BTreeMap<String, u32>,
     pub backoff_base_secs: u64,
     pub backoff_max_secs: u64,
     pub concurrency: usize,
@@ -250,6 +253,18 @@ impl Config {
                 reason: "concurrency, lease_secs and max_attempts must be at least 1".into(),
             });
         }
+        let kinds = crate::domain::stage::job_kinds();
+        for (kind, attempts) in &q.max_attempts_by_kind {
+            if !kinds.contains(&kind.as_str()) || *attempts == 0 {
+                return Err(ConfigError::Invalid {
+                    key: "queue.max_attempts_by_kind",
+                    reason: format!(
+                        "`{kind}: {attempts}`: kinds are {} and attempts at least 1",
+                        kinds.join(", ")
+                    ),
+                });
+            }
+        }
         if q.heartbeat_secs == 0 || q.heartbeat_secs >= q.lease_secs {
             return Err(ConfigError::Invalid {
                 key: "queue.heartbeat_secs",
@@ -272,6 +287,12 @@ impl Config {
             .as_ref()
             .map(|s| s.expose_secret().len())
             .unwrap_or(0)
+    }
+
+    /// Attempts allowed for a job kind before it is dead.
+    pub fn max_attempts_for(&self, kind: &str) -> i64 {
+        let q = &self.queue;
+        i64::from(*q.max_attempts_by_kind.get(kind).unwrap_or(&q.max_attempts))
     }
 
     pub fn is_sqlite(&self) -> bool {

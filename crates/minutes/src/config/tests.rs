@@ -65,6 +65,19 @@ fn invalid_config_names_the_key() {
     )
     .unwrap_err();
     assert!(err.to_string().contains("production"), "{err}");
+    let err = Config::load_from(
+        None,
+        env_from(&[("QUEUE__MAX_ATTEMPTS_BY_KIND__TRANSCRIBEX", "3")]),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("max_attempts_by_kind"), "{err}");
+    let ok = Config::load_from(
+        None,
+        env_from(&[("QUEUE__MAX_ATTEMPTS_BY_KIND__TRANSCRIBE", "8")]),
+    )
+    .unwrap();
+    assert_eq!(ok.max_attempts_for("transcribe"), 8);
+    assert_eq!(ok.max_attempts_for("generate_artifact"), 5);
     let err = Config::load_from(None, env_from(&[("QUEUE__NOPE", "1")])).unwrap_err();
     assert!(err.to_string().contains("nope"), "{err}");
 }

@@ -86,6 +86,20 @@ impl Stage {
 
 pub const QUEUES: [&str; 5] = ["audio", "asr", "voiceprint", "llm", "maintenance"];
 
+/// Job kind for a user-requested (re)generation after the pipeline finished.
+pub const REGENERATE_JOB: &str = "regenerate_artifact";
+/// Job kind used by the queue benchmark: completes immediately.
+pub const NOOP_JOB: &str = "noop";
+
+/// Every job kind a worker knows.
+pub fn job_kinds() -> Vec<&'static str> {
+    Stage::ALL
+        .iter()
+        .map(|s| s.name())
+        .chain([REGENERATE_JOB, NOOP_JOB])
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -198,7 +198,7 @@ async fn start_generation(
             "prompt_instance": prompt_instance, "requested_by": caller.user_id,
         }),
         priority: 10,
-        max_attempts: app.config.queue.max_attempts as i64,
+        max_attempts: app.config.max_attempts_for(REGENERATE_JOB),
         run_at_ms: app.clock.now_ms(),
     };
     app.store.enqueue(&job).await?;

@@ -11,9 +11,6 @@ use crate::domain::transcript::{Segment, Transcript};
 use crate::providers::GenerateRequest;
 use crate::store::{ClaimedJob, NewArtifact, NewCost, TaskRecord};
 
-/// Job kind for a user-requested (re)generation after the pipeline finished.
-pub const REGENERATE_JOB: &str = "regenerate_artifact";
-
 pub(super) async fn run(ctx: &StageCtx<'_>) -> Result<StageOutput, StageError> {
     let prompt_instance = ctx.task.prompt_instance.0.clone();
     let (artifact, costs) = build_artifact(

@@ -21,12 +21,9 @@ use crate::store::{
     StageCompletion, StageFailure, StageStart, StepOutcome, StoreError, TaskRecord,
 };
 
+pub use crate::domain::stage::{NOOP_JOB, REGENERATE_JOB};
 pub use error::{JobError, StageError};
-pub use generate::REGENERATE_JOB;
 pub use prepare_audio::normalized_key;
-
-/// Job kind used by the queue benchmark: completes immediately.
-pub const NOOP_JOB: &str = "noop";
 
 /// What a stage produced, before it is written.
 #[derive(Debug, Default)]
@@ -83,7 +80,7 @@ pub fn stage_job(app: &App, stage: Stage, tenant_id: &str, task_id: &str) -> New
         tenant_id: Some(tenant_id.to_string()),
         payload: json!({ "task_id": task_id }),
         priority: 0,
-        max_attempts: app.config.queue.max_attempts as i64,
+        max_attempts: app.config.max_attempts_for(stage.name()),
         run_at_ms: app.clock.now_ms(),
     }
 }

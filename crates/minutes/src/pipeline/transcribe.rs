@@ -7,6 +7,7 @@ use crate::domain::stage::Stage;
 use crate::domain::transcript::{segment_id, Segment, Transcript};
 use crate::providers::{AsrSegment, TranscribeRequest};
 use crate::store::{NewCost, NewTranscriptRevision};
+use minutes_audio::{PartSpan, Timeline};
 
 pub(super) async fn run(ctx: &StageCtx<'_>) -> Result<StageOutput, StageError> {
     let task = &ctx.task;
@@ -76,28 +77,12 @@ pub(super) async fn run(ctx: &StageCtx<'_>) -> Result<StageOutput, StageError> {
 
 /// Gives segments stable ids, a speaker label, and their source part and time within it.
 fn to_segments(raw: &[AsrSegment], parts: &Value) -> Vec<Segment> {
-    let spans: Vec<(f64, f64)> = parts
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|p| {
-                    (
-                        p["offset_secs"].as_f64().unwrap_or(0.0),
-                        p["duration_secs"].as_f64().unwrap_or(0.0),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let timeline = timeline_from(parts);
     raw.iter()
         .filter(|s| !s.text.trim().is_empty())
         .enumerate()
         .map(|(i, s)| {
-            let part = spans
-                .iter()
-                .rposition(|(offset, _)| s.start >= *offset)
-                .unwrap_or(0);
-            let part_time = spans.get(part).map(|(offset, _)| s.start - offset);
+            let located = timeline.locate(s.start.max(0.0));
             Segment {
                 id: segment_id(i),
                 start_time: s.start.max(0.0),
@@ -105,11 +90,28 @@ fn to_segments(raw: &[AsrSegment], parts: &Value) -> Vec<Segment> {
                 speaker: s.speaker.clone().unwrap_or_else(|| "Speaker 1".to_string()),
                 text: s.text.trim().to_string(),
                 confidence: s.confidence,
-                part_index: (!spans.is_empty()).then_some(part),
-                part_time,
+                part_index: located.map(|(part, _)| part),
+                part_time: located.map(|(_, time)| time),
             }
         })
         .collect()
+}
+
+/// The joined timeline recorded by prepare_audio.
+fn timeline_from(parts: &Value) -> Timeline {
+    let parts = parts.as_array().map(Vec::as_slice).unwrap_or_default();
+    Timeline {
+        parts: parts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| PartSpan {
+                part_index: i,
+                offset_secs: p["offset_secs"].as_f64().unwrap_or(0.0),
+                duration_secs: p["duration_secs"].as_f64().unwrap_or(0.0),
+                samples: p["samples"].as_u64().unwrap_or(0),
+            })
+            .collect(),
+    }
 }
 
 #[cfg(test)]
