@@ -2,9 +2,11 @@
 //! the handler waits for it briefly so the original synchronous contract keeps working).
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
+
+use super::extract::{Json, Path, Query};
 use axum::http::StatusCode;
-use axum::Json;
+use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -120,9 +122,9 @@ pub async fn generate(
     caller: Caller,
     Path((id, artifact_type)): Path<(String, String)>,
     Query(q): Query<GenerateQuery>,
-    body: Option<Json<GenerateBody>>,
+    body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let body = body.map(|Json(b)| b).unwrap_or_default();
+    let body = optional_body(&body)?;
     start_generation(app, caller, id, parse_type(&artifact_type)?, body, q.wait).await
 }
 
@@ -132,11 +134,19 @@ pub async fn regenerate_alias(
     caller: Caller,
     Path(id): Path<String>,
     Query(q): Query<GenerateQuery>,
-    body: Option<Json<GenerateBody>>,
+    body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let body = body.map(|Json(b)| b).unwrap_or_default();
+    let body = optional_body(&body)?;
     let artifact_type = parse_type(body.artifact_type.as_deref().unwrap_or("meeting_minutes"))?;
     start_generation(app, caller, id, artifact_type, body, q.wait).await
+}
+
+/// The original clients post these without a body; an empty body means the defaults.
+fn optional_body(bytes: &[u8]) -> ApiResult<GenerateBody> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(GenerateBody::default());
+    }
+    serde_json::from_slice(bytes).map_err(|e| ApiError::field("body", e.to_string()))
 }
 
 async fn start_generation(

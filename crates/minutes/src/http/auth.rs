@@ -1,9 +1,10 @@
 //! Bearer-token authentication: HS256 JWTs from dev login (when enabled). The caller's
 //! identity and tenant come only from the token.
 use axum::extract::{FromRequestParts, State};
+
+use super::extract::Json;
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
-use axum::Json;
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};

@@ -3,6 +3,7 @@
 mod artifacts;
 pub mod auth;
 mod error;
+mod extract;
 mod health;
 pub mod openapi;
 mod tasks;

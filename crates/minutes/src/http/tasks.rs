@@ -2,9 +2,10 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
+
+use super::extract::{Json, Path, Query};
 use axum::http::StatusCode;
-use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 

@@ -1,6 +1,7 @@
 //! `GET /tasks/{id}/transcript`: the latest revision with segment ids, parts and speaker names.
-use axum::extract::{Path, State};
-use axum::Json;
+use axum::extract::State;
+
+use super::extract::{Json, Path};
 use serde_json::{json, Map, Value};
 
 use super::auth::Caller;

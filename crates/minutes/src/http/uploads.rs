@@ -1,5 +1,7 @@
 //! `POST /upload` (streamed to the object store, sniffed, size-limited) and `DELETE /upload/{key}`.
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Multipart, State};
+
+use super::extract::Path;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use serde_json::{json, Value};
