@@ -212,6 +212,8 @@ async fn start_generation(
         run_at_ms: app.clock.now_ms(),
     };
     app.store.enqueue(&job).await?;
+    caller.audit(&app, "artifact.generate", "task", &task.id,
+        json!({"artifact_type": artifact_type.as_str(), "artifact_id": artifact_id, "job_id": job.id})).await;
     let wait = Duration::from_secs(wait.unwrap_or(120).min(300));
     let deadline = tokio::time::Instant::now() + wait;
     loop {

@@ -99,6 +99,31 @@ impl Caller {
     }
 }
 
+impl Caller {
+    /// Appends to the audit log. The action already happened, so a failure to record it is
+    /// logged rather than turned into an error for the user.
+    pub async fn audit(
+        &self,
+        app: &AppState,
+        action: &str,
+        resource_type: &str,
+        resource_id: &str,
+        details: Value,
+    ) {
+        let entry = crate::store::AuditEntry {
+            tenant_id: self.tenant_id.clone(),
+            user_id: Some(self.user_id.clone()),
+            action: action.to_string(),
+            resource_type: resource_type.to_string(),
+            resource_id: resource_id.to_string(),
+            details,
+        };
+        if let Err(e) = app.store.insert_audit(&entry).await {
+            tracing::warn!(error = %e, action, resource_id, "could not write an audit entry");
+        }
+    }
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 

@@ -182,6 +182,15 @@ pub async fn create(
     };
     let job = stage_job(&app, Stage::PrepareAudio, &caller.tenant_id, &task_id);
     let created = app.store.create_task(&task, &files, &job).await?;
+    caller
+        .audit(
+            &app,
+            "task.create",
+            "task",
+            &created.id,
+            json!({"files": keys}),
+        )
+        .await;
     Ok((
         StatusCode::CREATED,
         Json(
@@ -318,6 +327,15 @@ pub async fn delete(
         .objects
         .delete(&crate::pipeline::normalized_key(&task.tenant_id, &task.id))
         .await;
+    caller
+        .audit(
+            &app,
+            "task.delete",
+            "task",
+            &id,
+            json!({"state": task.state}),
+        )
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -331,6 +349,15 @@ pub async fn cancel(
         .cancel_task(&caller.owner(), &id, "cancelled by user")
         .await
         .map_err(not_found_task)?;
+    caller
+        .audit(
+            &app,
+            "task.cancel",
+            "task",
+            &id,
+            json!({"previous_state": previous}),
+        )
+        .await;
     Ok(Json(
         json!({"success": true, "task_id": id, "previous_state": previous, "message": "task cancelled"}),
     ))
@@ -359,6 +386,15 @@ pub async fn retry(
         .retry_task(&caller.owner(), &id, &job)
         .await
         .map_err(not_found_task)?;
+    caller
+        .audit(
+            &app,
+            "task.retry",
+            "task",
+            &id,
+            json!({"resume_from": resume.name()}),
+        )
+        .await;
     Ok(Json(json!({
         "success": true, "task_id": id, "previous_state": previous, "state": "queued",
         "resume_from": resume.name(), "message": format!("task requeued from {}", resume.name()),

@@ -108,6 +108,15 @@ pub async fn upload(
             let _ = app.objects.delete(&key).await;
             return Err(e.into());
         }
+        caller
+            .audit(
+                &app,
+                "upload.create",
+                "upload",
+                &key,
+                json!({"size_bytes": written.size_bytes, "sha256": written.sha256}),
+            )
+            .await;
         return Ok((
             StatusCode::CREATED,
             Json(json!({
@@ -184,6 +193,9 @@ pub async fn delete_upload(
             other => other.into(),
         })?;
     app.objects.delete(&key).await.map_err(ApiError::internal)?;
+    caller
+        .audit(&app, "upload.delete", "upload", &key, json!({}))
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -84,6 +84,13 @@ impl AccountStore for SqlStore {
         Ok(())
     }
 
+    async fn audit_log(&self, tenant_id: &str, limit: i64) -> StoreResult<Vec<AuditRecord>> {
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, AuditRecord>(
+            "SELECT user_id, action, resource_type, resource_id, details, created_at FROM audit_logs \
+             WHERE tenant_id = $1 ORDER BY id LIMIT $2")
+            .bind(tenant_id).bind(limit).fetch_all(pool).await?))
+    }
+
     async fn cost_records(&self, tenant_id: &str, task_id: &str) -> StoreResult<Vec<CostRecord>> {
         Ok(on_pool!(self, pool => sqlx::query_as::<_, CostRecord>(
             "SELECT provider, api_type, units, unit, cost_minor, currency FROM cost_records \

@@ -44,6 +44,16 @@ pub struct AuditEntry {
 }
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow, Serialize)]
+pub struct AuditRecord {
+    pub user_id: Option<String>,
+    pub action: String,
+    pub resource_type: String,
+    pub resource_id: String,
+    pub details: Json<Value>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, Serialize)]
 pub struct CostRecord {
     pub provider: String,
     pub api_type: String,

@@ -190,6 +190,22 @@ async fn upload_two_parts_run_pipeline_read_transcript_and_generate_a_second_ver
     assert_eq!(code, StatusCode::NO_CONTENT);
     let (code, _) = t.get(&format!("/api/v1/tasks/{task_id}"), &token).await;
     assert_eq!(code, StatusCode::NOT_FOUND);
+
+    let audit = t.app.store.audit_log("tenant_alice", 100).await.unwrap();
+    let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "upload.create",
+            "upload.create",
+            "task.create",
+            "artifact.generate",
+            "task.delete"
+        ]
+    );
+    assert!(audit
+        .iter()
+        .all(|a| a.user_id.as_deref() == Some("user_alice")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

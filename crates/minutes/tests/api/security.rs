@@ -221,15 +221,26 @@ async fn task_creation_validates_every_field() {
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
     // Malformed bodies and parameters get the same error shape as everything else.
     let (code, err) = t
-        .request(Method::POST, "/api/v1/tasks", Some(&token), Body::from("{not json"), Some("application/json"))
+        .request(
+            Method::POST,
+            "/api/v1/tasks",
+            Some(&token),
+            Body::from("{not json"),
+            Some("application/json"),
+        )
         .await;
     assert_eq!(code, StatusCode::BAD_REQUEST, "{err}");
     assert_eq!(err["code"], "invalid_json");
     assert_eq!(err["retryable"], false);
-    let (code, err) = t.post_json("/api/v1/tasks", &token, &json!({"audio_files": [key]})).await;
+    let (code, err) = t
+        .post_json("/api/v1/tasks", &token, &json!({"audio_files": [key]}))
+        .await;
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
     assert_eq!(err["code"], "validation_error");
-    assert!(err["detail"].as_str().unwrap().contains("meeting_type"), "{err}");
+    assert!(
+        err["detail"].as_str().unwrap().contains("meeting_type"),
+        "{err}"
+    );
     let (code, err) = t.get("/api/v1/tasks?limit=lots", &token).await;
     assert_eq!(code, StatusCode::BAD_REQUEST, "{err}");
     assert_eq!(err["code"], "invalid_query");
