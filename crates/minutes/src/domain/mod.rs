@@ -1,6 +1,8 @@
 //! Pure domain types: ids, task states and stages, transcripts, artifacts. No I/O here.
 pub mod artifact;
+pub mod corrections;
 pub mod ids;
+pub mod speakers;
 pub mod stage;
 pub mod task;
 pub mod transcript;

@@ -64,7 +64,8 @@ pub fn segment_id(index: usize) -> String {
     format!("seg_{:04}", index + 1)
 }
 
-fn join_text(segments: &[Segment]) -> String {
+/// The full text of segments: their trimmed texts joined by spaces.
+pub fn join_text(segments: &[Segment]) -> String {
     segments
         .iter()
         .map(|s| s.text.trim())

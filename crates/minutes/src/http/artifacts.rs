@@ -13,13 +13,11 @@ use serde_json::{json, Map, Value};
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::tasks::{owned_task, PromptInstance};
-use super::views::{artifact_detail, artifact_info};
+use super::views::{artifact_detail, artifact_info, ArtifactContext};
 use super::AppState;
 use crate::domain::artifact::ArtifactType;
-use crate::domain::ids;
 use crate::domain::task::TaskState;
-use crate::pipeline::REGENERATE_JOB;
-use crate::store::NewJob;
+use crate::pipeline::regenerate_job;
 
 pub async fn list(
     State(app): State<AppState>,
@@ -28,18 +26,30 @@ pub async fn list(
 ) -> ApiResult<Json<Value>> {
     let task = owned_task(&app, &caller, &id).await?;
     let artifacts = app.store.list_artifacts(&task.tenant_id, &task.id).await?;
+    let ctx = context(&app, &task.tenant_id, &task.id).await?;
     let mut by_type: Map<String, Value> = Map::new();
     for a in &artifacts {
         let entry = by_type
             .entry(a.artifact_type.clone())
             .or_insert_with(|| json!([]));
         if let Some(list) = entry.as_array_mut() {
-            list.push(artifact_info(a));
+            list.push(artifact_info(a, &ctx));
         }
     }
     Ok(Json(
         json!({"task_id": task.id, "artifacts_by_type": by_type, "total_count": artifacts.len()}),
     ))
+}
+
+async fn context(app: &AppState, tenant_id: &str, task_id: &str) -> ApiResult<ArtifactContext> {
+    Ok(ArtifactContext {
+        latest_revision: app
+            .store
+            .latest_transcript(tenant_id, task_id)
+            .await?
+            .map(|r| r.revision),
+        mappings: app.store.speaker_mappings(tenant_id, task_id).await?,
+    })
 }
 
 fn parse_type(s: &str) -> ApiResult<ArtifactType> {
@@ -58,13 +68,14 @@ pub async fn versions(
 ) -> ApiResult<Json<Value>> {
     let artifact_type = parse_type(&artifact_type)?;
     let task = owned_task(&app, &caller, &id).await?;
+    let ctx = context(&app, &task.tenant_id, &task.id).await?;
     let versions: Vec<Value> = app
         .store
         .list_artifacts(&task.tenant_id, &task.id)
         .await?
         .iter()
         .filter(|a| a.artifact_type == artifact_type.as_str())
-        .map(artifact_info)
+        .map(|a| artifact_info(a, &ctx))
         .collect();
     Ok(Json(
         json!({"task_id": task.id, "artifact_type": artifact_type.as_str(),
@@ -86,7 +97,8 @@ pub async fn detail(
     owned_task(&app, &caller, &artifact.task_id)
         .await
         .map_err(|_| ApiError::not_found("artifact"))?;
-    Ok(Json(json!({"artifact": artifact_detail(&artifact)})))
+    let ctx = context(&app, &caller.tenant_id, &artifact.task_id).await?;
+    Ok(Json(json!({"artifact": artifact_detail(&artifact, &ctx)})))
 }
 
 /// `GET /tasks/{id}/artifacts/{artifact_id}`: same response, 404 if it belongs to another task.
@@ -102,7 +114,8 @@ pub async fn task_detail(
         .await?
         .filter(|a| a.task_id == task.id)
         .ok_or_else(|| ApiError::not_found("artifact"))?;
-    Ok(Json(json!({"artifact": artifact_detail(&artifact)})))
+    let ctx = context(&app, &caller.tenant_id, &artifact.task_id).await?;
+    Ok(Json(json!({"artifact": artifact_detail(&artifact, &ctx)})))
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -196,21 +209,8 @@ async fn start_generation(
         None if artifact_type == ArtifactType::MeetingMinutes => task.prompt_instance.0.clone(),
         None => json!({"template_id": null, "language": task.output_language, "parameters": {}}),
     };
-    let artifact_id = ids::artifact_id();
-    let job = NewJob {
-        id: ids::job_id(),
-        queue: "llm".into(),
-        kind: REGENERATE_JOB.into(),
-        task_id: Some(task.id.clone()),
-        tenant_id: Some(task.tenant_id.clone()),
-        payload: json!({
-            "task_id": task.id, "artifact_type": artifact_type.as_str(), "artifact_id": artifact_id,
-            "prompt_instance": prompt_instance, "requested_by": caller.user_id,
-        }),
-        priority: 10,
-        max_attempts: app.config.max_attempts_for(REGENERATE_JOB),
-        run_at_ms: app.clock.now_ms(),
-    };
+    let (job, artifact_id) =
+        regenerate_job(&app, &task, artifact_type, prompt_instance, &caller.user_id);
     app.store.enqueue(&job).await?;
     caller.audit(&app, "artifact.generate", "task", &task.id,
         json!({"artifact_type": artifact_type.as_str(), "artifact_id": artifact_id, "job_id": job.id})).await;
@@ -226,7 +226,7 @@ async fn start_generation(
                 StatusCode::CREATED,
                 Json(json!({
                     "success": true, "artifact_id": artifact.id, "version": artifact.version,
-                    "content": artifact.content.0, "message": format!("{} v{} generated", artifact_type.as_str(), artifact.version),
+                    "content": context(&app, &task.tenant_id, &task.id).await?.content(&artifact), "message": format!("{} v{} generated", artifact_type.as_str(), artifact.version),
                 })),
             ));
         }

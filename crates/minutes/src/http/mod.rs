@@ -2,10 +2,15 @@
 //! through the store and enqueue jobs; they never call a provider.
 mod artifacts;
 pub mod auth;
+mod confirm;
+mod corrections;
 mod error;
 mod extract;
+mod folders;
 mod health;
 pub mod openapi;
+mod sessions;
+mod speakers;
 mod tasks;
 mod transcripts;
 mod uploads;
@@ -61,7 +66,20 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/tasks/{id}/cancel", post(tasks::cancel))
         .route("/tasks/{id}/retry", post(tasks::retry))
         .route("/tasks/{id}/history", get(tasks::history))
-        .route("/tasks/{id}/transcript", get(transcripts::get))
+        .route(
+            "/tasks/{id}/transcript",
+            get(transcripts::get).put(corrections::correct),
+        )
+        .route(
+            "/tasks/{id}/transcript/revisions",
+            get(corrections::revisions),
+        )
+        .route(
+            "/tasks/{id}/transcript/diff",
+            get(corrections::revision_diff),
+        )
+        .route("/tasks/{id}/speakers", patch(speakers::rename))
+        .route("/tasks/{id}/confirm", post(confirm::confirm))
         .route("/tasks/{id}/artifacts", get(artifacts::list))
         .route(
             "/tasks/{id}/artifacts/{artifact_id}",
@@ -81,6 +99,19 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/tasks/{id}/regenerate", post(artifacts::regenerate_alias))
         .route("/artifacts/{artifact_id}", get(artifacts::detail))
+        .route("/folders", get(folders::list).post(folders::create))
+        .route(
+            "/folders/{id}",
+            patch(folders::rename).delete(folders::delete),
+        )
+        .route("/sessions/{task_id}", delete(sessions::purge))
+        .route("/sessions/{task_id}/move", patch(sessions::move_one))
+        .route("/sessions/{task_id}/delete", patch(sessions::trash_one))
+        .route("/sessions/{task_id}/restore", patch(sessions::restore_one))
+        .route("/sessions/batch-move", post(sessions::batch_move))
+        .route("/sessions/batch-delete", post(sessions::batch_delete))
+        .route("/sessions/batch-restore", post(sessions::batch_restore))
+        .route("/trash/sessions", get(sessions::trash))
         // Long-polls (60 s) and generation waits (300 s) fit under this bound.
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

@@ -252,6 +252,24 @@ pub(super) async fn owned_task(
         .ok_or_else(|| ApiError::not_found("task"))
 }
 
+/// Deletes the task for good: its rows (jobs, steps, transcripts and artifacts cascade) and its
+/// normalized audio. A worker still running one of its jobs is fenced off at its next write.
+pub(super) async fn purge_task(
+    app: &AppState,
+    caller: &Caller,
+    task: &TaskRecord,
+) -> ApiResult<()> {
+    app.store
+        .delete_task(&caller.owner(), &task.id)
+        .await
+        .map_err(not_found_task)?;
+    let _ = app
+        .objects
+        .delete(&crate::pipeline::normalized_key(&task.tenant_id, &task.id))
+        .await;
+    Ok(())
+}
+
 pub async fn get(
     State(app): State<AppState>,
     caller: Caller,
@@ -318,15 +336,7 @@ pub async fn delete(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let task = owned_task(&app, &caller, &id).await?;
-    // Jobs go with the task (cascade); a worker still running one is fenced off at its next write.
-    app.store
-        .delete_task(&caller.owner(), &id)
-        .await
-        .map_err(not_found_task)?;
-    let _ = app
-        .objects
-        .delete(&crate::pipeline::normalized_key(&task.tenant_id, &task.id))
-        .await;
+    purge_task(&app, &caller, &task).await?;
     caller
         .audit(
             &app,

@@ -1,58 +1,73 @@
-//! `GET /tasks/{id}/transcript`: the latest revision with segment ids, parts and speaker names.
+//! `GET /tasks/{id}/transcript[?revision=N]`: a revision with segment ids, parts and speaker names.
 use axum::extract::State;
-
-use super::extract::{Json, Path};
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::auth::Caller;
+use super::corrections::require_results;
 use super::error::{ApiError, ApiResult};
+use super::extract::{Json, Path, Query};
 use super::tasks::owned_task;
 use super::views::ts;
 use super::AppState;
-use crate::domain::task::TaskState;
+use crate::domain::speakers::names;
+
+#[derive(Debug, Deserialize)]
+pub struct TranscriptQuery {
+    revision: Option<i64>,
+}
 
 pub async fn get(
     State(app): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    Query(q): Query<TranscriptQuery>,
 ) -> ApiResult<Json<Value>> {
     let task = owned_task(&app, &caller, &id).await?;
-    if !TaskState::parse(&task.state).is_some_and(TaskState::has_results) {
-        return Err(ApiError::bad_request(
-            "task_not_ready",
-            format!(
-                "the task is {}; the transcript is available once it succeeds",
-                task.state
-            ),
-        ));
+    require_results(&task, "reading the transcript")?;
+    let revision = match q.revision {
+        Some(n) => {
+            app.store
+                .transcript_revision(&task.tenant_id, &task.id, n)
+                .await?
+        }
+        None => {
+            app.store
+                .latest_transcript(&task.tenant_id, &task.id)
+                .await?
+        }
     }
-    let revision = app
+    .ok_or_else(|| ApiError::not_found("transcript"))?;
+    let latest = app
         .store
         .latest_transcript(&task.tenant_id, &task.id)
         .await?
-        .ok_or_else(|| ApiError::not_found("transcript"))?;
+        .map(|r| r.revision);
     let mapping = app
         .store
         .latest_speaker_mapping(&task.tenant_id, &task.id)
         .await?;
-    let names: Map<String, Value> = mapping
+    let speaker_names: Map<String, Value> = mapping
         .as_ref()
-        .and_then(|m| m.mapping.0.as_object())
-        .map(|o| {
-            o.iter()
-                .map(|(label, v)| (label.clone(), v["name"].clone()))
+        .map(|m| {
+            names(&m.mapping.0)
+                .into_iter()
+                .map(|(label, name)| (label, json!(name)))
                 .collect()
         })
         .unwrap_or_default();
     Ok(Json(json!({
         "task_id": task.id,
         "revision": revision.revision,
+        "latest_revision": latest,
+        "author": revision.author,
+        "reason": revision.reason,
         "segments": revision.segments.0,
         "full_text": revision.full_text,
         "duration": revision.duration,
         "language": revision.language,
         "provider": revision.provider,
-        "speaker_mapping": names,
+        "speaker_mapping": speaker_names,
         "speaker_mapping_version": mapping.as_ref().map(|m| m.version),
         "created_at": ts(&revision.created_at),
     })))

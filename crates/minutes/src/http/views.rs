@@ -2,7 +2,8 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
-use crate::store::{ArtifactRecord, TaskFileRecord, TaskRecord};
+use crate::domain::speakers::{rename_in_content, renames};
+use crate::store::{ArtifactRecord, SpeakerMappingRecord, TaskFileRecord, TaskRecord};
 
 pub fn ts(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -67,7 +68,44 @@ pub fn task_status(t: &TaskRecord) -> Value {
     })
 }
 
-pub fn artifact_info(a: &ArtifactRecord) -> Value {
+/// What an artifact view needs beyond the row: the latest transcript revision (for `stale`)
+/// and the task's speaker-mapping versions (to re-render names without a model call).
+pub struct ArtifactContext {
+    pub latest_revision: Option<i64>,
+    pub mappings: Vec<SpeakerMappingRecord>,
+}
+
+impl ArtifactContext {
+    /// The content as the user should see it now: names as currently mapped, and the
+    /// confirmation watermark embedded when this version was confirmed.
+    pub fn content(&self, a: &ArtifactRecord) -> Value {
+        let generated_with = self
+            .mappings
+            .iter()
+            .find(|m| Some(m.version) == a.speaker_mapping_version);
+        let mut content = match (generated_with, self.mappings.last()) {
+            (Some(then), Some(now)) if then.version != now.version => {
+                rename_in_content(&a.content.0, &renames(&then.mapping.0, &now.mapping.0))
+            }
+            _ => a.content.0.clone(),
+        };
+        if let Some(watermark) = a.metadata.0.get("watermark").filter(|w| w.is_object()) {
+            content["watermark"] = watermark["text"].clone();
+            if a.artifact_type == "meeting_minutes" {
+                content["responsible_person"] = watermark["confirmed_by_name"].clone();
+            }
+        }
+        content
+    }
+
+    /// A newer transcript revision exists than the one this version was made from.
+    pub fn stale(&self, a: &ArtifactRecord) -> bool {
+        self.latest_revision
+            .is_some_and(|latest| latest > a.transcript_revision)
+    }
+}
+
+pub fn artifact_info(a: &ArtifactRecord, ctx: &ArtifactContext) -> Value {
     json!({
         "artifact_id": a.id,
         "task_id": a.task_id,
@@ -76,15 +114,18 @@ pub fn artifact_info(a: &ArtifactRecord) -> Value {
         "prompt_instance": a.prompt_instance.0,
         "created_at": ts(&a.created_at),
         "created_by": a.created_by,
+        "stale": ctx.stale(a),
+        "confirmed": a.metadata.0.get("confirmed").and_then(Value::as_bool).unwrap_or(false),
     })
 }
 
 /// The detail shape: `content` stays a JSON *string* (the original frontend parses it);
 /// `content_object` carries the same object for new clients.
-pub fn artifact_detail(a: &ArtifactRecord) -> Value {
-    let mut v = artifact_info(a);
-    v["content"] = json!(a.content.0.to_string());
-    v["content_object"] = a.content.0.clone();
+pub fn artifact_detail(a: &ArtifactRecord, ctx: &ArtifactContext) -> Value {
+    let content = ctx.content(a);
+    let mut v = artifact_info(a, ctx);
+    v["content"] = json!(content.to_string());
+    v["content_object"] = content;
     v["metadata"] = a.metadata.0.clone();
     v["lineage"] = json!({
         "transcript_revision": a.transcript_revision,

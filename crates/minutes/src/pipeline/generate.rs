@@ -7,7 +7,7 @@ use super::{job_task_record, JobError, StageCtx, StageError, StageOutput};
 use crate::app::App;
 use crate::domain::artifact::{validate_content, ArtifactType};
 use crate::domain::ids;
-use crate::domain::transcript::{Segment, Transcript};
+use crate::domain::transcript::{join_text, Segment, Transcript};
 use crate::providers::GenerateRequest;
 use crate::store::{ClaimedJob, NewArtifact, NewCost, TaskRecord};
 
@@ -108,7 +108,13 @@ async fn build_artifact(
         revision.duration,
         revision.language.clone(),
         revision.provider.clone(),
-    );
+    ); // A free-text correction that could not be mapped onto segments replaces the body as a whole.
+    let body = if revision.full_text != join_text(&segments) {
+        revision.full_text.clone()
+    } else {
+        transcript.as_prompt_lines()
+    };
+
     let template_id = prompt_instance["template_id"]
         .as_str()
         .filter(|id| !id.is_empty())
@@ -151,7 +157,7 @@ async fn build_artifact(
         .as_str()
         .unwrap_or(&task.output_language)
         .to_string();
-    values.insert("transcript".into(), json!(transcript.as_prompt_lines()));
+    values.insert("transcript".into(), json!(body));
     values.insert("speakers".into(), json!(transcript.speakers().join(", ")));
     values.insert("output_language".into(), json!(output_language));
     values.insert("meeting_type".into(), json!(task.meeting_type));

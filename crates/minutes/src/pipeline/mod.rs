@@ -85,6 +85,33 @@ pub fn stage_job(app: &App, stage: Stage, tenant_id: &str, task_id: &str) -> New
     }
 }
 
+/// A (re)generation job for one artifact type of a finished task, and the id its version will get.
+pub fn regenerate_job(
+    app: &App,
+    task: &TaskRecord,
+    artifact_type: crate::domain::artifact::ArtifactType,
+    prompt_instance: Value,
+    requested_by: &str,
+) -> (NewJob, String) {
+    let artifact_id = ids::artifact_id();
+    let job = NewJob {
+        id: ids::job_id(),
+        queue: Stage::GenerateArtifact.queue().to_string(),
+        kind: REGENERATE_JOB.to_string(),
+        task_id: Some(task.id.clone()),
+        tenant_id: Some(task.tenant_id.clone()),
+        payload: json!({
+            "task_id": task.id, "artifact_type": artifact_type.as_str(), "artifact_id": artifact_id,
+            "prompt_instance": prompt_instance, "requested_by": requested_by,
+        }),
+        // User-requested work goes before background pipeline stages.
+        priority: 10,
+        max_attempts: app.config.max_attempts_for(REGENERATE_JOB),
+        run_at_ms: app.clock.now_ms(),
+    };
+    (job, artifact_id)
+}
+
 /// Runs one claimed job to completion (success is recorded inside).
 pub async fn execute(app: &App, job: &ClaimedJob) -> Result<(), JobError> {
     if let Some(stage) = Stage::parse(&job.kind) {

@@ -3,7 +3,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use sqlx::types::Json;
 
-use super::sql::{on_pool, SqlStore};
+use super::sql::{insert_job, on_pool, SqlStore};
 use super::*;
 
 const ARTIFACT_COLUMNS: &str =
@@ -34,6 +34,18 @@ macro_rules! insert_artifact_row {
 }
 pub(super) use insert_artifact_row;
 
+/// Marks the task's content as modified (edits, renames) inside the caller's transaction.
+macro_rules! touch_content {
+    ($tx:expr, $tenant:expr, $task:expr, $now:expr) => {
+        sqlx::query("UPDATE tasks SET last_content_modified_at = $3, updated_at = $3 WHERE id = $1 AND tenant_id = $2")
+            .bind($task)
+            .bind($tenant)
+            .bind($now)
+            .execute(&mut *$tx)
+            .await?
+    };
+}
+
 #[async_trait]
 impl ContentStore for SqlStore {
     async fn latest_transcript(
@@ -60,6 +72,106 @@ impl ContentStore for SqlStore {
              WHERE task_id = $1 AND tenant_id = $2 ORDER BY version DESC LIMIT 1")
             .bind(task_id).bind(tenant_id).fetch_optional(pool).await?),
         )
+    }
+
+    async fn transcript_revision(
+        &self,
+        tenant_id: &str,
+        task_id: &str,
+        revision: i64,
+    ) -> StoreResult<Option<TranscriptRevisionRecord>> {
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, TranscriptRevisionRecord>(
+            "SELECT revision, segments, full_text, duration, language, provider, author, reason, created_at \
+             FROM transcript_revisions WHERE task_id = $1 AND tenant_id = $2 AND revision = $3")
+            .bind(task_id).bind(tenant_id).bind(revision).fetch_optional(pool).await?),
+        )
+    }
+
+    async fn transcript_revisions(
+        &self,
+        tenant_id: &str,
+        task_id: &str,
+    ) -> StoreResult<Vec<TranscriptRevisionRecord>> {
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, TranscriptRevisionRecord>(
+            "SELECT revision, segments, full_text, duration, language, provider, author, reason, created_at \
+             FROM transcript_revisions WHERE task_id = $1 AND tenant_id = $2 ORDER BY revision")
+            .bind(task_id).bind(tenant_id).fetch_all(pool).await?),
+        )
+    }
+
+    async fn speaker_mappings(
+        &self,
+        tenant_id: &str,
+        task_id: &str,
+    ) -> StoreResult<Vec<SpeakerMappingRecord>> {
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, SpeakerMappingRecord>(
+            "SELECT version, mapping, author, created_at FROM speaker_mappings \
+             WHERE task_id = $1 AND tenant_id = $2 ORDER BY version")
+            .bind(task_id).bind(tenant_id).fetch_all(pool).await?),
+        )
+    }
+
+    async fn add_transcript_revision(
+        &self,
+        tenant_id: &str,
+        task_id: &str,
+        t: &NewTranscriptRevision,
+        jobs: &[NewJob],
+    ) -> StoreResult<i64> {
+        let now = Utc::now();
+        let revision = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let revision: i64 = sqlx::query_scalar(
+                "INSERT INTO transcript_revisions (task_id, revision, tenant_id, segments, full_text, duration, \
+                 language, provider, author, reason, created_at) \
+                 SELECT $1, COALESCE(MAX(revision), 0) + 1, $2, $3, $4, $5, $6, $7, $8, $9, $10 \
+                 FROM transcript_revisions WHERE task_id = $1 RETURNING revision")
+                .bind(task_id).bind(tenant_id).bind(Json(&t.segments)).bind(&t.full_text).bind(t.duration)
+                .bind(&t.language).bind(&t.provider).bind(&t.author).bind(&t.reason).bind(now)
+                .fetch_one(&mut *tx).await?;
+            touch_content!(tx, tenant_id, task_id, now);
+            for job in jobs {
+                insert_job!(pool, tx, job, now);
+            }
+            tx.commit().await?;
+            revision
+        });
+        if !jobs.is_empty() {
+            self.jobs_signal.notify_waiters();
+        }
+        Ok(revision)
+    }
+
+    async fn add_speaker_mapping(
+        &self,
+        tenant_id: &str,
+        task_id: &str,
+        m: &NewSpeakerMapping,
+        jobs: &[NewJob],
+    ) -> StoreResult<i64> {
+        let now = Utc::now();
+        let version = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let version: i64 = sqlx::query_scalar(
+                "INSERT INTO speaker_mappings (task_id, version, tenant_id, mapping, author, reason, created_at) \
+                 SELECT $1, COALESCE(MAX(version), 0) + 1, $2, $3, $4, $5, $6 \
+                 FROM speaker_mappings WHERE task_id = $1 RETURNING version")
+                .bind(task_id).bind(tenant_id).bind(Json(&m.mapping)).bind(&m.author).bind(&m.reason).bind(now)
+                .fetch_one(&mut *tx).await?;
+            touch_content!(tx, tenant_id, task_id, now);
+            for job in jobs {
+                insert_job!(pool, tx, job, now);
+            }
+            tx.commit().await?;
+            version
+        });
+        if !jobs.is_empty() {
+            self.jobs_signal.notify_waiters();
+        }
+        Ok(version)
     }
 
     async fn list_artifacts(

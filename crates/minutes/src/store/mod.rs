@@ -2,6 +2,7 @@
 //! with shared `$N` SQL; dialect differences are spelled out where they occur.
 mod accounts;
 mod content;
+mod folders;
 mod jobs;
 mod migrate;
 mod records;
@@ -73,6 +74,14 @@ pub trait TaskStore: Send + Sync {
     async fn task_steps(&self, tenant_id: &str, task_id: &str) -> StoreResult<Vec<StepRecord>>;
     /// Cancels an active task and its pending/running jobs; returns the previous state.
     async fn cancel_task(&self, owner: &Owner, task_id: &str, reason: &str) -> StoreResult<String>;
+    /// Confirms a finished task: `archived`, the confirmation fields, a history entry, and the
+    /// watermark in the metadata of each artifact type's latest version, in one transaction.
+    async fn confirm_task(
+        &self,
+        owner: &Owner,
+        task_id: &str,
+        confirmation: &Confirmation,
+    ) -> StoreResult<TaskRecord>;
     /// Requeues a failed or cancelled task with `job` (its first unfinished stage).
     async fn retry_task(&self, owner: &Owner, task_id: &str, job: &NewJob) -> StoreResult<String>;
     /// Marks a stage running under the job's lease (state, progress, step attempt, history).
@@ -138,6 +147,41 @@ pub trait ContentStore: Send + Sync {
         tenant_id: &str,
         task_id: &str,
     ) -> StoreResult<Option<SpeakerMappingRecord>>;
+    async fn transcript_revision(
+        &self,
+        tenant_id: &str,
+        task_id: &str,
+        revision: i64,
+    ) -> StoreResult<Option<TranscriptRevisionRecord>>;
+    /// Every revision of the task's transcript, oldest first.
+    async fn transcript_revisions(
+        &self,
+        tenant_id: &str,
+        task_id: &str,
+    ) -> StoreResult<Vec<TranscriptRevisionRecord>>;
+    /// Every version of the task's speaker mapping, oldest first.
+    async fn speaker_mappings(
+        &self,
+        tenant_id: &str,
+        task_id: &str,
+    ) -> StoreResult<Vec<SpeakerMappingRecord>>;
+    /// Stores the next transcript revision, marks the task's content modified and enqueues
+    /// `jobs` (regenerations), all in one transaction; returns the new revision number.
+    async fn add_transcript_revision(
+        &self,
+        tenant_id: &str,
+        task_id: &str,
+        revision: &NewTranscriptRevision,
+        jobs: &[NewJob],
+    ) -> StoreResult<i64>;
+    /// Stores the next speaker-mapping version (and `jobs`) in one transaction; returns the version.
+    async fn add_speaker_mapping(
+        &self,
+        tenant_id: &str,
+        task_id: &str,
+        mapping: &NewSpeakerMapping,
+        jobs: &[NewJob],
+    ) -> StoreResult<i64>;
     async fn list_artifacts(
         &self,
         tenant_id: &str,
@@ -159,9 +203,59 @@ pub trait ContentStore: Send + Sync {
     async fn seed_templates(&self, templates: &[TemplateRecord]) -> StoreResult<()>;
 }
 
+/// Folders, the task ↔ folder assignment, the trash (soft delete) and batch operations.
+/// Every method is scoped to one owner (tenant + user): other owners' rows are never touched
+/// and look exactly like missing ones.
+#[async_trait]
+pub trait FolderStore: Send + Sync {
+    /// The owner's folders, sorted by name (code-point order, the same on both backends).
+    async fn list_folders(&self, owner: &Owner) -> StoreResult<Vec<FolderRecord>>;
+    /// Inserts a folder; `Conflict` when the owner already has one with this name (the
+    /// `UNIQUE (tenant_id, owner_user_id, name)` constraint decides, so races are safe).
+    async fn create_folder(
+        &self,
+        owner: &Owner,
+        folder_id: &str,
+        name: &str,
+    ) -> StoreResult<FolderRecord>;
+    /// Renames an owned folder; `NotFound`, or `Conflict` on a duplicate name.
+    async fn rename_folder(
+        &self,
+        owner: &Owner,
+        folder_id: &str,
+        name: &str,
+    ) -> StoreResult<FolderRecord>;
+    /// Deletes an owned folder and moves its tasks (trashed ones included) to the root in one
+    /// transaction; returns how many tasks moved. `NotFound` when the folder is not the owner's.
+    async fn delete_folder(&self, owner: &Owner, folder_id: &str) -> StoreResult<u64>;
+    /// An owned task whether or not it is in the trash (for restore and permanent delete).
+    async fn get_task_including_deleted(
+        &self,
+        owner: &Owner,
+        task_id: &str,
+    ) -> StoreResult<Option<TaskRecord>>;
+    /// Moves the owned tasks that are not in the trash into `folder_id` (`None` = the root), in
+    /// one transaction; other ids are skipped. Returns the ids that moved, in request order.
+    /// `NotFound` when `folder_id` is not one of the owner's folders.
+    async fn move_tasks(
+        &self,
+        owner: &Owner,
+        task_ids: &[String],
+        folder_id: Option<&str>,
+    ) -> StoreResult<Vec<String>>;
+    /// Moves the owned tasks that are not in the trash to it (`is_deleted`, `deleted_at`), in
+    /// one transaction; other ids are skipped. Returns the ids that were trashed.
+    async fn trash_tasks(&self, owner: &Owner, task_ids: &[String]) -> StoreResult<Vec<String>>;
+    /// Takes the owned tasks that are in the trash out of it, in one transaction; other ids are
+    /// skipped. Returns the ids that were restored.
+    async fn restore_tasks(&self, owner: &Owner, task_ids: &[String]) -> StoreResult<Vec<String>>;
+    /// The owner's trashed tasks, most recently deleted first.
+    async fn list_trash(&self, owner: &Owner) -> StoreResult<Vec<TaskRecord>>;
+}
+
 /// Everything the application needs from persistence.
 #[async_trait]
-pub trait Store: AccountStore + TaskStore + JobStore + ContentStore {
+pub trait Store: AccountStore + TaskStore + JobStore + ContentStore + FolderStore {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// A round trip to the migrated database, for readiness checks.

@@ -123,6 +123,10 @@ pub struct TaskRecord {
     pub is_deleted: bool,
     pub deleted_at: Option<DateTime<Utc>>,
     pub is_confirmed: bool,
+    pub confirmed_by: Option<String>,
+    pub confirmed_by_name: Option<String>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    pub confirmation_items: Option<Json<Value>>,
     pub meeting_date: Option<String>,
     pub meeting_time: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -320,6 +324,17 @@ pub struct TranscriptRevisionRecord {
     pub created_at: DateTime<Utc>,
 }
 
+/// What `POST /tasks/{id}/confirm` records.
+#[derive(Debug, Clone)]
+pub struct Confirmation {
+    pub confirmed_at: DateTime<Utc>,
+    pub confirmed_by: String,
+    pub confirmed_by_name: String,
+    pub items: Value,
+    /// Written into each confirmed artifact's metadata as `watermark`.
+    pub watermark: Value,
+}
+
 #[derive(Debug, Clone)]
 pub struct NewSpeakerMapping {
     pub mapping: Value,
@@ -386,4 +401,16 @@ pub struct TemplateRecord {
     pub is_system: bool,
     pub scope: String,
     pub version: i64,
+}
+
+/// A folder of one owner. Folders are flat: `parent_id` is always `None` for now.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct FolderRecord {
+    pub id: String,
+    pub tenant_id: String,
+    pub owner_user_id: String,
+    pub name: String,
+    pub parent_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }

@@ -11,7 +11,8 @@ use crate::domain::task::{estimate_remaining_secs, TaskState};
 pub(super) const TASK_COLUMNS: &str = "id, tenant_id, user_id, name, meeting_type, asr_language, \
     output_language, skip_speaker_recognition, hotword_set_id, prompt_instance, state, progress, \
     estimated_time, audio_duration, error_code, error_message, error_detail, retryable, failed_stage, \
-    folder_id, is_deleted, deleted_at, is_confirmed, meeting_date, meeting_time, created_at, updated_at, \
+    folder_id, is_deleted, deleted_at, is_confirmed, confirmed_by, confirmed_by_name, confirmed_at, \
+    confirmation_items, meeting_date, meeting_time, created_at, updated_at, \
     completed_at, last_content_modified_at";
 
 const ACTIVE_STATES: &str =
@@ -52,6 +53,24 @@ macro_rules! insert_costs {
     };
 }
 pub(super) use insert_costs;
+
+impl SqlStore {
+    /// The owner's task; one in the trash only with `include_deleted`.
+    pub(super) async fn find_task(
+        &self,
+        owner: &Owner,
+        task_id: &str,
+        include_deleted: bool,
+    ) -> StoreResult<Option<TaskRecord>> {
+        let sql = format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1 AND tenant_id = $2 AND user_id = $3 \
+             AND ($4 OR is_deleted = FALSE)"
+        );
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, TaskRecord>(&sql)
+            .bind(task_id).bind(&owner.tenant_id).bind(&owner.user_id).bind(include_deleted)
+            .fetch_optional(pool).await?))
+    }
+}
 
 #[async_trait]
 impl TaskStore for SqlStore {
@@ -95,13 +114,9 @@ impl TaskStore for SqlStore {
             .ok_or(StoreError::NotFound)
     }
 
+    /// Tasks in the trash are not found here: only the trash endpoints see them.
     async fn get_task(&self, owner: &Owner, task_id: &str) -> StoreResult<Option<TaskRecord>> {
-        let sql = format!(
-            "SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1 AND tenant_id = $2 AND user_id = $3"
-        );
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, TaskRecord>(&sql)
-            .bind(task_id).bind(&owner.tenant_id).bind(&owner.user_id)
-            .fetch_optional(pool).await?))
+        self.find_task(owner, task_id, false).await
     }
 
     async fn get_task_in_tenant(
@@ -136,7 +151,8 @@ impl TaskStore for SqlStore {
     async fn rename_task(&self, owner: &Owner, task_id: &str, name: &str) -> StoreResult<()> {
         let now = Utc::now();
         let rows = on_pool!(self, pool => sqlx::query(
-            "UPDATE tasks SET name = $4, updated_at = $5 WHERE id = $1 AND tenant_id = $2 AND user_id = $3")
+            "UPDATE tasks SET name = $4, updated_at = $5 WHERE id = $1 AND tenant_id = $2 AND user_id = $3 \
+             AND is_deleted = FALSE")
             .bind(task_id).bind(&owner.tenant_id).bind(&owner.user_id).bind(name).bind(now)
             .execute(pool).await?.rows_affected());
         if rows == 0 {
@@ -212,6 +228,61 @@ impl TaskStore for SqlStore {
             });
         }
         Ok(task.state)
+    }
+
+    async fn confirm_task(
+        &self,
+        owner: &Owner,
+        task_id: &str,
+        c: &Confirmation,
+    ) -> StoreResult<TaskRecord> {
+        let task = self
+            .get_task(owner, task_id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let now = c.confirmed_at;
+        let updated = on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let rows = sqlx::query(
+                "UPDATE tasks SET state = 'archived', is_confirmed = TRUE, confirmed_by = $3, confirmed_by_name = $4, \
+                 confirmed_at = $5, confirmation_items = $6, updated_at = $5 \
+                 WHERE id = $1 AND tenant_id = $2 AND state = $7 AND state IN ('success', 'partial_success') \
+                 AND is_confirmed = FALSE")
+                .bind(task_id).bind(&owner.tenant_id).bind(&c.confirmed_by).bind(&c.confirmed_by_name)
+                .bind(now).bind(Json(&c.items)).bind(&task.state)
+                .execute(&mut *tx).await?.rows_affected();
+            if rows == 1 {
+                // The latest version of each type is what the person confirmed.
+                let latest: Vec<(String, Json<serde_json::Value>)> = sqlx::query_as(
+                    "SELECT a.id, a.metadata FROM artifacts a WHERE a.task_id = $1 AND a.tenant_id = $2 \
+                     AND a.version = (SELECT MAX(b.version) FROM artifacts b \
+                                      WHERE b.task_id = a.task_id AND b.artifact_type = a.artifact_type)")
+                    .bind(task_id).bind(&owner.tenant_id).fetch_all(&mut *tx).await?;
+                for (id, metadata) in latest {
+                    let mut metadata = metadata.0;
+                    metadata["watermark"] = c.watermark.clone();
+                    metadata["confirmed"] = serde_json::Value::Bool(true);
+                    sqlx::query("UPDATE artifacts SET metadata = $2 WHERE id = $1")
+                        .bind(&id).bind(Json(&metadata)).execute(&mut *tx).await?;
+                }
+                insert_event!(&mut *tx, tenant = &owner.tenant_id, task = task_id, from = Some(&task.state),
+                    to = "archived", reason = format!("confirmed by {}", c.confirmed_by_name),
+                    detail = Some(Json(serde_json::json!({"confirmation_items": c.items}))), now = now);
+            }
+            tx.commit().await?;
+            rows == 1
+        });
+        let current = self
+            .get_task(owner, task_id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        if !updated {
+            return Err(StoreError::InvalidState {
+                state: current.state,
+                action: "confirm",
+            });
+        }
+        Ok(current)
     }
 
     async fn retry_task(&self, owner: &Owner, task_id: &str, job: &NewJob) -> StoreResult<String> {

@@ -6,7 +6,9 @@ mod engines;
 mod helpers;
 
 mod api_flow;
+mod corrections;
 mod failures;
+mod folders;
 mod openai_pipeline;
 mod queue;
 mod security;
