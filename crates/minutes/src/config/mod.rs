@@ -128,6 +128,8 @@ pub enum LlmProviderKind {
 #[serde(deny_unknown_fields)]
 pub struct LlmConfig {
     pub provider: LlmProviderKind,
+    /// Transcripts longer than this (characters of prompt lines) are summarised map-reduce.
+    pub max_transcript_chars: usize,
     pub openai: OpenAiChatSettings,
 }
 

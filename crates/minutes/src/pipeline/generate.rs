@@ -2,13 +2,12 @@
 //! JSON against the artifact schema, and store a new version (never one for a failed answer).
 use serde_json::{json, Map, Value};
 
-use super::prompt::{prompt_hash, render, SYSTEM_PROMPT};
+use super::summarize::{invalid, summarize, Line};
 use super::{job_task_record, JobError, StageCtx, StageError, StageOutput};
 use crate::app::App;
 use crate::domain::artifact::{validate_content, ArtifactType};
 use crate::domain::ids;
 use crate::domain::transcript::{join_text, Segment, Transcript};
-use crate::providers::GenerateRequest;
 use crate::store::{ClaimedJob, NewArtifact, NewCost, TaskRecord};
 
 pub(super) async fn run(ctx: &StageCtx<'_>) -> Result<StageOutput, StageError> {
@@ -108,11 +107,26 @@ async fn build_artifact(
         revision.duration,
         revision.language.clone(),
         revision.provider.clone(),
-    ); // A free-text correction that could not be mapped onto segments replaces the body as a whole.
-    let body = if revision.full_text != join_text(&segments) {
-        revision.full_text.clone()
+    );
+    // A free-text correction that could not be mapped onto segments replaces the body as a whole.
+    let lines: Vec<Line> = if revision.full_text != join_text(&segments) {
+        revision
+            .full_text
+            .lines()
+            .map(|l| Line {
+                text: l.to_string(),
+                segment_id: None,
+            })
+            .collect()
     } else {
-        transcript.as_prompt_lines()
+        transcript
+            .segments
+            .iter()
+            .map(|s| Line {
+                text: format!("[{}] {}: {}", s.id, s.speaker, s.text),
+                segment_id: Some(s.id.clone()),
+            })
+            .collect()
     };
 
     let template_id = prompt_instance["template_id"]
@@ -157,31 +171,13 @@ async fn build_artifact(
         .as_str()
         .unwrap_or(&task.output_language)
         .to_string();
-    values.insert("transcript".into(), json!(body));
     values.insert("speakers".into(), json!(transcript.speakers().join(", ")));
     values.insert("output_language".into(), json!(output_language));
     values.insert("meeting_type".into(), json!(task.meeting_type));
-    let user = render(&template.prompt_body, &values);
-    let schema = artifact_type.json_schema();
-    let request = GenerateRequest {
-        system: SYSTEM_PROMPT.to_string(),
-        user,
-        schema_name: artifact_type.as_str().to_string(),
-        schema: schema.clone(),
-    };
-    let output = app
-        .llm
-        .generate(&request)
-        .await
-        .map_err(|e| StageError::provider("llm", &e))?;
+    let output = summarize(app, &template.prompt_body, &values, artifact_type, &lines).await?;
     let ids: Vec<String> = segments.iter().map(|s| s.id.clone()).collect();
-    let validated = validate_content(artifact_type, &output.content, &ids).map_err(|e| StageError {
-        code: "summary_invalid".into(),
-        message: "the language model's answer did not match the artifact schema; no version was created".into(),
-        detail: e.to_string(),
-        retryable: true,
-        retry_after: None,
-    })?;
+    let validated = validate_content(artifact_type, &output.content, &ids)
+        .map_err(|e| invalid(e.to_string()))?;
     let costs = vec![NewCost {
         provider: app.llm.name().to_string(),
         api_type: "llm",
@@ -206,6 +202,7 @@ async fn build_artifact(
             "llm_model": output.model,
             "token_count": output.usage.prompt_tokens + output.usage.completion_tokens,
             "dropped_citations": validated.dropped_citations,
+            "generation": output.strategy,
             "template_version": template.version,
             "schema_version": crate::domain::artifact::SCHEMA_VERSION,
         }),
@@ -213,7 +210,7 @@ async fn build_artifact(
         speaker_mapping_version: mapping.as_ref().map(|m| m.version),
         template_id: template.id.clone(),
         model: output.model.clone(),
-        prompt_hash: prompt_hash(&request.system, &request.user, &schema),
+        prompt_hash: output.prompt_hash,
         prompt_tokens: output.usage.prompt_tokens as i64,
         completion_tokens: output.usage.completion_tokens as i64,
         created_by: created_by.to_string(),

@@ -7,6 +7,7 @@ mod generate;
 mod identify;
 mod prepare_audio;
 pub mod prompt;
+mod summarize;
 mod transcribe;
 
 use std::path::PathBuf;

@@ -391,3 +391,59 @@ async fn corrections_need_a_finished_task() {
         .await;
     assert_eq!(code, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_meetings_are_summarised_part_by_part_and_merged_with_full_coverage() {
+    let segments: Vec<minutes::providers::AsrSegment> = (0..120)
+        .map(|i| minutes::providers::AsrSegment {
+            start: i as f64 * 0.3,
+            end: i as f64 * 0.3 + 0.25,
+            text: format!("议题{i}：讨论订单服务的容量规划与值班安排，第{i}条记录。"),
+            speaker: Some(format!("Speaker {}", i % 3 + 1)),
+            confidence: None,
+        })
+        .collect();
+    let asr = crate::engines::ScriptedAsr {
+        segments: Some(segments),
+        ..Default::default()
+    };
+    let t = TestApp::with(TestOptions {
+        asr,
+        configure: Box::new(|c| c.llm.max_transcript_chars = 2000),
+        ..Default::default()
+    })
+    .await;
+    let (token, task_id) = finished_task(&t, "long").await;
+    let minutes = latest_minutes(&t, &token, &task_id).await;
+    let generation = &minutes["metadata"]["generation"];
+    assert_eq!(generation["strategy"], "map_reduce", "{generation}");
+    let chunks = generation["chunks"].as_u64().unwrap() as usize;
+    assert!(chunks >= 3, "{generation}");
+
+    let prompts = t.llm.prompts.lock().unwrap().clone();
+    let maps: Vec<&String> = prompts
+        .iter()
+        .filter(|(_, p)| p.contains("This is part "))
+        .map(|(_, p)| p)
+        .collect();
+    assert_eq!(maps.len(), chunks);
+    // Coverage: every segment was in exactly one part's prompt.
+    for i in 1..=120 {
+        let id = format!("[seg_{i:04}]");
+        assert_eq!(maps.iter().filter(|p| p.contains(&id)).count(), 1, "{id}");
+    }
+    assert!(
+        maps.iter().all(|p| p.chars().count() < 2000 + 1500),
+        "each part fits the budget plus instructions"
+    );
+    let reduces = prompts
+        .iter()
+        .filter(|(_, p)| p.contains("partial minutes"))
+        .count();
+    assert!(reduces >= 1);
+    assert_eq!(prompts.len(), chunks + reduces, "no other model calls");
+    assert_eq!(
+        minutes["lineage"]["prompt_tokens"].as_i64().unwrap(),
+        100 * prompts.len() as i64
+    );
+}

@@ -40,6 +40,8 @@ pub struct ScriptedAsr {
     pub failures: Mutex<VecDeque<ProviderError>>,
     /// When set, calls wait here forever after signalling `entered` (for shutdown tests).
     pub hang: Option<Arc<Notify>>,
+    /// Replaces the default two-part segments.
+    pub segments: Option<Vec<AsrSegment>>,
 }
 
 #[async_trait]
@@ -62,7 +64,7 @@ impl SpeechToText for ScriptedAsr {
             return Err(e);
         }
         Ok(AsrOutput {
-            segments: two_part_segments(),
+            segments: self.segments.clone().unwrap_or_else(two_part_segments),
             language: Some("zh".into()),
             provider: "scripted-asr".into(),
             fallback_errors: vec![],
@@ -77,6 +79,8 @@ pub struct ScriptedLlm {
     /// Answers that replace the valid one for the next calls (e.g. schema violations).
     pub bad_answers: Mutex<VecDeque<Value>>,
     pub last_prompt: Mutex<Option<String>>,
+    /// Every (schema name, prompt) the model was given.
+    pub prompts: Mutex<Vec<(String, String)>>,
 }
 
 pub fn minutes_json(title: &str) -> Value {
@@ -102,6 +106,10 @@ impl LanguageModel for ScriptedLlm {
     async fn generate(&self, req: &GenerateRequest) -> Result<GenerateOutput, ProviderError> {
         let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
         *self.last_prompt.lock().unwrap() = Some(req.user.clone());
+        self.prompts
+            .lock()
+            .unwrap()
+            .push((req.schema_name.clone(), req.user.clone()));
         if let Some(e) = self.failures.lock().unwrap().pop_front() {
             return Err(e);
         }

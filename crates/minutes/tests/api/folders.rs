@@ -79,7 +79,11 @@ async fn folders_are_created_listed_renamed_and_deleted_moving_their_sessions_to
         .iter()
         .map(|f| f["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["Alpha", "Beta", &"会".repeat(256)], "trimmed, by name");
+    assert_eq!(
+        names,
+        ["Alpha", "Beta", &"会".repeat(256)],
+        "trimmed, by name"
+    );
     let first = &list["items"][0];
     assert_eq!(first["folder_id"], alpha.as_str());
     assert_eq!(first["parent_id"], Value::Null);
@@ -109,7 +113,11 @@ async fn folders_are_created_listed_renamed_and_deleted_moving_their_sessions_to
     );
     let mut codes = [a.0, b.0];
     codes.sort();
-    assert_eq!(codes, [StatusCode::CREATED, StatusCode::CONFLICT], "{a:?} {b:?}");
+    assert_eq!(
+        codes,
+        [StatusCode::CREATED, StatusCode::CONFLICT],
+        "{a:?} {b:?}"
+    );
 
     let (code, body) = patch(
         &t,
@@ -307,7 +315,10 @@ async fn a_trashed_session_disappears_from_the_task_endpoints_until_restored() {
     assert_eq!(item["tenant_id"], "tenant_alice");
     assert_eq!(item["meeting_type"], "incident_review");
     assert_eq!(item["folder_id"], Value::Null);
-    assert!((item["duration"].as_f64().unwrap() - 38.533).abs() < 0.01, "{item}");
+    assert!(
+        (item["duration"].as_f64().unwrap() - 38.533).abs() < 0.01,
+        "{item}"
+    );
     assert!(item["deleted_at"].as_str().unwrap().ends_with('Z'));
     assert_eq!(item["created_at"], before["created_at"]);
     assert_eq!(
@@ -350,7 +361,11 @@ async fn a_trashed_session_disappears_from_the_task_endpoints_until_restored() {
     let actions = audit_actions(&t, "tenant_alice").await;
     let count = |action: &str| actions.iter().filter(|(a, _)| a == action).count();
     assert_eq!(count("session.delete"), 2);
-    assert_eq!(count("session.restore"), 1, "the no-op restore is not audited");
+    assert_eq!(
+        count("session.restore"),
+        1,
+        "the no-op restore is not audited"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -378,7 +393,10 @@ async fn permanent_delete_removes_the_session_and_its_audio_whether_trashed_or_n
         let (code, _) = delete(&t, &format!("/api/v1/sessions/{id}"), &alice).await;
         assert_eq!(code, StatusCode::NOT_FOUND, "already gone");
     }
-    assert!(!t.app.objects.exists(&audio).await.unwrap(), "audio deleted");
+    assert!(
+        !t.app.objects.exists(&audio).await.unwrap(),
+        "audio deleted"
+    );
     let (_, all) = t.get("/api/v1/tasks?include_deleted=true", &alice).await;
     assert_eq!(all, json!([]));
     let (_, trash) = t.get("/api/v1/trash/sessions", &alice).await;
