@@ -12,8 +12,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 use crate::config::Config;
-use crate::domain::artifact::{minutes_markdown, MeetingMinutes};
+use crate::domain::artifact::MeetingMinutes;
 use crate::domain::ids;
+use crate::domain::render::minutes_markdown;
 use crate::domain::stage::Stage;
 use crate::domain::task::{TaskState, ASR_LANGUAGES, OUTPUT_LANGUAGES};
 use crate::pipeline::stage_job;

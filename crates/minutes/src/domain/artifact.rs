@@ -226,50 +226,6 @@ pub fn validate_content(
     })
 }
 
-/// Markdown view of meeting minutes (used by `minutes run` and exports).
-pub fn minutes_markdown(m: &MeetingMinutes) -> String {
-    let mut out = format!("# {}\n\n", m.title);
-    if let Some(date) = &m.date {
-        out.push_str(&format!("*{date}*\n\n"));
-    }
-    if !m.participants.is_empty() {
-        out.push_str(&format!(
-            "**Participants:** {}\n\n",
-            m.participants.join(", ")
-        ));
-    }
-    out.push_str(&format!("## Summary\n\n{}\n\n", m.summary));
-    let list = |title: &str, items: Vec<String>| {
-        if items.is_empty() {
-            String::new()
-        } else {
-            let body: String = items.iter().map(|i| format!("- {i}\n")).collect();
-            format!("## {title}\n\n{body}\n")
-        }
-    };
-    out.push_str(&list("Key points", m.key_points.clone()));
-    out.push_str(&list(
-        "Decisions",
-        m.decisions.iter().map(|d| d.text.clone()).collect(),
-    ));
-    out.push_str(&list(
-        "Action items",
-        m.action_items
-            .iter()
-            .map(|a| {
-                let owner = a.owner.as_deref().unwrap_or("unassigned");
-                match &a.due {
-                    Some(due) => format!("{} — {owner} (due {due})", a.task),
-                    None => format!("{} — {owner}", a.task),
-                }
-            })
-            .collect(),
-    ));
-    out.push_str(&list("Risks", m.risks.clone()));
-    out.push_str(&list("Open questions", m.open_questions.clone()));
-    out.trim_end().to_string() + "\n"
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,7 +249,8 @@ mod tests {
             v.content["decisions"][0]["segment_ids"],
             json!(["seg_0001"])
         );
-        let md = minutes_markdown(&serde_json::from_value(v.content).unwrap());
+        let md =
+            super::super::render::minutes_markdown(&serde_json::from_value(v.content).unwrap());
         assert!(md.contains("# Sprint planning") && md.contains("Upgrade PG — Marcus"));
     }
 

@@ -2,6 +2,7 @@
 pub mod artifact;
 pub mod corrections;
 pub mod ids;
+pub mod render;
 pub mod speakers;
 pub mod stage;
 pub mod task;

@@ -41,7 +41,11 @@ pub async fn list(
     ))
 }
 
-async fn context(app: &AppState, tenant_id: &str, task_id: &str) -> ApiResult<ArtifactContext> {
+pub(super) async fn context(
+    app: &AppState,
+    tenant_id: &str,
+    task_id: &str,
+) -> ApiResult<ArtifactContext> {
     Ok(ArtifactContext {
         latest_revision: app
             .store

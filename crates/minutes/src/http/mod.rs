@@ -5,6 +5,7 @@ pub mod auth;
 mod confirm;
 mod corrections;
 mod error;
+mod exports;
 mod extract;
 mod folders;
 mod health;
@@ -80,6 +81,7 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/tasks/{id}/speakers", patch(speakers::rename))
         .route("/tasks/{id}/confirm", post(confirm::confirm))
+        .route("/tasks/{id}/export", get(exports::export))
         .route("/tasks/{id}/artifacts", get(artifacts::list))
         .route(
             "/tasks/{id}/artifacts/{artifact_id}",

@@ -207,6 +207,26 @@ impl TestApp {
         (status, value)
     }
 
+    /// A GET whose body is returned as bytes with its headers (downloads).
+    pub async fn get_raw(
+        &self,
+        uri: &str,
+        token: &str,
+    ) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        let req = Request::builder()
+            .uri(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::empty())
+            .unwrap();
+        let response = self.router.clone().oneshot(req).await.unwrap();
+        let (parts, body) = response.into_parts();
+        (
+            parts.status,
+            parts.headers,
+            body.collect().await.unwrap().to_bytes().to_vec(),
+        )
+    }
+
     pub async fn get(&self, uri: &str, token: &str) -> (StatusCode, Value) {
         self.request(Method::GET, uri, Some(token), Body::empty(), None)
             .await

@@ -7,6 +7,7 @@ mod helpers;
 
 mod api_flow;
 mod corrections;
+mod exports;
 mod failures;
 mod folders;
 mod openai_pipeline;
