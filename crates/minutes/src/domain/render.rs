@@ -133,7 +133,7 @@ mod tests {
         };
         let names = HashMap::from([("S1".to_string(), "Priya".to_string())]);
         assert_eq!(
-            subtitles(&[seg.clone()], &names, false),
+            subtitles(std::slice::from_ref(&seg), &names, false),
             "1\n01:01:01,500 --> 01:01:02,250\nPriya: hello\n\n"
         );
         assert!(subtitles(&[seg], &names, true)
