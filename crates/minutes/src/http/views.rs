@@ -2,6 +2,8 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
+use crate::domain::artifact::ArtifactType;
+use crate::domain::render::artifact_markdown;
 use crate::domain::speakers::{rename_in_content, renames};
 use crate::store::{ArtifactRecord, SpeakerMappingRecord, TaskFileRecord, TaskRecord};
 
@@ -125,6 +127,8 @@ pub fn artifact_detail(a: &ArtifactRecord, ctx: &ArtifactContext) -> Value {
     let content = ctx.content(a);
     let mut v = artifact_info(a, ctx);
     v["content"] = json!(content.to_string());
+    v["markdown"] =
+        json!(ArtifactType::parse(&a.artifact_type).and_then(|t| artifact_markdown(t, &content)));
     v["content_object"] = content;
     v["metadata"] = a.metadata.0.clone();
     v["lineage"] = json!({
