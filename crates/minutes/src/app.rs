@@ -15,7 +15,7 @@ use crate::providers::{LanguageModel, SpeechToText, Voiceprint};
 use crate::queue::{Clock, SystemClock};
 use crate::storage::ObjectStorage;
 use crate::store::sql::ConnectOptions;
-use crate::store::{ContentStore, Migrator, SqlStore, Store};
+use crate::store::{Migrator, SqlStore, Store, TemplateStore};
 
 pub struct App {
     pub config: Config,
@@ -60,7 +60,7 @@ impl App {
                 .await
                 .context("applying database migrations")?;
         }
-        sql.seed_templates(&builtin_templates()).await.context(
+        sql.seed_templates(&builtin_templates().context("parsing the built-in templates")?).await.context(
             "seeding built-in prompt templates (is the database migrated? run `minutes migrate up`)",
         )?;
         let objects = ObjectStorage::local(std::path::Path::new(&config.storage.root))

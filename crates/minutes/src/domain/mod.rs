@@ -6,4 +6,5 @@ pub mod render;
 pub mod speakers;
 pub mod stage;
 pub mod task;
+pub mod templates;
 pub mod transcript;

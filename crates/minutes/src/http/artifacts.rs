@@ -17,6 +17,7 @@ use super::views::{artifact_detail, artifact_info, ArtifactContext};
 use super::AppState;
 use crate::domain::artifact::ArtifactType;
 use crate::domain::task::TaskState;
+use crate::domain::templates::resolve_parameters;
 use crate::pipeline::regenerate_job;
 
 pub async fn list(
@@ -189,26 +190,35 @@ async fn start_generation(
     }
     let prompt_instance = match body.prompt_instance {
         Some(p) => {
-            if let Some(template_id) = p.template_id.as_deref().filter(|t| !t.is_empty()) {
-                let template = app
-                    .store
-                    .get_template(&task.tenant_id, template_id)
-                    .await?
-                    .ok_or_else(|| {
-                        ApiError::not_found(&format!("prompt template `{template_id}`"))
-                    })?;
-                if template.artifact_type != artifact_type.as_str() {
-                    return Err(ApiError::field(
-                        "prompt_instance.template_id",
-                        format!(
-                            "template `{template_id}` produces {}, not {}",
-                            template.artifact_type,
-                            artifact_type.as_str()
-                        ),
-                    ));
-                }
+            let template_id = p
+                .template_id
+                .clone()
+                .filter(|t| !t.is_empty())
+                .unwrap_or_else(|| {
+                    if artifact_type == ArtifactType::MeetingMinutes {
+                        app.config.pipeline.default_template.clone()
+                    } else {
+                        artifact_type.as_str().to_string()
+                    }
+                });
+            let template = app
+                .store
+                .get_template(&caller.owner(), &template_id)
+                .await?
+                .ok_or_else(|| ApiError::not_found(&format!("prompt template `{template_id}`")))?;
+            if template.artifact_type != artifact_type.as_str() {
+                return Err(ApiError::field(
+                    "prompt_instance.template_id",
+                    format!(
+                        "template `{template_id}` produces {}, not {}",
+                        template.artifact_type,
+                        artifact_type.as_str()
+                    ),
+                ));
             }
-            json!({"template_id": p.template_id, "language": p.language, "parameters": p.parameters})
+            let parameters = resolve_parameters(&template.parameter_schema.0, &p.parameters)
+                .map_err(ApiError::validation)?;
+            json!({"template_id": template_id, "language": p.language, "parameters": parameters})
         }
         None if artifact_type == ArtifactType::MeetingMinutes => task.prompt_instance.0.clone(),
         None => json!({"template_id": null, "language": task.output_language, "parameters": {}}),

@@ -13,6 +13,7 @@ pub mod openapi;
 mod sessions;
 mod speakers;
 mod tasks;
+mod templates;
 mod transcripts;
 mod uploads;
 mod views;
@@ -101,6 +102,16 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/tasks/{id}/regenerate", post(artifacts::regenerate_alias))
         .route("/artifacts/{artifact_id}", get(artifacts::detail))
+        .route(
+            "/prompt-templates",
+            get(templates::list).post(templates::create),
+        )
+        .route(
+            "/prompt-templates/{id}",
+            get(templates::get)
+                .put(templates::update)
+                .delete(templates::delete),
+        )
         .route("/folders", get(folders::list).post(folders::create))
         .route(
             "/folders/{id}",

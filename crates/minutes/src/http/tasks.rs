@@ -17,6 +17,7 @@ use crate::domain::artifact::ArtifactType;
 use crate::domain::ids;
 use crate::domain::stage::Stage;
 use crate::domain::task::{TaskState, ASR_LANGUAGES, OUTPUT_LANGUAGES};
+use crate::domain::templates::resolve_parameters;
 use crate::pipeline::stage_job;
 use crate::store::{NewTask, NewTaskFile, StoreError, TaskFilter, TaskRecord};
 
@@ -151,7 +152,7 @@ pub async fn create(
         .unwrap_or_else(|| app.config.pipeline.default_template.clone());
     let template = app
         .store
-        .get_template(&caller.tenant_id, &template_id)
+        .get_template(&caller.owner(), &template_id)
         .await?
         .ok_or_else(|| ApiError::not_found(&format!("prompt template `{template_id}`")))?;
     if template.artifact_type != ArtifactType::MeetingMinutes.as_str() {
@@ -160,6 +161,8 @@ pub async fn create(
             "the task's template must produce meeting_minutes",
         ));
     }
+    let parameters = resolve_parameters(&template.parameter_schema.0, &prompt.parameters)
+        .map_err(ApiError::validation)?;
     let task_id = ids::task_id();
     let task = NewTask {
         id: task_id.clone(),
@@ -174,7 +177,7 @@ pub async fn create(
         prompt_instance: json!({
             "template_id": template_id,
             "language": prompt.language.unwrap_or(req.output_language),
-            "parameters": prompt.parameters,
+            "parameters": parameters,
         }),
         folder_id: None,
         meeting_date: req.meeting_date,

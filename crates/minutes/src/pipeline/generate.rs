@@ -8,7 +8,7 @@ use crate::app::App;
 use crate::domain::artifact::{validate_content, ArtifactType};
 use crate::domain::ids;
 use crate::domain::transcript::{join_text, Segment, Transcript};
-use crate::store::{ClaimedJob, NewArtifact, NewCost, TaskRecord};
+use crate::store::{ClaimedJob, NewArtifact, NewCost, Owner, TaskRecord};
 
 pub(super) async fn run(ctx: &StageCtx<'_>) -> Result<StageOutput, StageError> {
     let prompt_instance = ctx.task.prompt_instance.0.clone();
@@ -135,7 +135,13 @@ async fn build_artifact(
         .map(str::to_string)
         .unwrap_or_else(|| default_template_for(app, artifact_type));
     let template = store
-        .get_template(&task.tenant_id, &template_id)
+        .get_template(
+            &Owner {
+                tenant_id: task.tenant_id.clone(),
+                user_id: task.user_id.clone(),
+            },
+            &template_id,
+        )
         .await?
         .ok_or_else(|| {
             StageError::permanent(

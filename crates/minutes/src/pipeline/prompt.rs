@@ -1,63 +1,52 @@
 //! Built-in prompt templates and prompt rendering with lineage (hash of what the model saw).
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use sqlx::types::Json;
 
-use crate::domain::artifact::ArtifactType;
 use crate::store::TemplateRecord;
-
-/// Bump when a built-in template's text changes, so upgrades refresh the seeded rows.
-const BUILTIN_VERSION: i64 = 1;
-
-const MINUTES_BODY: &str =
-    "Write the meeting minutes of this {meeting_type} meeting in {output_language}.\n\
-Meeting description: {meeting_description}\n\
-Speakers: {speakers}\n\
-Give a title, the participants, a faithful summary, key points, decisions, action items \
-(owner, task, due date if one was said) and risks or open questions. Cite the ids of the \
-transcript segments that support each decision and action item. Do not invent facts.\n\n\
-Transcript (one line per segment: [segment id] speaker: text):\n{transcript}";
-
-const ACTION_ITEMS_BODY: &str = "List every action item agreed in this meeting, in {output_language}, \
-with its owner, the task, the due date if one was said, and the ids of the segments where it was agreed.\n\
-Speakers: {speakers}\n\nTranscript:\n{transcript}";
-
-const SUMMARY_BODY: &str = "Write concise summary notes of this meeting in {output_language}: a title, \
-a short summary and a few sections of bullet points.\nSpeakers: {speakers}\n\nTranscript:\n{transcript}";
 
 pub const SYSTEM_PROMPT: &str = "You are a meticulous meeting secretary. Answer with one JSON object that \
 follows the given schema exactly. Use only facts stated in the transcript, attribute statements to the \
 speakers shown, and cite segment ids exactly as written in the transcript.";
 
-/// The global templates seeded at start; ids match the artifact type they produce.
-pub fn builtin_templates() -> Vec<TemplateRecord> {
+const BUILTIN: &str = include_str!("builtin_templates.yaml");
+
+#[derive(Deserialize)]
+struct Builtin {
+    id: String,
+    version: i64,
+    artifact_type: String,
+    title: String,
+    description: String,
+    languages: Vec<String>,
+    body: String,
+}
+
+/// The global templates seeded at start (from `builtin_templates.yaml`).
+pub fn builtin_templates() -> Result<Vec<TemplateRecord>, serde_yaml::Error> {
     let params = json!({
         "meeting_description": {"type": "string", "required": false, "default": "",
                                 "description": "What the meeting was about, in a sentence or two"}
     });
-    [
-        (
-            ArtifactType::MeetingMinutes,
-            "Meeting minutes",
-            MINUTES_BODY,
-        ),
-        (ArtifactType::ActionItems, "Action items", ACTION_ITEMS_BODY),
-        (ArtifactType::SummaryNotes, "Summary notes", SUMMARY_BODY),
-    ]
-    .into_iter()
-    .map(|(t, title, body)| TemplateRecord {
-        id: t.as_str().to_string(),
-        title: title.to_string(),
-        description: format!("Built-in {} template", t.as_str()),
-        prompt_body: body.to_string(),
-        artifact_type: t.as_str().to_string(),
-        supported_languages: Json(vec!["zh-CN".into(), "en-US".into()]),
-        parameter_schema: Json(params.clone()),
-        is_system: true,
-        scope: "global".into(),
-        version: BUILTIN_VERSION,
-    })
-    .collect()
+    let entries: Vec<Builtin> = serde_yaml::from_str(BUILTIN)?;
+    Ok(entries
+        .into_iter()
+        .map(|b| TemplateRecord {
+            id: b.id,
+            title: b.title,
+            description: b.description,
+            prompt_body: b.body.trim_end().to_string(),
+            artifact_type: b.artifact_type,
+            supported_languages: Json(b.languages),
+            parameter_schema: Json(params.clone()),
+            is_system: true,
+            scope: "global".into(),
+            version: b.version,
+            owner_user_id: None,
+            updated_at: None,
+        })
+        .collect())
 }
 
 /// Fills `{name}` placeholders from `values`; unknown placeholders are left as written.
@@ -104,6 +93,7 @@ pub fn prompt_hash(system: &str, user: &str, schema: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::artifact::ArtifactType;
 
     #[test]
     fn render_fills_known_names_and_keeps_the_rest() {
@@ -118,12 +108,20 @@ mod tests {
     }
 
     #[test]
-    fn builtins_cover_every_artifact_type() {
-        let t = builtin_templates();
+    fn builtins_parse_cover_every_type_and_pass_the_template_rules() {
+        let t = builtin_templates().unwrap();
         for a in ArtifactType::ALL {
             assert!(t
                 .iter()
-                .any(|x| x.id == a.as_str() && x.prompt_body.contains("{transcript}")));
+                .any(|x| x.id == a.as_str() && x.artifact_type == a.as_str()));
         }
+        for x in &t {
+            assert!(ArtifactType::parse(&x.artifact_type).is_some(), "{}", x.id);
+            let errors =
+                crate::domain::templates::check_template(&x.prompt_body, &x.parameter_schema.0);
+            assert!(errors.is_empty(), "{}: {errors:?}", x.id);
+        }
+        let ids: std::collections::HashSet<_> = t.iter().map(|x| &x.id).collect();
+        assert_eq!(ids.len(), t.len(), "ids are unique");
     }
 }

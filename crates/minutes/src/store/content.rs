@@ -227,40 +227,4 @@ impl ContentStore for SqlStore {
         }
         Err(StoreError::Conflict("artifact version contention".into()))
     }
-
-    async fn get_template(
-        &self,
-        tenant_id: &str,
-        template_id: &str,
-    ) -> StoreResult<Option<TemplateRecord>> {
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, TemplateRecord>(
-            "SELECT id, title, description, prompt_body, artifact_type, supported_languages, parameter_schema, \
-             is_system, scope, version FROM prompt_templates WHERE id = $1 AND (tenant_id IS NULL OR tenant_id = $2)")
-            .bind(template_id).bind(tenant_id).fetch_optional(pool).await?))
-    }
-
-    async fn seed_templates(&self, templates: &[TemplateRecord]) -> StoreResult<()> {
-        let now = Utc::now();
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            for t in templates {
-                // Only newer built-in versions overwrite, so an upgrade refreshes them and a
-                // downgrade or restart leaves them alone.
-                sqlx::query(
-                    "INSERT INTO prompt_templates (id, tenant_id, owner_user_id, title, description, prompt_body, \
-                     artifact_type, supported_languages, parameter_schema, is_system, scope, version, created_at, updated_at) \
-                     VALUES ($1, NULL, NULL, $2, $3, $4, $5, $6, $7, TRUE, 'global', $8, $9, $9) \
-                     ON CONFLICT (id) DO UPDATE SET title = excluded.title, description = excluded.description, \
-                     prompt_body = excluded.prompt_body, artifact_type = excluded.artifact_type, \
-                     supported_languages = excluded.supported_languages, parameter_schema = excluded.parameter_schema, \
-                     version = excluded.version, updated_at = excluded.updated_at \
-                     WHERE prompt_templates.version < excluded.version")
-                    .bind(&t.id).bind(&t.title).bind(&t.description).bind(&t.prompt_body).bind(&t.artifact_type)
-                    .bind(Json(&t.supported_languages.0)).bind(Json(&t.parameter_schema.0)).bind(t.version).bind(now)
-                    .execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-        });
-        Ok(())
-    }
 }

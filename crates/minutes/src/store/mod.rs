@@ -8,6 +8,7 @@ mod migrate;
 mod records;
 pub mod sql;
 mod tasks;
+mod templates;
 
 use async_trait::async_trait;
 
@@ -194,11 +195,29 @@ pub trait ContentStore: Send + Sync {
     ) -> StoreResult<Option<ArtifactRecord>>;
     /// Inserts the next version of `(task_id, artifact_type)`; the unique key makes races safe.
     async fn insert_artifact(&self, artifact: &NewArtifact) -> StoreResult<ArtifactRecord>;
+}
+
+/// Prompt templates: built-in global ones and private ones owned by a user.
+#[async_trait]
+pub trait TemplateStore: Send + Sync {
+    /// A global template, or a private one of `owner`.
     async fn get_template(
         &self,
-        tenant_id: &str,
+        owner: &Owner,
         template_id: &str,
     ) -> StoreResult<Option<TemplateRecord>>;
+    /// Global templates and the owner's private ones, optionally filtered.
+    async fn list_templates(
+        &self,
+        owner: &Owner,
+        scope: Option<&str>,
+        artifact_type: Option<&str>,
+    ) -> StoreResult<Vec<TemplateRecord>>;
+    async fn create_template(&self, owner: &Owner, template: &TemplateRecord) -> StoreResult<()>;
+    /// Replaces a private template of `owner` (its version goes up by one).
+    async fn update_template(&self, owner: &Owner, template: &TemplateRecord) -> StoreResult<()>;
+    /// Deletes a private template of `owner`; `Conflict` while an active task uses it.
+    async fn delete_template(&self, owner: &Owner, template_id: &str) -> StoreResult<()>;
     /// Inserts or updates the built-in global templates (run at start).
     async fn seed_templates(&self, templates: &[TemplateRecord]) -> StoreResult<()>;
 }
@@ -255,7 +274,9 @@ pub trait FolderStore: Send + Sync {
 
 /// Everything the application needs from persistence.
 #[async_trait]
-pub trait Store: AccountStore + TaskStore + JobStore + ContentStore + FolderStore {
+pub trait Store:
+    AccountStore + TaskStore + JobStore + ContentStore + FolderStore + TemplateStore
+{
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// A round trip to the migrated database, for readiness checks.

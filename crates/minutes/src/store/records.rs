@@ -401,6 +401,10 @@ pub struct TemplateRecord {
     pub is_system: bool,
     pub scope: String,
     pub version: i64,
+    /// `None` for global templates.
+    pub owner_user_id: Option<String>,
+    /// Set by the database; ignored on writes.
+    pub updated_at: Option<DateTime<Utc>>,
 }
 
 /// A folder of one owner. Folders are flat: `parent_id` is always `None` for now.

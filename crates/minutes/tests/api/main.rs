@@ -14,4 +14,5 @@ mod openai_pipeline;
 mod queue;
 mod security;
 mod store_contract;
+mod templates;
 mod uploads;
