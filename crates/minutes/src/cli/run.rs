@@ -88,6 +88,7 @@ pub async fn run(config: Config, args: RunArgs) -> anyhow::Result<()> {
         folder_id: None,
         meeting_date: None,
         meeting_time: None,
+        hotwords: Vec::new(),
     };
     let job = stage_job(&app, Stage::PrepareAudio, &owner.tenant_id, &task_id);
     app.store.create_task(&task, &files, &job).await?;

@@ -9,6 +9,7 @@ mod exports;
 mod extract;
 mod folders;
 mod health;
+mod hotwords;
 pub mod openapi;
 mod sessions;
 mod speakers;
@@ -112,6 +113,21 @@ pub fn router(app: Arc<App>) -> Router {
                 .put(templates::update)
                 .delete(templates::delete),
         )
+        .route("/hotword-sets", get(hotwords::list).post(hotwords::create))
+        .route(
+            "/hotword-sets/{id}",
+            get(hotwords::get)
+                .put(hotwords::update)
+                .delete(hotwords::delete),
+        )
+        .route("/hotwords", get(hotwords::list).post(hotwords::create))
+        .route(
+            "/hotwords/{id}",
+            get(hotwords::get)
+                .put(hotwords::update)
+                .delete(hotwords::delete),
+        )
+        .route("/tasks/{id}/hotwords", get(hotwords::task_report))
         .route("/folders", get(folders::list).post(folders::create))
         .route(
             "/folders/{id}",

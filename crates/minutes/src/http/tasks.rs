@@ -46,6 +46,8 @@ pub struct CreateTask {
     name: Option<String>,
     meeting_date: Option<String>,
     meeting_time: Option<String>,
+    /// A hotword set to use instead of the automatic user > tenant > global resolution.
+    hotword_set_id: Option<String>,
 }
 
 fn default_asr_language() -> String {
@@ -163,6 +165,13 @@ pub async fn create(
     }
     let parameters = resolve_parameters(&template.parameter_schema.0, &prompt.parameters)
         .map_err(ApiError::validation)?;
+    let hotwords = super::hotwords::resolve_for_task(
+        &app,
+        &caller.owner(),
+        req.hotword_set_id.as_deref(),
+        &req.asr_language,
+    )
+    .await?;
     let task_id = ids::task_id();
     let task = NewTask {
         id: task_id.clone(),
@@ -173,7 +182,7 @@ pub async fn create(
         asr_language: req.asr_language,
         output_language: req.output_language.clone(),
         skip_speaker_recognition: req.skip_speaker_recognition,
-        hotword_set_id: None,
+        hotword_set_id: req.hotword_set_id,
         prompt_instance: json!({
             "template_id": template_id,
             "language": prompt.language.unwrap_or(req.output_language),
@@ -182,6 +191,7 @@ pub async fn create(
         folder_id: None,
         meeting_date: req.meeting_date,
         meeting_time: req.meeting_time,
+        hotwords,
     };
     let job = stage_job(&app, Stage::PrepareAudio, &caller.tenant_id, &task_id);
     let created = app.store.create_task(&task, &files, &job).await?;

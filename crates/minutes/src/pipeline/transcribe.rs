@@ -27,7 +27,7 @@ pub(super) async fn run(ctx: &StageCtx<'_>) -> Result<StageOutput, StageError> {
         audio_wav: wav,
         duration_secs: duration,
         language: task.asr_language.clone(),
-        hotwords: Vec::new(),
+        hotwords: task.hotwords.0.clone(),
     };
     let output = ctx
         .app

@@ -16,6 +16,13 @@ const ARTIFACT_COLUMNS: &str =
 macro_rules! insert_artifact_row {
     ($tx:expr, $a:expr, $now:expr) => {{
         let a: &$crate::store::NewArtifact = $a;
+        // Serialises version allocation per task: the task row stays locked until commit, so two
+        // concurrent generations never compute the same next version (PostgreSQL; SQLite has a
+        // single writer anyway).
+        sqlx::query("UPDATE tasks SET updated_at = updated_at WHERE id = $1")
+            .bind(&a.task_id)
+            .execute(&mut *$tx)
+            .await?;
         sqlx::query(
             "INSERT INTO artifacts (id, task_id, tenant_id, artifact_type, version, content, prompt_instance, \
              metadata, transcript_revision, speaker_mapping_version, template_id, model, prompt_hash, \

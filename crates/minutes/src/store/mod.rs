@@ -3,6 +3,7 @@
 mod accounts;
 mod content;
 mod folders;
+mod hotwords;
 mod jobs;
 mod migrate;
 mod records;
@@ -197,6 +198,30 @@ pub trait ContentStore: Send + Sync {
     async fn insert_artifact(&self, artifact: &NewArtifact) -> StoreResult<ArtifactRecord>;
 }
 
+/// Hotword sets. Global sets are read-only here (a platform operator manages them).
+#[async_trait]
+pub trait HotwordStore: Send + Sync {
+    async fn create_hotword_set(&self, set: &HotwordSetRecord) -> StoreResult<()>;
+    /// A set visible to `owner`: global, their tenant's, or their own.
+    async fn get_hotword_set(
+        &self,
+        owner: &Owner,
+        id: &str,
+    ) -> StoreResult<Option<HotwordSetRecord>>;
+    /// Visible sets, newest first, and how many there are.
+    async fn list_hotword_sets(
+        &self,
+        owner: &Owner,
+        scope: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<(Vec<HotwordSetRecord>, i64)>;
+    async fn update_hotword_set(&self, owner: &Owner, set: &HotwordSetRecord) -> StoreResult<()>;
+    async fn delete_hotword_set(&self, owner: &Owner, id: &str) -> StoreResult<()>;
+    /// Every set that applies to `owner`'s tasks (global, tenant, user).
+    async fn applicable_hotword_sets(&self, owner: &Owner) -> StoreResult<Vec<HotwordSetRecord>>;
+}
+
 /// Prompt templates: built-in global ones and private ones owned by a user.
 #[async_trait]
 pub trait TemplateStore: Send + Sync {
@@ -275,7 +300,7 @@ pub trait FolderStore: Send + Sync {
 /// Everything the application needs from persistence.
 #[async_trait]
 pub trait Store:
-    AccountStore + TaskStore + JobStore + ContentStore + FolderStore + TemplateStore
+    AccountStore + TaskStore + JobStore + ContentStore + FolderStore + TemplateStore + HotwordStore
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;

@@ -87,6 +87,8 @@ pub struct NewTask {
     pub folder_id: Option<String>,
     pub meeting_date: Option<String>,
     pub meeting_time: Option<String>,
+    /// Resolved from the applicable hotword sets at creation.
+    pub hotwords: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -129,6 +131,7 @@ pub struct TaskRecord {
     pub confirmation_items: Option<Json<Value>>,
     pub meeting_date: Option<String>,
     pub meeting_time: Option<String>,
+    pub hotwords: Json<Vec<String>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
@@ -415,6 +418,26 @@ pub struct FolderRecord {
     pub owner_user_id: String,
     pub name: String,
     pub parent_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A named hotword list with a scope: `global`, `tenant` (scope_id = tenant) or `user` (scope_id = user).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct HotwordSetRecord {
+    pub id: String,
+    pub tenant_id: Option<String>,
+    pub name: String,
+    pub provider: String,
+    pub provider_resource_id: Option<String>,
+    pub scope: String,
+    pub scope_id: Option<String>,
+    pub asr_language: String,
+    pub description: String,
+    pub words: Json<Vec<crate::domain::hotwords::Hotword>>,
+    pub word_count: i64,
+    pub word_size: i64,
+    pub created_by: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -12,7 +12,7 @@ pub(super) const TASK_COLUMNS: &str = "id, tenant_id, user_id, name, meeting_typ
     output_language, skip_speaker_recognition, hotword_set_id, prompt_instance, state, progress, \
     estimated_time, audio_duration, error_code, error_message, error_detail, retryable, failed_stage, \
     folder_id, is_deleted, deleted_at, is_confirmed, confirmed_by, confirmed_by_name, confirmed_at, \
-    confirmation_items, meeting_date, meeting_time, created_at, updated_at, \
+    confirmation_items, meeting_date, meeting_time, hotwords, created_at, updated_at, \
     completed_at, last_content_modified_at";
 
 const ACTIVE_STATES: &str =
@@ -86,13 +86,13 @@ impl TaskStore for SqlStore {
             sqlx::query(
                 "INSERT INTO tasks (id, tenant_id, user_id, name, meeting_type, asr_language, output_language, \
                  skip_speaker_recognition, hotword_set_id, prompt_instance, state, progress, folder_id, \
-                 meeting_date, meeting_time, created_at, updated_at, last_content_modified_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'queued', 0, $11, $12, $13, $14, $14, $14)",
+                 meeting_date, meeting_time, created_at, updated_at, last_content_modified_at, hotwords) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'queued', 0, $11, $12, $13, $14, $14, $14, $15)",
             )
             .bind(&t.id).bind(&t.tenant_id).bind(&t.user_id).bind(&t.name).bind(&t.meeting_type)
             .bind(&t.asr_language).bind(&t.output_language).bind(t.skip_speaker_recognition)
             .bind(&t.hotword_set_id).bind(Json(&t.prompt_instance)).bind(&t.folder_id)
-            .bind(&t.meeting_date).bind(&t.meeting_time).bind(now)
+            .bind(&t.meeting_date).bind(&t.meeting_time).bind(now).bind(Json(&t.hotwords))
             .execute(&mut *tx).await?;
             for f in files {
                 sqlx::query(

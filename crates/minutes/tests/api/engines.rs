@@ -42,6 +42,8 @@ pub struct ScriptedAsr {
     pub hang: Option<Arc<Notify>>,
     /// Replaces the default two-part segments.
     pub segments: Option<Vec<AsrSegment>>,
+    /// The hotwords of the last request.
+    pub last_hotwords: Mutex<Vec<String>>,
 }
 
 #[async_trait]
@@ -56,6 +58,7 @@ impl SpeechToText for ScriptedAsr {
             req.audio_wav.exists(),
             "the engine gets a real normalized file"
         );
+        *self.last_hotwords.lock().unwrap() = req.hotwords.clone();
         if let Some(entered) = &self.hang {
             entered.notify_one();
             std::future::pending::<()>().await;

@@ -267,6 +267,38 @@ impl TestApp {
         body["access_token"].as_str().unwrap().to_string()
     }
 
+    /// A multipart request: `(field, filename, bytes)`; a filename makes the part a file.
+    pub async fn multipart(
+        &self,
+        method: Method,
+        uri: &str,
+        token: &str,
+        fields: &[(&str, Option<&str>, &[u8])],
+    ) -> (StatusCode, Value) {
+        let boundary = "minutes-form-boundary";
+        let mut body = Vec::new();
+        for (name, filename, bytes) in fields {
+            let disposition = match filename {
+                Some(f) => format!("form-data; name=\"{name}\"; filename=\"{f}\""),
+                None => format!("form-data; name=\"{name}\""),
+            };
+            body.extend_from_slice(
+                format!("--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n").as_bytes(),
+            );
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        self.request(
+            method,
+            uri,
+            Some(token),
+            Body::from(body),
+            Some(&format!("multipart/form-data; boundary={boundary}")),
+        )
+        .await
+    }
+
     pub async fn upload_bytes(
         &self,
         token: &str,

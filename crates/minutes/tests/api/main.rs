@@ -10,6 +10,7 @@ mod corrections;
 mod exports;
 mod failures;
 mod folders;
+mod hotwords;
 mod openai_pipeline;
 mod queue;
 mod security;

@@ -47,8 +47,29 @@ async fn migrations_go_up_down_and_up_again() {
     m.up().await.unwrap();
     assert!(m.status().await.unwrap().iter().all(|s| s.applied));
     store.ping().await.expect("tables exist after up");
+    let applied: Vec<i64> = m
+        .status()
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.version)
+        .collect();
+    assert_eq!(applied, vec![1, 2]);
+    assert_eq!(
+        m.down().await.unwrap(),
+        Some(2),
+        "down reverts one migration at a time"
+    );
+    store
+        .ping()
+        .await
+        .expect("the initial schema is still there");
+    assert!(!m.status().await.unwrap()[1].applied);
     assert_eq!(m.down().await.unwrap(), Some(1));
-    assert!(store.ping().await.is_err(), "tables are gone after down");
+    assert!(
+        store.ping().await.is_err(),
+        "tables are gone after the last down"
+    );
     assert_eq!(m.down().await.unwrap(), None);
     m.up().await.unwrap();
     store.ping().await.unwrap();

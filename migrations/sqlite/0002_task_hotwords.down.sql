@@ -1,0 +1,2 @@
+DROP INDEX hotword_sets_tenant;
+ALTER TABLE tasks DROP COLUMN hotwords;

@@ -1,0 +1,3 @@
+-- The hotwords resolved for a task at creation (user > tenant > global sets), used by ASR.
+ALTER TABLE tasks ADD COLUMN hotwords TEXT NOT NULL DEFAULT '[]';
+CREATE INDEX hotword_sets_tenant ON hotword_sets(tenant_id, scope);
