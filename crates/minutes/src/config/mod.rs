@@ -40,6 +40,7 @@ pub struct Config {
     pub llm: LlmConfig,
     pub voiceprint: VoiceprintConfig,
     pub pipeline: PipelineConfig,
+    pub retention: RetentionConfig,
     pub log: LogConfig,
 }
 
@@ -152,6 +153,20 @@ pub struct PipelineConfig {
     pub default_template: String,
 }
 
+/// How long trash and audio are kept (text is kept); enforced by the hourly retention job.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    pub trash_days: u32,
+    /// Audio of confirmed, uncorrected tasks is kept this long after completion.
+    pub audio_days: u32,
+    /// Audio of confirmed tasks that were corrected is kept this long after confirmation.
+    pub audio_extended_days: u32,
+    /// Hard maximum for any audio (unconfirmed tasks keep theirs until then).
+    pub audio_max_days: u32,
+    pub interval_minutes: u32,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LogFormat {
@@ -253,6 +268,16 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "queue",
                 reason: "concurrency, lease_secs and max_attempts must be at least 1".into(),
+            });
+        }
+        let r = &self.retention;
+        if r.interval_minutes == 0
+            || r.audio_max_days < r.audio_days
+            || r.audio_max_days < r.audio_extended_days
+        {
+            return Err(ConfigError::Invalid {
+                key: "retention",
+                reason: "interval_minutes must be at least 1 and audio_max_days the largest audio period".into(),
             });
         }
         let kinds = crate::domain::stage::job_kinds();

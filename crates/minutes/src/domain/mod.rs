@@ -4,6 +4,8 @@ pub mod corrections;
 pub mod hotwords;
 pub mod ids;
 pub mod render;
+pub mod retention;
+pub mod search_text;
 pub mod speakers;
 pub mod stage;
 pub mod task;

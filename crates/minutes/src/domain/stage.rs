@@ -88,6 +88,8 @@ pub const QUEUES: [&str; 5] = ["audio", "asr", "voiceprint", "llm", "maintenance
 
 /// Job kind for a user-requested (re)generation after the pipeline finished.
 pub const REGENERATE_JOB: &str = "regenerate_artifact";
+/// Job kind of the periodic retention run (trash and audio), on the `maintenance` queue.
+pub const RETENTION_JOB: &str = "retention";
 /// Job kind used by the queue benchmark: completes immediately.
 pub const NOOP_JOB: &str = "noop";
 
@@ -96,7 +98,7 @@ pub fn job_kinds() -> Vec<&'static str> {
     Stage::ALL
         .iter()
         .map(|s| s.name())
-        .chain([REGENERATE_JOB, NOOP_JOB])
+        .chain([REGENERATE_JOB, RETENTION_JOB, NOOP_JOB])
         .collect()
 }
 

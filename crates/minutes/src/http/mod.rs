@@ -11,6 +11,7 @@ mod folders;
 mod health;
 mod hotwords;
 pub mod openapi;
+mod search;
 mod sessions;
 mod speakers;
 mod tasks;
@@ -141,6 +142,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/sessions/batch-delete", post(sessions::batch_delete))
         .route("/sessions/batch-restore", post(sessions::batch_restore))
         .route("/trash/sessions", get(sessions::trash))
+        .route("/search", get(search::search))
         // Long-polls (60 s) and generation waits (300 s) fit under this bound.
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

@@ -64,6 +64,7 @@ pub const ROUTES: &[(&str, &str, &str, bool)] = &[
     ("post", "/sessions/batch-move", "Move up to 500 sessions (task_ids, folder_id); others' ids are skipped", true),
     ("post", "/sessions/batch-delete", "Move up to 500 sessions to the trash; others' ids are skipped", true),
     ("post", "/sessions/batch-restore", "Restore up to 500 sessions from the trash; others' ids are skipped", true),
+    ("get", "/search", "Search your transcripts and artifacts (?q= 1–200 characters, Chinese or English; limit 1–100, default 20): {query, total, results: [{task_id, task_name, kind, segment_id|artifact_id, start_time, snippet, created_at}]}", true),
 ];
 
 pub fn document() -> Value {

@@ -50,6 +50,7 @@ pub fn task_detail(t: &TaskRecord, files: &[TaskFileRecord]) -> Value {
         "updated_at": ts(&t.updated_at),
         "completed_at": opt_ts(&t.completed_at),
         "last_content_modified_at": ts(&t.last_content_modified_at),
+        "audio_purged_at": opt_ts(&t.audio_purged_at),
     })
 }
 

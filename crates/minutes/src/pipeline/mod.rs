@@ -5,6 +5,7 @@ mod correct;
 mod error;
 mod generate;
 mod identify;
+pub mod maintenance;
 mod prepare_audio;
 pub mod prompt;
 mod summarize;
@@ -22,7 +23,7 @@ use crate::store::{
     StageCompletion, StageFailure, StageStart, StepOutcome, StoreError, TaskRecord,
 };
 
-pub use crate::domain::stage::{NOOP_JOB, REGENERATE_JOB};
+pub use crate::domain::stage::{NOOP_JOB, REGENERATE_JOB, RETENTION_JOB};
 pub use error::{JobError, StageError};
 pub use prepare_audio::normalized_key;
 
@@ -120,6 +121,7 @@ pub async fn execute(app: &App, job: &ClaimedJob) -> Result<(), JobError> {
     }
     match job.kind.as_str() {
         REGENERATE_JOB => generate::regenerate(app, job).await,
+        RETENTION_JOB => maintenance::run(app, job).await,
         NOOP_JOB => Ok(app.store.complete_job(&job.lease()).await?),
         other => Err(JobError::Failed(StageError::permanent(
             "unknown_job",

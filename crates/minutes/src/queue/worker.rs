@@ -53,6 +53,13 @@ impl Worker {
         let mut running = JoinSet::new();
         let signal = self.app.jobs_signal.clone();
         tracing::info!(worker.id = %self.opts.worker_id, queues = ?self.opts.queues, concurrency = self.opts.concurrency, "worker started");
+        if self.opts.queues.iter().any(|q| q == "maintenance") {
+            if let Err(e) =
+                crate::pipeline::maintenance::schedule(&self.app, self.app.clock.now_ms()).await
+            {
+                tracing::warn!(error = %e, "could not schedule the retention job; the next worker start will");
+            }
+        }
         loop {
             while running.try_join_next().is_some() {}
             let permit = tokio::select! {

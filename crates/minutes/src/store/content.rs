@@ -37,6 +37,7 @@ macro_rules! insert_artifact_row {
         .bind(a.completion_tokens).bind(&a.created_by).bind($now)
         .execute(&mut *$tx)
         .await?;
+        $crate::store::search::index_artifact!($tx, a, $now);
     }};
 }
 pub(super) use insert_artifact_row;
@@ -140,6 +141,7 @@ impl ContentStore for SqlStore {
                 .bind(&t.language).bind(&t.provider).bind(&t.author).bind(&t.reason).bind(now)
                 .fetch_one(&mut *tx).await?;
             touch_content!(tx, tenant_id, task_id, now);
+            super::search::index_transcript!(tx, task_id, t, now);
             for job in jobs {
                 insert_job!(pool, tx, job, now);
             }

@@ -1,6 +1,7 @@
 //! The durable job queue: lease-based claims, heartbeats, fencing, retries and dead letters.
 use async_trait::async_trait;
 use chrono::Utc;
+use sqlx::types::Json;
 
 use super::content::insert_artifact_row;
 use super::sql::{insert_job, on_pool, skip_locked, SqlStore};
@@ -60,6 +61,19 @@ impl JobStore for SqlStore {
         });
         self.jobs_signal.notify_waiters();
         Ok(())
+    }
+
+    async fn enqueue_once(&self, job: &NewJob) -> StoreResult<bool> {
+        let now = Utc::now();
+        let inserted = on_pool!(self, pool => sqlx::query(
+            "INSERT INTO jobs (id, queue, kind, task_id, tenant_id, payload, state, priority, attempts, \
+             max_attempts, run_at_ms, lease_gen, errors, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, 0, $8, $9, 0, $10, $11, $11) ON CONFLICT (id) DO NOTHING")
+            .bind(&job.id).bind(&job.queue).bind(&job.kind).bind(&job.task_id).bind(&job.tenant_id)
+            .bind(Json(&job.payload)).bind(job.priority).bind(job.max_attempts).bind(job.run_at_ms)
+            .bind(Json(Vec::<String>::new())).bind(now)
+            .execute(pool).await?.rows_affected() == 1);
+        Ok(inserted)
     }
 
     async fn claim_job(

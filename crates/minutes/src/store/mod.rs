@@ -7,6 +7,8 @@ mod hotwords;
 mod jobs;
 mod migrate;
 mod records;
+mod retention;
+mod search;
 pub mod sql;
 mod tasks;
 mod templates;
@@ -15,6 +17,7 @@ use async_trait::async_trait;
 
 pub use migrate::{MigrationStatus, Migrator};
 pub use records::*;
+pub use search::SearchHit;
 pub use sql::SqlStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +105,8 @@ pub trait TaskStore: Send + Sync {
 #[async_trait]
 pub trait JobStore: Send + Sync {
     async fn enqueue(&self, job: &NewJob) -> StoreResult<()>;
+    /// Enqueues unless a job with the same id exists (deduplicated schedules); true if inserted.
+    async fn enqueue_once(&self, job: &NewJob) -> StoreResult<bool>;
     /// Claims the next runnable job (queued and due, or running with an expired lease).
     async fn claim_job(
         &self,
@@ -222,6 +227,39 @@ pub trait HotwordStore: Send + Sync {
     async fn applicable_hotword_sets(&self, owner: &Owner) -> StoreResult<Vec<HotwordSetRecord>>;
 }
 
+/// The retention job's queries: audio past its retention, trash past its retention.
+#[async_trait]
+pub trait RetentionStore: Send + Sync {
+    /// Finished tasks created before `created_before` whose audio is still kept, oldest first.
+    async fn audio_retention_candidates(
+        &self,
+        created_before: chrono::DateTime<chrono::Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<AudioCandidate>>;
+    /// `(tenant_id, task_id)` of soft-deleted tasks deleted before `deleted_before`.
+    async fn expired_trash(
+        &self,
+        deleted_before: chrono::DateTime<chrono::Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<(String, String)>>;
+    /// Upload object keys that only this task uses (safe to delete with it).
+    async fn exclusive_upload_keys(
+        &self,
+        tenant_id: &str,
+        task_id: &str,
+    ) -> StoreResult<Vec<String>>;
+    /// Records that the task's audio is gone and drops the upload rows of `keys`.
+    async fn mark_audio_purged(
+        &self,
+        tenant_id: &str,
+        task_id: &str,
+        keys: &[String],
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<()>;
+    /// Deletes the task (and everything it produced) and the upload rows of `keys`.
+    async fn purge_task(&self, tenant_id: &str, task_id: &str, keys: &[String]) -> StoreResult<()>;
+}
+
 /// Prompt templates: built-in global ones and private ones owned by a user.
 #[async_trait]
 pub trait TemplateStore: Send + Sync {
@@ -297,10 +335,32 @@ pub trait FolderStore: Send + Sync {
     async fn list_trash(&self, owner: &Owner) -> StoreResult<Vec<TaskRecord>>;
 }
 
+/// Full-text search over the latest transcript revision and artifact versions of tasks. The
+/// index is written by the content writers themselves, in their transactions.
+#[async_trait]
+pub trait SearchStore: Send + Sync {
+    /// The owner's documents (tasks in the trash excluded) containing every one of the
+    /// space-separated `query_tokens` (`domain::search_text::query_tokens`), best first.
+    async fn search(
+        &self,
+        owner: &Owner,
+        query_tokens: &str,
+        limit: i64,
+    ) -> StoreResult<Vec<SearchHit>>;
+}
+
 /// Everything the application needs from persistence.
 #[async_trait]
 pub trait Store:
-    AccountStore + TaskStore + JobStore + ContentStore + FolderStore + TemplateStore + HotwordStore
+    AccountStore
+    + TaskStore
+    + JobStore
+    + ContentStore
+    + FolderStore
+    + TemplateStore
+    + HotwordStore
+    + RetentionStore
+    + SearchStore
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;

@@ -132,6 +132,8 @@ pub struct TaskRecord {
     pub meeting_date: Option<String>,
     pub meeting_time: Option<String>,
     pub hotwords: Json<Vec<String>>,
+    /// Set when the retention job deleted the audio (the text stays).
+    pub audio_purged_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub completed_at: Option<DateTime<Utc>>,
@@ -440,4 +442,17 @@ pub struct HotwordSetRecord {
     pub created_by: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A finished task whose audio the retention rules may delete.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct AudioCandidate {
+    pub tenant_id: String,
+    pub task_id: String,
+    pub is_confirmed: bool,
+    pub created_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub confirmed_at: Option<DateTime<Utc>>,
+    /// Transcript revisions: more than one means the task was corrected by hand.
+    pub revisions: i64,
 }

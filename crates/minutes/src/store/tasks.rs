@@ -12,7 +12,7 @@ pub(super) const TASK_COLUMNS: &str = "id, tenant_id, user_id, name, meeting_typ
     output_language, skip_speaker_recognition, hotword_set_id, prompt_instance, state, progress, \
     estimated_time, audio_duration, error_code, error_message, error_detail, retryable, failed_stage, \
     folder_id, is_deleted, deleted_at, is_confirmed, confirmed_by, confirmed_by_name, confirmed_at, \
-    confirmation_items, meeting_date, meeting_time, hotwords, created_at, updated_at, \
+    confirmation_items, meeting_date, meeting_time, hotwords, audio_purged_at, created_at, updated_at, \
     completed_at, last_content_modified_at";
 
 const ACTIVE_STATES: &str =
@@ -412,6 +412,7 @@ impl TaskStore for SqlStore {
                     .bind(&d.task_id).bind(&d.tenant_id).bind(Json(&t.segments)).bind(&t.full_text)
                     .bind(t.duration).bind(&t.language).bind(&t.provider).bind(&t.author).bind(&t.reason).bind(now)
                     .execute(&mut *tx).await?;
+                super::search::index_transcript!(tx, &d.task_id, t, now);
             }
             if let Some(m) = &d.speaker_mapping {
                 sqlx::query(

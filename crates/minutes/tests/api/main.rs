@@ -13,6 +13,7 @@ mod folders;
 mod hotwords;
 mod openai_pipeline;
 mod queue;
+mod retention;
 mod security;
 mod store_contract;
 mod templates;

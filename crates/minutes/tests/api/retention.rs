@@ -1,0 +1,116 @@
+//! The retention job: trash past its retention is purged with its objects; audio past its
+//! retention is deleted while transcripts and minutes stay.
+use axum::http::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::{TestApp, TestOptions};
+use minutes::queue::Clock;
+
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return vec![];
+    };
+    entries
+        .flatten()
+        .flat_map(|e| {
+            if e.path().is_dir() {
+                files_under(&e.path())
+            } else {
+                vec![e.path()]
+            }
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_purges_trash_and_old_audio_but_keeps_text() {
+    let t = TestApp::with(TestOptions {
+        configure: Box::new(|c| {
+            c.retention.trash_days = 0;
+            c.retention.audio_days = 0;
+            c.retention.audio_extended_days = 0;
+            c.retention.audio_max_days = 0;
+        }),
+        ..Default::default()
+    })
+    .await;
+    let token = t.login("ret").await;
+    let trashed = t.create_two_part_task(&token).await;
+    let kept = t.create_two_part_task(&token).await;
+    t.run_jobs_until_idle().await;
+    let (code, _) = t
+        .send_json(
+            Method::PATCH,
+            &format!("/api/v1/sessions/{trashed}/delete"),
+            &token,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    let objects = t.dir.path().join("objects");
+    assert_eq!(
+        files_under(&objects.join("uploads")).len(),
+        4,
+        "two parts per task"
+    );
+    assert_eq!(
+        files_under(&objects.join("work")).len(),
+        2,
+        "one normalized file per task"
+    );
+
+    assert!(
+        minutes::pipeline::maintenance::schedule(&t.app, t.clock.now_ms())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !minutes::pipeline::maintenance::schedule(&t.app, t.clock.now_ms())
+            .await
+            .unwrap(),
+        "one run per period"
+    );
+    assert_eq!(t.run_jobs_until_idle().await, 1);
+
+    assert!(
+        files_under(&objects).is_empty(),
+        "every object is gone: {:?}",
+        files_under(&objects)
+    );
+    let (_, trash) = t.get("/api/v1/trash/sessions", &token).await;
+    assert_eq!(trash["total"], 0, "the trashed task was purged");
+    let (code, task) = t.get(&format!("/api/v1/tasks/{kept}"), &token).await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(task["audio_purged_at"].is_string(), "{task}");
+    let (code, transcript) = t
+        .get(&format!("/api/v1/tasks/{kept}/transcript"), &token)
+        .await;
+    assert_eq!(code, StatusCode::OK, "text is kept");
+    assert_eq!(transcript["segments"].as_array().unwrap().len(), 2);
+    let (_, artifacts) = t
+        .get(&format!("/api/v1/tasks/{kept}/artifacts"), &token)
+        .await;
+    assert_eq!(artifacts["total_count"], 1);
+    let audit = t.app.store.audit_log("tenant_ret", 100).await.unwrap();
+    assert!(audit
+        .iter()
+        .any(|a| a.action == "task.purge" && a.resource_id == trashed));
+    assert!(audit
+        .iter()
+        .any(|a| a.action == "audio.purge" && a.resource_id == kept));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_retention_keeps_recent_audio() {
+    let t = TestApp::new().await;
+    let token = t.login("recent").await;
+    let task_id = t.create_two_part_task(&token).await;
+    t.run_jobs_until_idle().await;
+    minutes::pipeline::maintenance::schedule(&t.app, t.clock.now_ms())
+        .await
+        .unwrap();
+    assert_eq!(t.run_jobs_until_idle().await, 1);
+    let (_, task) = t.get(&format!("/api/v1/tasks/{task_id}"), &token).await;
+    assert!(task["audio_purged_at"].is_null());
+    assert_eq!(files_under(&t.dir.path().join("objects/uploads")).len(), 2);
+}
