@@ -110,7 +110,12 @@ pub fn query_tokens(query: &str) -> Vec<String> {
 /// About `width` characters of `text` (whitespace collapsed) around the first place one of the
 /// query `tokens` occurs (case-insensitive), with `…` where text was cut off.
 pub fn snippet(text: &str, tokens: &[String], width: usize) -> String {
-    let chars: Vec<char> = text.split_whitespace().collect::<Vec<_>>().join(" ").chars().collect();
+    let chars: Vec<char> = text
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .collect();
     // One folded char per original char, so positions carry over.
     let folded: Vec<char> = chars
         .iter()
@@ -162,12 +167,18 @@ mod tests {
     #[test]
     fn chinese_is_segmented_into_words() {
         assert_eq!(words("订单服务故障复盘"), ["订单", "服务", "故障", "复盘"]);
-        assert_eq!(query_tokens("订单服务故障复盘"), ["订单", "服务", "故障", "复盘"]);
+        assert_eq!(
+            query_tokens("订单服务故障复盘"),
+            ["订单", "服务", "故障", "复盘"]
+        );
     }
 
     #[test]
     fn latin_words_are_lower_cased_and_punctuation_dropped() {
-        assert_eq!(index_tokens("PostgreSQL 16 upgrade"), "postgresql 16 upgrade");
+        assert_eq!(
+            index_tokens("PostgreSQL 16 upgrade"),
+            "postgresql 16 upgrade"
+        );
         assert_eq!(
             index_tokens("  Upgrade: PostgreSQL-16, (done!) "),
             "upgrade postgresql 16 done"
@@ -217,11 +228,19 @@ mod tests {
         assert_eq!(s.chars().count(), 82);
         // Case-insensitive, whitespace collapsed, short text whole.
         assert_eq!(
-            snippet("Upgrade\n\n  PostgreSQL now", &["postgresql".to_string()], 80),
+            snippet(
+                "Upgrade\n\n  PostgreSQL now",
+                &["postgresql".to_string()],
+                80
+            ),
             "Upgrade PostgreSQL now"
         );
         // A match near the end keeps the window full.
-        let s = snippet(&format!("{}end", "x ".repeat(100)), &["end".to_string()], 20);
+        let s = snippet(
+            &format!("{}end", "x ".repeat(100)),
+            &["end".to_string()],
+            20,
+        );
         assert!(s.starts_with('…') && s.ends_with("end"), "{s}");
         assert_eq!(s.chars().count(), 21);
         // No match: the beginning.

@@ -103,6 +103,15 @@ pub async fn detail(
         .await
         .map_err(|_| ApiError::not_found("artifact"))?;
     let ctx = context(&app, &caller.tenant_id, &artifact.task_id).await?;
+    caller
+        .audit(
+            &app,
+            "artifact.view",
+            "artifact",
+            &artifact.id,
+            json!({"task_id": artifact.task_id}),
+        )
+        .await;
     Ok(Json(json!({"artifact": artifact_detail(&artifact, &ctx)})))
 }
 
@@ -120,6 +129,15 @@ pub async fn task_detail(
         .filter(|a| a.task_id == task.id)
         .ok_or_else(|| ApiError::not_found("artifact"))?;
     let ctx = context(&app, &caller.tenant_id, &artifact.task_id).await?;
+    caller
+        .audit(
+            &app,
+            "artifact.view",
+            "artifact",
+            &artifact.id,
+            json!({"task_id": artifact.task_id}),
+        )
+        .await;
     Ok(Json(json!({"artifact": artifact_detail(&artifact, &ctx)})))
 }
 

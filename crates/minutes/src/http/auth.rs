@@ -88,6 +88,8 @@ pub struct Caller {
     pub user_id: String,
     pub tenant_id: String,
     pub role: String,
+    /// The request's `x-request-id` (set by the server when the client sent none).
+    pub request_id: Option<String>,
 }
 
 impl Caller {
@@ -108,8 +110,11 @@ impl Caller {
         action: &str,
         resource_type: &str,
         resource_id: &str,
-        details: Value,
+        mut details: Value,
     ) {
+        if let (Some(id), Some(map)) = (&self.request_id, details.as_object_mut()) {
+            map.insert("request_id".into(), Value::String(id.clone()));
+        }
         let entry = crate::store::AuditEntry {
             tenant_id: self.tenant_id.clone(),
             user_id: Some(self.user_id.clone()),
@@ -143,10 +148,16 @@ impl FromRequestParts<AppState> for Caller {
                 ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
             })?;
         let claims = state.auth.verify(token.trim())?;
+        let request_id = parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         Ok(Caller {
             user_id: claims.sub,
             tenant_id: claims.tid,
             role: claims.role,
+            request_id,
         })
     }
 }

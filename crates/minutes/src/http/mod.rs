@@ -1,5 +1,6 @@
 //! The HTTP API (compatible with the original frontend contract). Handlers validate, write
 //! through the store and enqueue jobs; they never call a provider.
+mod admin;
 mod artifacts;
 pub mod auth;
 mod confirm;
@@ -27,6 +28,7 @@ use std::time::Duration;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, patch, post};
 use axum::Router;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -129,6 +131,7 @@ pub fn router(app: Arc<App>) -> Router {
                 .delete(hotwords::delete),
         )
         .route("/tasks/{id}/hotwords", get(hotwords::task_report))
+        .route("/admin/audit", get(admin::audit))
         .route("/folders", get(folders::list).post(folders::create))
         .route(
             "/folders/{id}",
@@ -160,5 +163,9 @@ pub fn router(app: Arc<App>) -> Router {
         // Serves /openapi.json as well as the UI at /docs.
         .merge(openapi::swagger_ui())
         .layer(TraceLayer::new_for_http())
+        // Every request carries an id (the client's, or a new UUID), echoed in the response and
+        // recorded with audit entries.
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(AppState(app))
 }

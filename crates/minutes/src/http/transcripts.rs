@@ -38,6 +38,15 @@ pub async fn get(
         }
     }
     .ok_or_else(|| ApiError::not_found("transcript"))?;
+    caller
+        .audit(
+            &app,
+            "transcript.view",
+            "task",
+            &task.id,
+            json!({"revision": revision.revision}),
+        )
+        .await;
     let latest = app
         .store
         .latest_transcript(&task.tenant_id, &task.id)

@@ -84,11 +84,16 @@ impl AccountStore for SqlStore {
         Ok(())
     }
 
-    async fn audit_log(&self, tenant_id: &str, limit: i64) -> StoreResult<Vec<AuditRecord>> {
+    async fn audit_log(&self, tenant_id: &str, f: &AuditFilter) -> StoreResult<Vec<AuditRecord>> {
         Ok(on_pool!(self, pool => sqlx::query_as::<_, AuditRecord>(
             "SELECT user_id, action, resource_type, resource_id, details, created_at FROM audit_logs \
-             WHERE tenant_id = $1 ORDER BY id LIMIT $2")
-            .bind(tenant_id).bind(limit).fetch_all(pool).await?))
+             WHERE tenant_id = $1 AND ($2 IS NULL OR action = $2) AND ($3 IS NULL OR resource_type = $3) \
+             AND ($4 IS NULL OR resource_id = $4) AND ($5 IS NULL OR user_id = $5) \
+             AND ($6 IS NULL OR created_at >= $6) AND ($7 IS NULL OR created_at < $7) \
+             ORDER BY id LIMIT $8 OFFSET $9")
+            .bind(tenant_id).bind(&f.action).bind(&f.resource_type).bind(&f.resource_id).bind(&f.user_id)
+            .bind(f.from).bind(f.to).bind(f.limit).bind(f.offset)
+            .fetch_all(pool).await?))
     }
 
     async fn cost_records(&self, tenant_id: &str, task_id: &str) -> StoreResult<Vec<CostRecord>> {

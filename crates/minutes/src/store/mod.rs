@@ -50,7 +50,12 @@ pub trait AccountStore: Send + Sync {
     async fn delete_upload(&self, owner: &Owner, key: &str) -> StoreResult<()>;
     async fn insert_audit(&self, entry: &AuditEntry) -> StoreResult<()>;
     /// The tenant's audit entries, oldest first.
-    async fn audit_log(&self, tenant_id: &str, limit: i64) -> StoreResult<Vec<AuditRecord>>;
+    /// The tenant's audit entries matching `filter`, oldest first.
+    async fn audit_log(
+        &self,
+        tenant_id: &str,
+        filter: &AuditFilter,
+    ) -> StoreResult<Vec<AuditRecord>>;
     async fn cost_records(&self, tenant_id: &str, task_id: &str) -> StoreResult<Vec<CostRecord>>;
 }
 

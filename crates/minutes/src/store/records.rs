@@ -43,6 +43,28 @@ pub struct AuditEntry {
     pub details: Value,
 }
 
+/// Optional filters of an audit query; `limit` is required.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub action: Option<String>,
+    pub resource_type: Option<String>,
+    pub resource_id: Option<String>,
+    pub user_id: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+impl AuditFilter {
+    pub fn latest(limit: i64) -> AuditFilter {
+        AuditFilter {
+            limit,
+            ..Default::default()
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow, Serialize)]
 pub struct AuditRecord {
     pub user_id: Option<String>,

@@ -191,7 +191,12 @@ async fn upload_two_parts_run_pipeline_read_transcript_and_generate_a_second_ver
     let (code, _) = t.get(&format!("/api/v1/tasks/{task_id}"), &token).await;
     assert_eq!(code, StatusCode::NOT_FOUND);
 
-    let audit = t.app.store.audit_log("tenant_alice", 100).await.unwrap();
+    let audit = t
+        .app
+        .store
+        .audit_log("tenant_alice", &minutes::store::AuditFilter::latest(100))
+        .await
+        .unwrap();
     let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
     assert_eq!(
         actions,
@@ -199,7 +204,10 @@ async fn upload_two_parts_run_pipeline_read_transcript_and_generate_a_second_ver
             "upload.create",
             "upload.create",
             "task.create",
+            "transcript.view",
+            "artifact.view",
             "artifact.generate",
+            "artifact.view",
             "task.delete"
         ]
     );

@@ -38,7 +38,7 @@ fn ids(list: &Value) -> Vec<&str> {
 async fn audit_actions(t: &TestApp, tenant: &str) -> Vec<(String, String)> {
     t.app
         .store
-        .audit_log(tenant, 1000)
+        .audit_log(tenant, &minutes::store::AuditFilter::latest(1000))
         .await
         .unwrap()
         .into_iter()

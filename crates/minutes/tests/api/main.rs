@@ -6,6 +6,7 @@ mod engines;
 mod helpers;
 
 mod api_flow;
+mod audit;
 mod corrections;
 mod exports;
 mod failures;
@@ -14,6 +15,7 @@ mod hotwords;
 mod openai_pipeline;
 mod queue;
 mod retention;
+mod search;
 mod security;
 mod store_contract;
 mod templates;

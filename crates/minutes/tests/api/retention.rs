@@ -91,7 +91,12 @@ async fn retention_purges_trash_and_old_audio_but_keeps_text() {
         .get(&format!("/api/v1/tasks/{kept}/artifacts"), &token)
         .await;
     assert_eq!(artifacts["total_count"], 1);
-    let audit = t.app.store.audit_log("tenant_ret", 100).await.unwrap();
+    let audit = t
+        .app
+        .store
+        .audit_log("tenant_ret", &minutes::store::AuditFilter::latest(100))
+        .await
+        .unwrap();
     assert!(audit
         .iter()
         .any(|a| a.action == "task.purge" && a.resource_id == trashed));
