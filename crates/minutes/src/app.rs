@@ -63,12 +63,15 @@ impl App {
         sql.seed_templates(&builtin_templates().context("parsing the built-in templates")?).await.context(
             "seeding built-in prompt templates (is the database migrated? run `minutes migrate up`)",
         )?;
+        // Off the async threads: the word-segmentation dictionary takes a moment to load.
+        let warm = tokio::task::spawn_blocking(crate::domain::search_text::warm_up);
         let objects = ObjectStorage::local(std::path::Path::new(&config.storage.root))
             .with_context(|| format!("opening the object store at {}", config.storage.root))?;
         let engines = match overrides.engines {
             Some(e) => e,
             None => engines_from_config(config)?,
         };
+        warm.await.context("loading the search dictionary")?;
         Ok(App {
             config: config.clone(),
             jobs_signal: sql.jobs_signal(),

@@ -89,6 +89,12 @@ fn tokens(text: &str, for_index: bool) -> Vec<String> {
 }
 
 /// The indexed form of a document's text: tokens separated by single spaces.
+/// Loads the segmentation dictionary now (it takes a moment), so the first indexing
+/// transaction does not pay for it.
+pub fn warm_up() {
+    LazyLock::force(&JIEBA);
+}
+
 pub fn index_tokens(text: &str) -> String {
     tokens(text, true).join(" ")
 }
