@@ -13,6 +13,7 @@ use crate::providers::asr::openai::OpenAiAsr;
 use crate::providers::llm::openai::OpenAiChat;
 use crate::providers::{LanguageModel, SpeechToText, Voiceprint};
 use crate::queue::{Clock, SystemClock};
+use crate::ratelimit::{MemoryLimiter, RateLimiter, RedisLimiter};
 use crate::storage::ObjectStorage;
 use crate::store::sql::ConnectOptions;
 use crate::store::{Migrator, SqlStore, Store, TemplateStore};
@@ -30,6 +31,8 @@ pub struct App {
     pub voiceprint: Option<Arc<dyn Voiceprint>>,
     pub clock: Arc<dyn Clock>,
     pub auth: AuthKeys,
+    /// `None` when rate limiting is turned off.
+    pub limiter: Option<Arc<dyn RateLimiter>>,
 }
 
 /// Engines chosen by the caller instead of by configuration (tests use scripted engines here).
@@ -72,6 +75,7 @@ impl App {
             None => engines_from_config(config)?,
         };
         warm.await.context("loading the search dictionary")?;
+        let limiter = limiter_from_config(config).await?;
         Ok(App {
             config: config.clone(),
             jobs_signal: sql.jobs_signal(),
@@ -83,6 +87,7 @@ impl App {
             voiceprint: engines.voiceprint,
             clock: overrides.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             auth: AuthKeys::from_config(&config.auth),
+            limiter,
         })
     }
 }
@@ -101,6 +106,25 @@ pub async fn connect(config: &Config, pg_schema: Option<String>) -> anyhow::Resu
             crate::config::redact_dsn(&config.database.url)
         )
     })
+}
+
+async fn limiter_from_config(config: &Config) -> anyhow::Result<Option<Arc<dyn RateLimiter>>> {
+    let c = &config.rate_limit;
+    if !c.enabled {
+        return Ok(None);
+    }
+    if c.redis_url.is_empty() {
+        return Ok(Some(Arc::new(MemoryLimiter::default())));
+    }
+    let redis = RedisLimiter::connect(&c.redis_url, &c.key_prefix)
+        .await
+        .with_context(|| {
+            format!(
+                "connecting to Redis at {} (rate_limit.redis_url)",
+                crate::config::redact_dsn(&c.redis_url)
+            )
+        })?;
+    Ok(Some(Arc::new(redis)))
 }
 
 fn engines_from_config(config: &Config) -> anyhow::Result<Engines> {

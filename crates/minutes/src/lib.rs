@@ -8,6 +8,7 @@ pub mod http;
 pub mod pipeline;
 pub mod providers;
 pub mod queue;
+pub mod ratelimit;
 pub mod storage;
 pub mod store;
 pub mod telemetry;

@@ -41,6 +41,7 @@ pub struct Config {
     pub voiceprint: VoiceprintConfig,
     pub pipeline: PipelineConfig,
     pub retention: RetentionConfig,
+    pub rate_limit: RateLimitConfig,
     pub log: LogConfig,
 }
 
@@ -151,6 +152,19 @@ pub struct VoiceprintConfig {
 #[serde(deny_unknown_fields)]
 pub struct PipelineConfig {
     pub default_template: String,
+}
+
+/// Request budgets per authenticated user (GCRA); shared through Redis when `redis_url` is set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    pub enabled: bool,
+    pub per_minute: u32,
+    pub upload_per_minute: u32,
+    pub login_per_minute: u32,
+    #[serde(serialize_with = "secret::redact_url")]
+    pub redis_url: String,
+    pub key_prefix: String,
 }
 
 /// How long trash and audio are kept (text is kept); enforced by the hourly retention job.
@@ -268,6 +282,13 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "queue",
                 reason: "concurrency, lease_secs and max_attempts must be at least 1".into(),
+            });
+        }
+        let l = &self.rate_limit;
+        if l.per_minute == 0 || l.upload_per_minute == 0 || l.login_per_minute == 0 {
+            return Err(ConfigError::Invalid {
+                key: "rate_limit",
+                reason: "limits must be at least 1 request per minute (set enabled: false to turn them off)".into(),
             });
         }
         let r = &self.retention;

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use super::error::{ApiError, ApiResult};
 use super::AppState;
 use crate::config::AuthConfig;
+use crate::ratelimit::{Decision, Rule};
 use crate::store::Owner;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -148,6 +149,7 @@ impl FromRequestParts<AppState> for Caller {
                 ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
             })?;
         let claims = state.auth.verify(token.trim())?;
+        enforce_rate_limit(state, parts, &claims.tid, &claims.sub).await?;
         let request_id = parts
             .headers
             .get("x-request-id")
@@ -159,6 +161,49 @@ impl FromRequestParts<AppState> for Caller {
             role: claims.role,
             request_id,
         })
+    }
+}
+
+/// The caller's budget for this route class; over it → 429 with `Retry-After`. A limiter that
+/// cannot be reached lets the request through (and logs), so Redis trouble is not an outage.
+async fn enforce_rate_limit(
+    app: &AppState,
+    parts: &Parts,
+    tenant_id: &str,
+    user_id: &str,
+) -> ApiResult<()> {
+    let limits = &app.config.rate_limit;
+    let upload = parts.method == axum::http::Method::POST && parts.uri.path().ends_with("/upload");
+    let (class, per_minute) = if upload {
+        ("upload", limits.upload_per_minute)
+    } else {
+        ("api", limits.per_minute)
+    };
+    check_limit(app, &format!("{class}:{tenant_id}:{user_id}"), per_minute).await
+}
+
+async fn check_limit(app: &AppState, key: &str, per_minute: u32) -> ApiResult<()> {
+    let Some(limiter) = &app.limiter else {
+        return Ok(());
+    };
+    match limiter.check(key, Rule::per_minute(per_minute)).await {
+        Ok(Decision::Allowed) => Ok(()),
+        Ok(Decision::Limited { retry_after_ms }) => {
+            let secs = ((retry_after_ms + 999) / 1000).max(1) as u64;
+            Err(ApiError {
+                retry_after_secs: Some(secs),
+                ..ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    format!("too many requests; retry in {secs} s"),
+                )
+                .retryable()
+            })
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "rate limiter unavailable; allowing the request");
+            Ok(())
+        }
     }
 }
 
@@ -180,6 +225,12 @@ pub async fn dev_login(
         ));
     }
     let name = body.username.trim();
+    check_limit(
+        &app,
+        &format!("login:{name}"),
+        app.config.rate_limit.login_per_minute,
+    )
+    .await?;
     let valid = !name.is_empty()
         && name.len() <= 64
         && name

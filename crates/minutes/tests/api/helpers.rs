@@ -89,6 +89,10 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     c.queue.backoff_max_secs = 60;
     c.queue.lease_secs = 30;
     c.queue.heartbeat_secs = 10;
+    // Tests make many requests per user; the rate-limit tests set their own budgets.
+    c.rate_limit.per_minute = 100_000;
+    c.rate_limit.upload_per_minute = 100_000;
+    c.rate_limit.login_per_minute = 100_000;
     c
 }
 

@@ -14,6 +14,7 @@ mod folders;
 mod hotwords;
 mod openai_pipeline;
 mod queue;
+mod rate_limit;
 mod retention;
 mod search;
 mod security;
