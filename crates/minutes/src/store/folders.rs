@@ -148,43 +148,11 @@ impl FolderStore for SqlStore {
     }
 
     async fn trash_tasks(&self, owner: &Owner, task_ids: &[String]) -> StoreResult<Vec<String>> {
-        let now = Utc::now();
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let mut trashed = Vec::new();
-            for id in distinct(task_ids) {
-                let rows = sqlx::query(
-                    "UPDATE tasks SET is_deleted = TRUE, deleted_at = $4, updated_at = $4 \
-                     WHERE id = $1 AND tenant_id = $2 AND user_id = $3 AND is_deleted = FALSE")
-                    .bind(id).bind(&owner.tenant_id).bind(&owner.user_id).bind(now)
-                    .execute(&mut *tx).await?.rows_affected();
-                if rows == 1 {
-                    trashed.push(id.to_string());
-                }
-            }
-            tx.commit().await?;
-            Ok(trashed)
-        })
+        self.set_trashed(owner, task_ids, true).await
     }
 
     async fn restore_tasks(&self, owner: &Owner, task_ids: &[String]) -> StoreResult<Vec<String>> {
-        let now = Utc::now();
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            let mut restored = Vec::new();
-            for id in distinct(task_ids) {
-                let rows = sqlx::query(
-                    "UPDATE tasks SET is_deleted = FALSE, deleted_at = NULL, updated_at = $4 \
-                     WHERE id = $1 AND tenant_id = $2 AND user_id = $3 AND is_deleted = TRUE")
-                    .bind(id).bind(&owner.tenant_id).bind(&owner.user_id).bind(now)
-                    .execute(&mut *tx).await?.rows_affected();
-                if rows == 1 {
-                    restored.push(id.to_string());
-                }
-            }
-            tx.commit().await?;
-            Ok(restored)
-        })
+        self.set_trashed(owner, task_ids, false).await
     }
 
     async fn list_trash(&self, owner: &Owner) -> StoreResult<Vec<TaskRecord>> {
@@ -195,5 +163,36 @@ impl FolderStore for SqlStore {
         );
         Ok(on_pool!(self, pool => sqlx::query_as::<_, TaskRecord>(&sql)
             .bind(&owner.tenant_id).bind(&owner.user_id).fetch_all(pool).await?))
+    }
+}
+
+impl SqlStore {
+    /// Moves tasks into (`trashed`) or out of the trash in one transaction; returns the ids that
+    /// changed (others' tasks and tasks already in the target state are skipped).
+    async fn set_trashed(
+        &self,
+        owner: &Owner,
+        task_ids: &[String],
+        trashed: bool,
+    ) -> StoreResult<Vec<String>> {
+        let now = Utc::now();
+        let deleted_at = trashed.then_some(now);
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            let mut changed = Vec::new();
+            for id in distinct(task_ids) {
+                let rows = sqlx::query(
+                    "UPDATE tasks SET is_deleted = $4, deleted_at = $5, updated_at = $6 \
+                     WHERE id = $1 AND tenant_id = $2 AND user_id = $3 AND is_deleted = $7")
+                    .bind(id).bind(&owner.tenant_id).bind(&owner.user_id).bind(trashed).bind(deleted_at)
+                    .bind(now).bind(!trashed)
+                    .execute(&mut *tx).await?.rows_affected();
+                if rows == 1 {
+                    changed.push(id.to_string());
+                }
+            }
+            tx.commit().await?;
+            Ok(changed)
+        })
     }
 }

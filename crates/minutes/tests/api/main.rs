@@ -18,6 +18,7 @@ mod rate_limit;
 mod retention;
 mod search;
 mod security;
+mod sessions;
 mod store_contract;
 mod templates;
 mod uploads;

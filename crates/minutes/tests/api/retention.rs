@@ -3,24 +3,8 @@
 use axum::http::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{TestApp, TestOptions};
+use crate::helpers::{files_under, TestApp, TestOptions};
 use minutes::queue::Clock;
-
-fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return vec![];
-    };
-    entries
-        .flatten()
-        .flat_map(|e| {
-            if e.path().is_dir() {
-                files_under(&e.path())
-            } else {
-                vec![e.path()]
-            }
-        })
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_purges_trash_and_old_audio_but_keeps_text() {

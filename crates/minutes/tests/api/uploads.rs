@@ -3,7 +3,7 @@ use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use tower::ServiceExt;
 
-use crate::helpers::{data_file, TestApp, TestOptions};
+use crate::helpers::{data_file, files_under, TestApp, TestOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_supported_format_is_accepted_and_recognized_by_content() {
@@ -56,27 +56,11 @@ async fn non_audio_is_refused_with_415_and_nothing_is_stored() {
     let (code, body) = t.upload_bytes(&token, "empty.wav", Vec::new()).await;
     assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
     let uploads_dir = t.dir.path().join("objects/uploads");
-    let stored = walk(&uploads_dir);
+    let stored = files_under(&uploads_dir);
     assert!(
         stored.is_empty(),
         "refused uploads leave nothing behind: {stored:?}"
     );
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return vec![];
-    };
-    entries
-        .flatten()
-        .flat_map(|e| {
-            if e.path().is_dir() {
-                walk(&e.path())
-            } else {
-                vec![e.path()]
-            }
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,7 +87,7 @@ async fn uploads_over_the_limit_get_413_declared_or_streamed() {
     let (code, body) = t.upload_bytes(&token, "long.wav", bytes).await;
     assert_eq!(code, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     assert_eq!(body["code"], "input_too_large");
-    assert!(walk(&t.dir.path().join("objects/uploads")).is_empty());
+    assert!(files_under(&t.dir.path().join("objects/uploads")).is_empty());
     // Within the limit still works.
     let small = std::fs::read(data_file("parts/zh02_incident_review.part1.wav")).unwrap()
         [..150_000]
