@@ -7,6 +7,7 @@ speech or write real minutes. Never point a real deployment at it.
 
 POST /v1/audio/transcriptions  -> verbose_json with two segments (after --asr-delay seconds)
 POST /v1/chat/completions      -> a meeting_minutes JSON object citing seg_0001
+GET  /stats                    -> how many calls of each kind it answered
 """
 import argparse
 import json
@@ -24,6 +25,13 @@ MINUTES = {
 
 class Handler(BaseHTTPRequestHandler):
     asr_delay = 0.0
+    calls = {"transcriptions": 0, "chat": 0}
+
+    def do_GET(self):
+        if self.path == "/stats":
+            self._reply(self.calls)
+        else:
+            self.send_error(404)
 
     def _reply(self, body):
         data = json.dumps(body).encode()
@@ -45,12 +53,14 @@ class Handler(BaseHTTPRequestHandler):
                 break
             remaining -= len(chunk)
         if self.path.endswith("/audio/transcriptions"):
+            Handler.calls["transcriptions"] += 1
             time.sleep(self.asr_delay)
             self._reply({"text": "hello world", "language": "english", "duration": 10.0, "segments": [
                 {"id": 0, "start": 0.0, "end": 4.0, "text": " Hello everyone.", "avg_logprob": -0.1},
                 {"id": 1, "start": 4.5, "end": 9.0, "text": " Let us begin.", "avg_logprob": -0.2},
             ]})
         elif self.path.endswith("/chat/completions"):
+            Handler.calls["chat"] += 1
             self._reply({"model": "stub", "choices": [{"index": 0, "finish_reason": "stop",
                          "message": {"role": "assistant", "content": json.dumps(MINUTES)}}],
                          "usage": {"prompt_tokens": 10, "completion_tokens": 5}})
