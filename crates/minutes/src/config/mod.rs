@@ -50,7 +50,11 @@ pub struct Config {
 pub struct ServerConfig {
     pub bind: String,
     pub max_upload_bytes: u64,
+    /// Largest JSON body (or non-upload request body) accepted.
+    pub max_body_bytes: usize,
     pub request_timeout_secs: u64,
+    /// Browser origins allowed to call the API (`https://app.example.com`); empty = none.
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -254,6 +258,16 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "database.url",
                 reason: "must start with sqlite:, postgres:// or postgresql://".into(),
+            });
+        }
+        if let Some(bad) = self.server.cors_origins.iter().find(|o| {
+            *o == "*"
+                || !(o.starts_with("http://") || o.starts_with("https://"))
+                || o.ends_with('/')
+        }) {
+            return Err(ConfigError::Invalid {
+                key: "server.cors_origins",
+                reason: format!("`{bad}`: list exact origins like https://app.example.com (no `*`, no trailing slash)"),
             });
         }
         if self.server.bind.parse::<std::net::SocketAddr>().is_err() {

@@ -78,6 +78,9 @@ fn invalid_config_names_the_key() {
     .unwrap();
     assert_eq!(ok.max_attempts_for("transcribe"), 8);
     assert_eq!(ok.max_attempts_for("generate_artifact"), 5);
+    let err =
+        Config::load_from(None, env_from(&[("SERVER__CORS_ORIGINS", "[\"*\"]")])).unwrap_err();
+    assert!(err.to_string().contains("server.cors_origins"), "{err}");
     let err = Config::load_from(None, env_from(&[("QUEUE__NOPE", "1")])).unwrap_err();
     assert!(err.to_string().contains("nope"), "{err}");
 }

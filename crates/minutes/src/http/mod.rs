@@ -26,9 +26,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::routing::{delete, get, patch, post};
 use axum::Router;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
@@ -53,6 +56,45 @@ impl Deref for AppState {
     fn deref(&self) -> &App {
         &self.0
     }
+}
+
+/// Headers that make browsers treat API answers as data only.
+fn with_security_headers(api: Router<AppState>) -> Router<AppState> {
+    let set = |name, value: &'static str| {
+        SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value))
+    };
+    api.layer(set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(set(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(set(header::REFERRER_POLICY, "no-referrer"))
+        .layer(set(
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'",
+        ))
+}
+
+/// Cross-origin access only for the configured origins (never `*`, credentials allowed).
+fn cors(origins: &[String]) -> CorsLayer {
+    let allowed: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(allowed))
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers([header::RETRY_AFTER, HeaderName::from_static("x-request-id")])
+        .allow_credentials(true)
+        .max_age(Duration::from_secs(600))
 }
 
 /// The whole route table.
@@ -146,6 +188,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/sessions/batch-restore", post(sessions::batch_restore))
         .route("/trash/sessions", get(sessions::trash))
         .route("/search", get(search::search))
+        .layer(DefaultBodyLimit::max(app.config.server.max_body_bytes))
         // Long-polls (60 s) and generation waits (300 s) fit under this bound.
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
@@ -157,7 +200,10 @@ pub fn router(app: Arc<App>) -> Router {
             post(uploads::upload).layer(DefaultBodyLimit::max(upload_limit)),
         );
     Router::new()
-        .nest("/api/v1", api)
+        .nest(
+            "/api/v1",
+            with_security_headers(api).layer(cors(&app.config.server.cors_origins)),
+        )
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         // Serves /openapi.json as well as the UI at /docs.

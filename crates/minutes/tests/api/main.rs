@@ -11,6 +11,7 @@ mod corrections;
 mod exports;
 mod failures;
 mod folders;
+mod hardening;
 mod hotwords;
 mod openai_pipeline;
 mod queue;
