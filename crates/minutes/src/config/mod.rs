@@ -42,6 +42,7 @@ pub struct Config {
     pub pipeline: PipelineConfig,
     pub retention: RetentionConfig,
     pub rate_limit: RateLimitConfig,
+    pub quotas: QuotaConfig,
     pub log: LogConfig,
 }
 
@@ -169,6 +170,18 @@ pub struct RateLimitConfig {
     #[serde(serialize_with = "secret::redact_url")]
     pub redis_url: String,
     pub key_prefix: String,
+}
+
+/// Per-tenant limits, checked before work is accepted (0 = unlimited).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaConfig {
+    pub audio_minutes_per_month: u64,
+    pub concurrent_pipelines: u64,
+    pub llm_tokens_per_month: u64,
+    pub storage_bytes: u64,
+    /// Share of a quota from which `GET /quota` warns.
+    pub warn_at: f64,
 }
 
 /// How long trash and audio are kept (text is kept); enforced by the hourly retention job.

@@ -12,6 +12,7 @@ mod folders;
 mod health;
 mod hotwords;
 pub mod openapi;
+mod quota;
 mod search;
 mod sessions;
 mod speakers;
@@ -174,6 +175,7 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/tasks/{id}/hotwords", get(hotwords::task_report))
         .route("/admin/audit", get(admin::audit))
+        .route("/quota", get(quota::get))
         .route("/folders", get(folders::list).post(folders::create))
         .route(
             "/folders/{id}",

@@ -46,6 +46,7 @@ pub const ROUTES: &[(&str, &str, &str, bool)] = &[
     ("get", "/hotwords/{id}", "Alias of GET /hotword-sets/{id}", true),
     ("put", "/hotwords/{id}", "Alias of PUT /hotword-sets/{id}", true),
     ("delete", "/hotwords/{id}", "Alias of DELETE /hotword-sets/{id}", true),
+    ("get", "/quota", "The tenant's quotas: usage this month, limits, warnings from quotas.warn_at", true),
     ("get", "/admin/audit", "Tenant audit log for tenant admins (?action&resource_type&resource_id&user_id&from&to&limit&offset&format=json|csv|jsonl)", true),
     ("get", "/tasks/{id}/hotwords", "Hotword report: which supplied hotwords the transcript contains", true),
     ("get", "/prompt-templates", "Global templates and your private ones (?scope=global|private&artifact_type=…)", true),

@@ -123,6 +123,7 @@ pub async fn create(
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
+    super::quota::check(&app, &caller, super::quota::Need::Pipeline).await?;
     // Only objects the caller uploaded: no server paths, no URLs, nobody else's keys.
     let uploads = app.store.uploads_by_keys(&caller.owner(), &keys).await?;
     let by_key: HashMap<&str, &crate::store::Upload> =
@@ -393,6 +394,7 @@ pub async fn retry(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let task = owned_task(&app, &caller, &id).await?;
+    super::quota::check(&app, &caller, super::quota::Need::Pipeline).await?;
     let steps = app.store.task_steps(&task.tenant_id, &task.id).await?;
     let finished = |s: Stage| {
         steps

@@ -50,6 +50,7 @@ pub async fn upload(
     if declared.is_some_and(|len| len > limit + 64 * 1024) {
         return Err(too_large(limit));
     }
+    super::quota::check(&app, &caller, super::quota::Need::Storage).await?;
     while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
         if field.name() != Some("file") {
             continue;

@@ -96,6 +96,23 @@ impl AccountStore for SqlStore {
             .fetch_all(pool).await?))
     }
 
+    async fn tenant_usage(
+        &self,
+        tenant_id: &str,
+        period_start: chrono::DateTime<Utc>,
+    ) -> StoreResult<TenantUsage> {
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, TenantUsage>(
+            "SELECT \
+               (SELECT COUNT(*) FROM tasks WHERE tenant_id = $1 AND state IN \
+                  ('pending', 'queued', 'running', 'transcribing', 'identifying', 'correcting', 'summarizing')) AS active_pipelines, \
+               (SELECT COALESCE(SUM(units), 0.0) FROM cost_records WHERE tenant_id = $1 AND api_type = 'asr' \
+                  AND created_at >= $2) AS audio_seconds, \
+               (SELECT COALESCE(SUM(units), 0.0) FROM cost_records WHERE tenant_id = $1 AND api_type = 'llm' \
+                  AND created_at >= $2) AS llm_tokens, \
+               (SELECT CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) FROM uploads WHERE tenant_id = $1) AS storage_bytes")
+            .bind(tenant_id).bind(period_start).fetch_one(pool).await?))
+    }
+
     async fn cost_records(&self, tenant_id: &str, task_id: &str) -> StoreResult<Vec<CostRecord>> {
         Ok(on_pool!(self, pool => sqlx::query_as::<_, CostRecord>(
             "SELECT provider, api_type, units, unit, cost_minor, currency FROM cost_records \

@@ -57,6 +57,13 @@ pub trait AccountStore: Send + Sync {
         filter: &AuditFilter,
     ) -> StoreResult<Vec<AuditRecord>>;
     async fn cost_records(&self, tenant_id: &str, task_id: &str) -> StoreResult<Vec<CostRecord>>;
+    /// The tenant's usage: active pipelines and stored upload bytes now, audio and LLM tokens
+    /// since `period_start`.
+    async fn tenant_usage(
+        &self,
+        tenant_id: &str,
+        period_start: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<TenantUsage>;
 }
 
 /// Tasks, their files, steps and history, and the atomic stage transitions of the pipeline.

@@ -478,3 +478,12 @@ pub struct AudioCandidate {
     /// Transcript revisions: more than one means the task was corrected by hand.
     pub revisions: i64,
 }
+
+/// What a tenant has used: now (pipelines, storage) and since the start of the month.
+#[derive(Debug, Clone, Copy, PartialEq, sqlx::FromRow, Serialize)]
+pub struct TenantUsage {
+    pub active_pipelines: i64,
+    pub audio_seconds: f64,
+    pub llm_tokens: f64,
+    pub storage_bytes: i64,
+}

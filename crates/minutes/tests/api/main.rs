@@ -15,6 +15,7 @@ mod hardening;
 mod hotwords;
 mod openai_pipeline;
 mod queue;
+mod quota;
 mod rate_limit;
 mod retention;
 mod search;
