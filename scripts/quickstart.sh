@@ -33,12 +33,16 @@ bin="${CARGO_TARGET_DIR:-target}/release/minutes"
 lang="${MINUTES_RUN_LANGUAGE:-zh-CN+en-US}"
 out="${MINUTES_RUN_OUTPUT_LANGUAGE:-zh-CN}"
 files=("$@")
+json=()
 if [ ${#files[@]} -eq 0 ]; then
     sample="../shared/data/meetings/en01_sprint_planning.mp3"
     [ -f "$sample" ] || { echo "error: give a recording: $0 meeting.mp3" >&2; exit 2; }
     files=("$sample")
     lang="${MINUTES_RUN_LANGUAGE:-en-US}"
     out="${MINUTES_RUN_OUTPUT_LANGUAGE:-en-US}"
+    # The sample lives in shared data; keep the result with ours.
+    mkdir -p minutes-data
+    json=(--json minutes-data/en01_sprint_planning.minutes.json)
 fi
 echo "==> minutes run ${files[*]}"
-exec "$bin" run --language "$lang" --output-language "$out" "${files[@]}"
+exec "$bin" run --language "$lang" --output-language "$out" "${json[@]}" "${files[@]}"
