@@ -1,5 +1,5 @@
-//! The periodic retention job: purges trash past `retention.trash_days` (rows and objects) and
-//! deletes audio past its retention (text is kept). Every worker serving the `maintenance` queue
+//! The periodic maintenance job: purges trash past `retention.trash_days` (rows and objects),
+//! deletes audio past its retention (text is kept) and backfills the search index. Every worker serving the `maintenance` queue
 //! schedules it; the job id is derived from the period, so there is one run per interval.
 use chrono::{Duration, Utc};
 use serde_json::json;
@@ -96,9 +96,12 @@ pub(super) async fn run(app: &App, job: &ClaimedJob) -> Result<(), JobError> {
         .await;
         audio += 1;
     }
+    // Tasks from before the search index existed get indexed a batch at a time.
+    let indexed = app.store.backfill_search(BATCH).await?;
     tracing::info!(
         trash_purged = trash,
         audio_purged = audio,
+        search_backfilled = indexed,
         "retention run finished"
     );
     app.store.complete_job(&job.lease()).await?;

@@ -359,6 +359,9 @@ pub trait SearchStore: Send + Sync {
         query_tokens: &str,
         limit: i64,
     ) -> StoreResult<Vec<SearchHit>>;
+    /// Indexes up to `limit` tasks that have a transcript but no search documents (tasks from
+    /// before the index existed); returns how many it indexed.
+    async fn backfill_search(&self, limit: i64) -> StoreResult<usize>;
 }
 
 /// Everything the application needs from persistence.

@@ -200,6 +200,61 @@ fn fts5_query(tokens: &[&str]) -> String {
 
 #[async_trait]
 impl SearchStore for SqlStore {
+    async fn backfill_search(&self, limit: i64) -> StoreResult<usize> {
+        let missing: Vec<(String, String)> = on_pool!(self, pool => sqlx::query_as(
+            "SELECT t.tenant_id, t.id FROM tasks t \
+             WHERE EXISTS (SELECT 1 FROM transcript_revisions r WHERE r.task_id = t.id) \
+             AND NOT EXISTS (SELECT 1 FROM search_documents d WHERE d.task_id = t.id) LIMIT $1")
+            .bind(limit).fetch_all(pool).await?);
+        for (tenant_id, task_id) in &missing {
+            let Some(latest) = self.latest_transcript(tenant_id, task_id).await? else {
+                continue;
+            };
+            let revision = NewTranscriptRevision {
+                segments: latest.segments.0,
+                full_text: latest.full_text,
+                duration: latest.duration,
+                language: latest.language,
+                provider: latest.provider,
+                author: latest.author,
+                reason: latest.reason,
+            };
+            let mut newest: Vec<ArtifactRecord> = Vec::new();
+            for a in self.list_artifacts(tenant_id, task_id).await? {
+                if !newest.iter().any(|n| n.artifact_type == a.artifact_type) {
+                    newest.push(a);
+                }
+            }
+            let now = Utc::now();
+            on_pool!(self, pool => {
+                let mut tx = pool.begin().await?;
+                index_transcript!(tx, task_id, &revision, now);
+                for a in &newest {
+                    let a = NewArtifact {
+                        id: a.id.clone(),
+                        task_id: a.task_id.clone(),
+                        tenant_id: tenant_id.clone(),
+                        artifact_type: a.artifact_type.clone(),
+                        content: a.content.0.clone(),
+                        prompt_instance: a.prompt_instance.0.clone(),
+                        metadata: a.metadata.0.clone(),
+                        transcript_revision: a.transcript_revision,
+                        speaker_mapping_version: a.speaker_mapping_version,
+                        template_id: a.template_id.clone(),
+                        model: a.model.clone(),
+                        prompt_hash: a.prompt_hash.clone(),
+                        prompt_tokens: a.prompt_tokens,
+                        completion_tokens: a.completion_tokens,
+                        created_by: a.created_by.clone(),
+                    };
+                    index_artifact!(tx, &a, now);
+                }
+                tx.commit().await?;
+            });
+        }
+        Ok(missing.len())
+    }
+
     async fn search(
         &self,
         owner: &Owner,

@@ -103,3 +103,57 @@ async fn default_retention_keeps_recent_audio() {
     assert!(task["audio_purged_at"].is_null());
     assert_eq!(files_under(&t.dir.path().join("objects/uploads")).len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_maintenance_run_backfills_the_search_index_for_older_tasks() {
+    let t = TestApp::new().await;
+    let token = t.login("backfill").await;
+    t.create_two_part_task(&token).await;
+    t.run_jobs_until_idle().await;
+
+    assert!(search_hits(&t, &token).await >= 1);
+    // Recreate the index tables empty, as for tasks created before the index existed.
+    let migrator = minutes::store::Migrator::new(&t.app.sql);
+    let versions: Vec<i64> = migrator
+        .status()
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.version)
+        .collect();
+    while migrator
+        .status()
+        .await
+        .unwrap()
+        .iter()
+        .any(|s| s.applied && s.version >= 3)
+    {
+        migrator.down().await.unwrap();
+    }
+    migrator.up().await.unwrap();
+    assert!(
+        migrator.status().await.unwrap().iter().all(|s| s.applied),
+        "{versions:?}"
+    );
+    assert_eq!(
+        search_hits(&t, &token).await,
+        0,
+        "nothing indexed after the tables were recreated"
+    );
+
+    minutes::pipeline::maintenance::schedule(&t.app, t.clock.now_ms())
+        .await
+        .unwrap();
+    assert_eq!(t.run_jobs_until_idle().await, 1);
+    assert!(
+        search_hits(&t, &token).await >= 2,
+        "segment and minutes are indexed again"
+    );
+}
+
+async fn search_hits(t: &TestApp, token: &str) -> usize {
+    let (_, found) = t
+        .get("/api/v1/search?q=%E8%BF%9E%E6%8E%A5%E6%B1%A0", token)
+        .await;
+    found["results"].as_array().map(Vec::len).unwrap_or(0)
+}
