@@ -18,7 +18,7 @@ use super::AppState;
 use crate::domain::artifact::ArtifactType;
 use crate::domain::render::{artifact_markdown, subtitles};
 use crate::domain::speakers::names;
-use crate::export::{markdown_to_docx, ExportFormat};
+use crate::export::{markdown_to_docx, markdown_to_pdf, ExportFormat};
 
 #[derive(Debug, Deserialize)]
 pub struct ExportQuery {
@@ -76,6 +76,14 @@ pub async fn export(
     let body: Vec<u8> = match format {
         ExportFormat::Markdown => markdown()?.into_bytes(),
         ExportFormat::Docx => markdown_to_docx(&markdown()?).map_err(ApiError::internal)?,
+        ExportFormat::Pdf => {
+            let md = markdown()?;
+            // Layout and compression are CPU work; keep them off the async threads.
+            tokio::task::spawn_blocking(move || markdown_to_pdf(&md))
+                .await
+                .map_err(ApiError::internal)?
+                .map_err(ApiError::internal)?
+        }
         ExportFormat::Srt | ExportFormat::Vtt => subtitles(
             &segments_of(&transcript)?,
             &speaker_names,

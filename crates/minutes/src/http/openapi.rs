@@ -28,7 +28,7 @@ pub const ROUTES: &[(&str, &str, &str, bool)] = &[
     ("get", "/tasks/{id}/transcript/diff", "Segment-level changes between revisions ?from=N[&to=M]", true),
     ("patch", "/tasks/{id}/speakers", "Rename speakers {speaker_mapping: {label: name}}: a new mapping version; artifact views re-render without a model call", true),
     ("post", "/tasks/{id}/confirm", "Confirm the minutes (required items + responsible person): archives the task and watermarks the confirmed versions", true),
-    ("get", "/tasks/{id}/export", "Download ?format=md|docx|srt|vtt|json[&artifact_id=…] (names and confirmation watermark included)", true),
+    ("get", "/tasks/{id}/export", "Download ?format=md|docx|pdf|srt|vtt|json[&artifact_id=…] (names and confirmation watermark included)", true),
     ("get", "/tasks/{id}/artifacts", "Artifacts grouped by type, newest version first", true),
     ("get", "/tasks/{id}/artifacts/{artifact_id}", "Artifact detail (content as a JSON string, content_object, lineage)", true),
     ("get", "/tasks/{id}/artifacts/{artifact_type}/versions", "Versions of one artifact type, newest first", true),

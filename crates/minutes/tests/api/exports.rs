@@ -53,6 +53,18 @@ async fn exports_in_every_format_show_current_names_and_the_watermark() {
         .unwrap();
     assert!(xml.contains("Incident review #1") && xml.contains("Confirmed by 陈静"));
 
+    let (code, headers, pdf) = t.get_raw(&url("pdf"), &token).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "application/pdf");
+    let text = pdf_text(&pdf);
+    assert!(text.contains("Incident review #1"), "{text}");
+    assert!(
+        text.contains("复盘订单服务故障。")
+            && text.contains("Speaker 1, 张伟")
+            && text.contains("Confirmed by 陈静"),
+        "{text}"
+    );
+
     let (_, _, srt) = t.get_raw(&url("srt"), &token).await;
     let srt = String::from_utf8(srt).unwrap();
     assert!(
@@ -75,7 +87,7 @@ async fn exports_in_every_format_show_current_names_and_the_watermark() {
     assert_eq!(doc["artifacts"][0]["content"]["responsible_person"], "陈静");
     assert_eq!(doc["task"]["is_confirmed"], true);
 
-    let (code, err) = t.get(&url("pdfx"), &token).await;
+    let (code, err) = t.get(&url("odt"), &token).await;
     assert_eq!(code, StatusCode::BAD_REQUEST);
     assert_eq!(err["code"], "unsupported_format");
     let other = t.login("other").await;
@@ -85,4 +97,53 @@ async fn exports_in_every_format_show_current_names_and_the_watermark() {
         .get(&format!("{}&artifact_id=artifact_nope", url("md")), &token)
         .await;
     assert_eq!(code, StatusCode::NOT_FOUND);
+}
+
+/// The text of a PDF written by the exporter: content streams decoded through its ToUnicode map.
+fn pdf_text(pdf: &[u8]) -> String {
+    let find = |hay: &[u8], needle: &[u8], from: usize| {
+        hay[from..]
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .map(|p| p + from)
+    };
+    let raw = String::from_utf8_lossy(pdf);
+    let mut map = std::collections::HashMap::new();
+    for block in raw.split("beginbfchar").skip(1) {
+        for line in block.split("endbfchar").next().unwrap().lines() {
+            let parts: Vec<&str> = line
+                .split(['<', '>'])
+                .filter(|p| !p.trim().is_empty())
+                .collect();
+            if let [gid, uni] = parts[..] {
+                let units: Vec<u16> = (0..uni.len())
+                    .step_by(4)
+                    .map(|i| u16::from_str_radix(&uni[i..i + 4], 16).unwrap())
+                    .collect();
+                map.insert(gid.to_string(), String::from_utf16(&units).unwrap());
+            }
+        }
+    }
+    let mut text = String::new();
+    let mut at = 0;
+    while let Some(start) = find(pdf, b">>\nstream\n", at).map(|p| p + 3) {
+        let end = find(pdf, b"\nendstream", start).unwrap();
+        let mut inflated = Vec::new();
+        let decoded = std::io::Read::read_to_end(
+            &mut flate2::read::ZlibDecoder::new(&pdf[start + 7..end]),
+            &mut inflated,
+        )
+        .is_ok();
+        if decoded && inflated.starts_with(b"BT") {
+            for line in String::from_utf8_lossy(&inflated).lines() {
+                let hex = line.split(['<', '>']).nth(1).unwrap_or("");
+                for i in (0..hex.len()).step_by(4) {
+                    text.push_str(map.get(&hex[i..i + 4]).map(String::as_str).unwrap_or("?"));
+                }
+                text.push('\n');
+            }
+        }
+        at = end;
+    }
+    text
 }
