@@ -87,6 +87,9 @@ pub struct AuthConfig {
     pub jwt_secret_file: Option<PathBuf>,
     pub jwt_ttl_secs: u64,
     pub issuer: String,
+    /// User ids of platform operators (may manage global hotword sets).
+    #[serde(default)]
+    pub operators: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -103,6 +103,11 @@ impl Caller {
 }
 
 impl Caller {
+    /// A platform operator (configured in `auth.operators`), across all tenants.
+    pub fn is_operator(&self, app: &AppState) -> bool {
+        app.config.auth.operators.contains(&self.user_id)
+    }
+
     /// Appends to the audit log. The action already happened, so a failure to record it is
     /// logged rather than turned into an error for the user.
     pub async fn audit(

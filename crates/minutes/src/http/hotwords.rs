@@ -132,11 +132,12 @@ pub async fn create(
                 "tenant hotword sets need the tenant admin role",
             ))
         }
+        "global" if caller.is_operator(&app) => String::new(),
         "global" => {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",
-                "global hotword sets are managed by a platform operator",
+                "global hotword sets are managed by a platform operator (auth.operators)",
             ))
         }
         _ => {
@@ -153,12 +154,13 @@ pub async fn create(
     let now = chrono::Utc::now();
     let set = HotwordSetRecord {
         id: ids::new_id("hs"),
-        tenant_id: Some(caller.tenant_id.clone()),
+        // Global sets belong to no tenant.
+        tenant_id: (scope != "global").then(|| caller.tenant_id.clone()),
         name,
         provider: "local".into(),
         provider_resource_id: None,
         scope,
-        scope_id: Some(scope_id),
+        scope_id: (!scope_id.is_empty()).then_some(scope_id),
         asr_language: language,
         description: form.description.unwrap_or_default(),
         words: JsonColumn(words.words),
@@ -244,6 +246,7 @@ async fn changeable(app: &AppState, caller: &Caller, id: &str) -> ApiResult<Hotw
     let allowed = match set.scope.as_str() {
         "user" => set.scope_id.as_deref() == Some(caller.user_id.as_str()),
         "tenant" => caller.role == "admin",
+        "global" => caller.is_operator(app),
         _ => false,
     };
     if !allowed {

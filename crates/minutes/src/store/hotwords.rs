@@ -68,7 +68,7 @@ impl HotwordStore for SqlStore {
         let now = Utc::now();
         let sql = format!(
             "UPDATE hotword_sets SET name = $4, description = $5, words = $6, word_count = $7, word_size = $8, \
-             updated_at = $9 WHERE {VISIBLE} AND id = $3 AND scope <> 'global'"
+             updated_at = $9 WHERE {VISIBLE} AND id = $3"
         );
         let rows = on_pool!(self, pool => sqlx::query(&sql)
             .bind(&owner.tenant_id).bind(&owner.user_id).bind(&s.id).bind(&s.name).bind(&s.description)
@@ -81,8 +81,7 @@ impl HotwordStore for SqlStore {
     }
 
     async fn delete_hotword_set(&self, owner: &Owner, id: &str) -> StoreResult<()> {
-        let sql =
-            format!("DELETE FROM hotword_sets WHERE {VISIBLE} AND id = $3 AND scope <> 'global'");
+        let sql = format!("DELETE FROM hotword_sets WHERE {VISIBLE} AND id = $3");
         let rows = on_pool!(self, pool => sqlx::query(&sql)
             .bind(&owner.tenant_id).bind(&owner.user_id).bind(id).execute(pool).await?.rows_affected());
         if rows == 0 {

@@ -215,7 +215,7 @@ pub trait ContentStore: Send + Sync {
     async fn insert_artifact(&self, artifact: &NewArtifact) -> StoreResult<ArtifactRecord>;
 }
 
-/// Hotword sets. Global sets are read-only here (a platform operator manages them).
+/// Hotword sets. Who may change which scope is decided by the HTTP layer (operators: global).
 #[async_trait]
 pub trait HotwordStore: Send + Sync {
     async fn create_hotword_set(&self, set: &HotwordSetRecord) -> StoreResult<()>;

@@ -187,3 +187,62 @@ async fn hotword_files_are_governed_and_scoped() {
     let (_, list) = t.get("/api/v1/hotword-sets", &token).await;
     assert_eq!(list["total"], 2, "the tenant set and the ja set remain");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn platform_operators_manage_global_sets_that_apply_to_every_tenant() {
+    let t = TestApp::with(crate::helpers::TestOptions {
+        configure: Box::new(|c| c.auth.operators = vec!["user_hw_op".into()]),
+        ..Default::default()
+    })
+    .await;
+    let operator = t.login("hw_op").await;
+    let user = t.login("hw_tenant_user").await;
+    let (code, _) = create_set(&t, &user, "mine-global", "global", "zh-CN", b"x").await;
+    assert_eq!(
+        code,
+        StatusCode::FORBIDDEN,
+        "only operators create global sets"
+    );
+    let (code, created) = create_set(
+        &t,
+        &operator,
+        "glossary",
+        "global",
+        "zh-CN",
+        "火山引擎|9\n".as_bytes(),
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED, "{created}");
+    let id = created["hotword_set_id"].as_str().unwrap().to_string();
+
+    // Every tenant sees it and its tasks get the words; nobody but an operator changes it.
+    let (_, listed) = t.get("/api/v1/hotword-sets?scope=global", &user).await;
+    assert_eq!(listed["total"], 1);
+    assert_eq!(
+        listed["hotword_sets"][0]["scope_id"],
+        serde_json::Value::Null
+    );
+    let (code, _) = t
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/hotword-sets/{id}"),
+            Some(&user),
+            Body::empty(),
+            None,
+        )
+        .await;
+    assert_eq!(code, StatusCode::FORBIDDEN);
+    t.create_two_part_task(&user).await;
+    t.run_jobs_until_idle().await;
+    assert_eq!(*t.asr.last_hotwords.lock().unwrap(), vec!["火山引擎"]);
+    let (code, _) = t
+        .request(
+            Method::DELETE,
+            &format!("/api/v1/hotword-sets/{id}"),
+            Some(&operator),
+            Body::empty(),
+            None,
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK);
+}
