@@ -17,9 +17,10 @@ use crate::domain::ids;
 use crate::domain::render::minutes_markdown;
 use crate::domain::stage::Stage;
 use crate::domain::task::{TaskState, ASR_LANGUAGES, OUTPUT_LANGUAGES};
+use crate::http::uploads::{new_upload_key, upload_row};
 use crate::pipeline::stage_job;
 use crate::queue::{Worker, WorkerOptions};
-use crate::store::{NewTask, NewTaskFile, Owner, TaskRecord, Upload};
+use crate::store::{NewTask, NewTaskFile, Owner, TaskRecord};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -159,13 +160,7 @@ async fn store_input(
             path.display()
         )
     })?;
-    let key = format!(
-        "uploads/{}/{}.{:?}",
-        owner.user_id,
-        &ids::new_id("f")[2..],
-        container
-    )
-    .to_lowercase();
+    let key = new_upload_key(&owner.user_id, container);
     let written = app
         .objects
         .put_file(&key, path)
@@ -176,17 +171,7 @@ async fn store_input(
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     app.store
-        .insert_upload(&Upload {
-            object_key: key.clone(),
-            tenant_id: owner.tenant_id.clone(),
-            user_id: owner.user_id.clone(),
-            original_filename: original.clone(),
-            container: format!("{container:?}").to_lowercase(),
-            size_bytes: written.size_bytes as i64,
-            sha256: written.sha256.clone(),
-            duration_secs: None,
-            created_at: chrono::Utc::now(),
-        })
+        .insert_upload(&upload_row(owner, &key, &original, container, &written))
         .await?;
     Ok(NewTaskFile {
         file_order: order as i64,

@@ -19,7 +19,7 @@ mod speakers;
 mod tasks;
 mod templates;
 mod transcripts;
-mod uploads;
+pub(crate) mod uploads;
 mod views;
 
 use std::ops::Deref;

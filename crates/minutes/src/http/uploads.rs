@@ -10,8 +10,8 @@ use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
 use super::AppState;
 use crate::domain::ids;
-use crate::storage::ObjectWriter;
-use crate::store::Upload;
+use crate::storage::{ObjectWriter, Written};
+use crate::store::{Owner, Upload};
 use minutes_audio::Container;
 
 /// Bytes needed to recognize every accepted container by its magic bytes.
@@ -23,6 +23,36 @@ fn too_large(limit: u64) -> ApiError {
         "input_too_large",
         format!("the file exceeds the upload limit of {limit} bytes"),
     )
+}
+
+/// The server-generated, opaque key of a new upload: `uploads/{user}/{16 hex}.{ext}`.
+pub(crate) fn new_upload_key(user_id: &str, container: Container) -> String {
+    format!(
+        "uploads/{user_id}/{}.{}",
+        &ids::new_id("f")[2..],
+        extension(container)
+    )
+}
+
+/// The row describing an upload that was just stored.
+pub(crate) fn upload_row(
+    owner: &Owner,
+    key: &str,
+    original: &str,
+    container: Container,
+    written: &Written,
+) -> Upload {
+    Upload {
+        object_key: key.to_string(),
+        tenant_id: owner.tenant_id.clone(),
+        user_id: owner.user_id.clone(),
+        original_filename: original.to_string(),
+        container: format!("{container:?}").to_lowercase(),
+        size_bytes: written.size_bytes as i64,
+        sha256: written.sha256.clone(),
+        duration_secs: None,
+        created_at: chrono::Utc::now(),
+    }
 }
 
 fn extension(c: Container) -> &'static str {
@@ -81,12 +111,7 @@ pub async fn upload(
                 "not a supported audio file (wav, mp3, m4a/aac, ogg/vorbis, opus, flac)",
             )
         })?;
-        let key = format!(
-            "uploads/{}/{}.{}",
-            caller.user_id,
-            &ids::new_id("f")[2..],
-            extension(container)
-        );
+        let key = new_upload_key(&caller.user_id, container);
         let mut writer = app.objects.writer(&key).await.map_err(ApiError::internal)?;
         let copied = copy_field(&mut writer, pending, &mut field, limit).await;
         if let Err(e) = copied {
@@ -94,17 +119,7 @@ pub async fn upload(
             return Err(e);
         }
         let written = writer.finish().await.map_err(ApiError::internal)?;
-        let upload = Upload {
-            object_key: key.clone(),
-            tenant_id: caller.tenant_id.clone(),
-            user_id: caller.user_id.clone(),
-            original_filename: original.clone(),
-            container: format!("{container:?}").to_lowercase(),
-            size_bytes: written.size_bytes as i64,
-            sha256: written.sha256.clone(),
-            duration_secs: None,
-            created_at: chrono::Utc::now(),
-        };
+        let upload = upload_row(&caller.owner(), &key, &original, container, &written);
         if let Err(e) = app.store.insert_upload(&upload).await {
             let _ = app.objects.delete(&key).await;
             return Err(e.into());
