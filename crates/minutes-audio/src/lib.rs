@@ -14,6 +14,7 @@ mod pipeline;
 mod resample;
 mod sniff;
 mod source;
+pub mod vad;
 mod wav;
 
 use std::path::Path;
@@ -21,7 +22,7 @@ use std::path::Path;
 pub use concat::{concat_to_wav, PartSpan, Timeline};
 pub use error::AudioError;
 pub use sniff::{sniff, Container};
-pub use wav::{read_wav_f32, slice_wav};
+pub use wav::{read_wav_f32, slice_wav, WavSamples};
 
 /// The sample rate of everything this crate produces.
 pub const TARGET_SAMPLE_RATE: u32 = 16_000;

@@ -209,6 +209,43 @@ pub fn slice_wav(path: &Path, start_secs: f64, end_secs: f64) -> Result<Vec<u8>,
     Ok(bytes)
 }
 
+/// Random access to the samples of a 16 kHz mono s16 WAV without loading the whole file:
+/// long meetings are read window by window.
+pub struct WavSamples {
+    file: File,
+    data: DataChunk,
+}
+
+impl WavSamples {
+    pub fn open(path: &Path) -> Result<Self, AudioError> {
+        let mut file = File::open(path)?;
+        let data = locate_data(&mut file)?;
+        Ok(Self { file, data })
+    }
+
+    /// Number of samples in the file.
+    pub fn len(&self) -> u64 {
+        self.data.samples
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.data.samples == 0
+    }
+
+    /// Samples `[start, start + n)` as f32 in [-1, 1); clipped to the end of the file.
+    pub fn read(&mut self, start: u64, n: usize) -> Result<Vec<f32>, AudioError> {
+        let start = start.min(self.data.samples);
+        let n = (n as u64).min(self.data.samples - start) as usize;
+        self.file
+            .seek(SeekFrom::Start(self.data.offset + start * 2))?;
+        let mut bytes = vec![0u8; n * 2];
+        read_or_corrupt(&mut self.file, &mut bytes)?;
+        let mut out = Vec::with_capacity(n);
+        decode_s16le(&bytes, &mut out);
+        Ok(out)
+    }
+}
+
 /// Reads a whole 16 kHz mono s16 WAV (as written by this crate) into f32 samples.
 pub fn read_wav_f32(path: &Path) -> Result<Vec<f32>, AudioError> {
     let mut file = File::open(path)?;

@@ -5,13 +5,15 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::sync::Notify;
 
+use crate::auth::Authenticator;
 use crate::config::{AsrProviderKind, Config, LlmProviderKind, VoiceprintProviderKind};
-use crate::http::auth::AuthKeys;
+use crate::egress::EgressPolicy;
 use crate::pipeline::prompt::builtin_templates;
 use crate::providers::asr::fallback::FallbackAsr;
 use crate::providers::asr::openai::OpenAiAsr;
+use crate::providers::llm::extractive::ExtractiveGenerator;
 use crate::providers::llm::openai::OpenAiChat;
-use crate::providers::{LanguageModel, SpeechToText, Voiceprint};
+use crate::providers::{Diarizer, LanguageModel, SpeechToText, Voiceprint};
 use crate::queue::{Clock, SystemClock};
 use crate::ratelimit::{MemoryLimiter, RateLimiter, RedisLimiter};
 use crate::storage::ObjectStorage;
@@ -29,8 +31,11 @@ pub struct App {
     pub asr: Arc<dyn SpeechToText>,
     pub llm: Arc<dyn LanguageModel>,
     pub voiceprint: Option<Arc<dyn Voiceprint>>,
+    pub diarizer: Option<Arc<dyn Diarizer>>,
     pub clock: Arc<dyn Clock>,
-    pub auth: AuthKeys,
+    pub auth: Arc<Authenticator>,
+    /// Where outgoing requests may go (`network`).
+    pub egress: EgressPolicy,
     /// `None` when rate limiting is turned off.
     pub limiter: Option<Arc<dyn RateLimiter>>,
 }
@@ -40,6 +45,8 @@ pub struct Engines {
     pub asr: Arc<dyn SpeechToText>,
     pub llm: Arc<dyn LanguageModel>,
     pub voiceprint: Option<Arc<dyn Voiceprint>>,
+    /// Speaker separation for ASR engines that return no speakers.
+    pub diarizer: Option<Arc<dyn Diarizer>>,
 }
 
 #[derive(Default)]
@@ -70,12 +77,16 @@ impl App {
         let warm = tokio::task::spawn_blocking(crate::domain::search_text::warm_up);
         let objects = ObjectStorage::local(std::path::Path::new(&config.storage.root))
             .with_context(|| format!("opening the object store at {}", config.storage.root))?;
+        let egress = EgressPolicy::from_config(&config.network);
         let engines = match overrides.engines {
             Some(e) => e,
-            None => engines_from_config(config)?,
+            None => engines_from_config(config, &egress)?,
         };
         warm.await.context("loading the search dictionary")?;
         let limiter = limiter_from_config(config).await?;
+        let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let auth =
+            Authenticator::from_config(&config.auth, &egress, clock.clone()).context("auth.idp")?;
         Ok(App {
             config: config.clone(),
             jobs_signal: sql.jobs_signal(),
@@ -85,8 +96,10 @@ impl App {
             asr: engines.asr,
             llm: engines.llm,
             voiceprint: engines.voiceprint,
-            clock: overrides.clock.unwrap_or_else(|| Arc::new(SystemClock)),
-            auth: AuthKeys::from_config(&config.auth),
+            diarizer: engines.diarizer,
+            clock,
+            auth: Arc::new(auth),
+            egress,
             limiter,
         })
     }
@@ -127,12 +140,13 @@ async fn limiter_from_config(config: &Config) -> anyhow::Result<Option<Arc<dyn R
     Ok(Some(Arc::new(redis)))
 }
 
-fn engines_from_config(config: &Config) -> anyhow::Result<Engines> {
+fn engines_from_config(config: &Config, egress: &EgressPolicy) -> anyhow::Result<Engines> {
     let asr_for = |kind: AsrProviderKind| -> anyhow::Result<Arc<dyn SpeechToText>> {
         Ok(match kind {
-            AsrProviderKind::Openai => {
-                Arc::new(OpenAiAsr::new(config.asr.openai.clone()).context("asr.openai")?)
-            }
+            AsrProviderKind::Openai => Arc::new(
+                OpenAiAsr::with_egress(config.asr.openai.clone(), egress).context("asr.openai")?,
+            ),
+            AsrProviderKind::Local => crate::providers::asr::local::build(config)?,
         })
     };
     let mut chain = vec![asr_for(config.asr.primary)?];
@@ -145,9 +159,10 @@ fn engines_from_config(config: &Config) -> anyhow::Result<Engines> {
         Arc::new(FallbackAsr::new(chain))
     };
     let llm: Arc<dyn LanguageModel> = match config.llm.provider {
-        LlmProviderKind::Openai => {
-            Arc::new(OpenAiChat::new(config.llm.openai.clone()).context("llm.openai")?)
-        }
+        LlmProviderKind::Openai => Arc::new(
+            OpenAiChat::with_egress(config.llm.openai.clone(), egress).context("llm.openai")?,
+        ),
+        LlmProviderKind::Local => Arc::new(ExtractiveGenerator::new()),
     };
     let voiceprint = match config.voiceprint.provider {
         VoiceprintProviderKind::None => None,
@@ -156,5 +171,6 @@ fn engines_from_config(config: &Config) -> anyhow::Result<Engines> {
         asr,
         llm,
         voiceprint,
+        diarizer: None,
     })
 }

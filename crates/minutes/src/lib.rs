@@ -1,10 +1,13 @@
 //! `minutes`: meeting recordings in, speaker-attributed versioned minutes out.
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod egress;
 pub mod export;
 pub mod http;
+pub mod models;
 pub mod pipeline;
 pub mod providers;
 pub mod queue;

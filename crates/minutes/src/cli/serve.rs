@@ -1,6 +1,7 @@
 //! `minutes serve [--with-worker]` and `minutes worker`: long-running processes with graceful
 //! shutdown on SIGINT/SIGTERM.
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
@@ -26,10 +27,14 @@ pub async fn serve(config: &Config, with_worker: bool) -> anyhow::Result<()> {
     });
     tracing::info!(bind = %config.server.bind, database = app.store.backend(), with_worker, "serving the API");
     let stop = shutdown.clone();
-    axum::serve(listener, crate::http::router(app.clone()))
-        .with_graceful_shutdown(async move { stop.cancelled().await })
-        .await
-        .context("serving HTTP")?;
+    let header_timeout = Duration::from_secs(config.server.header_read_timeout_secs);
+    crate::http::serve(
+        listener,
+        crate::http::router(app.clone()),
+        header_timeout,
+        async move { stop.cancelled().await },
+    )
+    .await;
     if let Some(worker) = worker {
         worker.await.context("worker task")?;
     }

@@ -1,6 +1,7 @@
 //! Layered configuration: embedded defaults → optional YAML file → `MINUTES__SECTION__KEY` env.
 //! Secrets are `SecretString`s: they never print, and `config print` redacts them.
 mod secret;
+mod security;
 
 use std::path::{Path, PathBuf};
 
@@ -13,6 +14,7 @@ use crate::providers::asr::openai::OpenAiAsrSettings;
 use crate::providers::llm::openai::OpenAiChatSettings;
 
 pub use secret::{redact, redact_dsn};
+pub use security::{ApiKeyConfig, IdpConfig, NetworkConfig, StaticKey};
 
 const DEFAULTS: &str = include_str!("defaults.yaml");
 
@@ -39,10 +41,12 @@ pub struct Config {
     pub asr: AsrConfig,
     pub llm: LlmConfig,
     pub voiceprint: VoiceprintConfig,
+    pub models: ModelsConfig,
     pub pipeline: PipelineConfig,
     pub retention: RetentionConfig,
     pub rate_limit: RateLimitConfig,
     pub quotas: QuotaConfig,
+    pub network: NetworkConfig,
     pub log: LogConfig,
 }
 
@@ -56,6 +60,12 @@ pub struct ServerConfig {
     pub request_timeout_secs: u64,
     /// Browser origins allowed to call the API (`https://app.example.com`); empty = none.
     pub cors_origins: Vec<String>,
+    /// A connection must deliver a request's headers within this time (slowloris).
+    pub header_read_timeout_secs: u64,
+    /// Longest pause between two chunks of a request body (slow uploads).
+    pub body_read_timeout_secs: u64,
+    /// Deepest nesting of arrays and objects accepted in a JSON body.
+    pub max_json_depth: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -90,6 +100,8 @@ pub struct AuthConfig {
     /// User ids of platform operators (may manage global hotword sets).
     #[serde(default)]
     pub operators: Vec<String>,
+    pub idp: IdpConfig,
+    pub api_keys: ApiKeyConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -118,6 +130,8 @@ pub struct AudioConfig {
 #[serde(rename_all = "snake_case")]
 pub enum AsrProviderKind {
     Openai,
+    /// Embedded Whisper on CTranslate2 (needs the `local-asr` cargo feature and a model).
+    Local,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -126,12 +140,38 @@ pub struct AsrConfig {
     pub primary: AsrProviderKind,
     pub fallback: Option<AsrProviderKind>,
     pub openai: OpenAiAsrSettings,
+    pub local: LocalAsrSettings,
+}
+
+/// The embedded Whisper engine (`asr.primary: local`, cargo feature `local-asr`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalAsrSettings {
+    /// A catalog name (`whisper-base`, `whisper-tiny-en`) or a CTranslate2 Whisper directory.
+    pub model: String,
+    /// CTranslate2 compute type: int8, int8_float32, float32 …
+    pub compute_type: String,
+    /// Intra-op threads (0 = one per core).
+    pub threads: usize,
+    pub beam_size: usize,
+    /// Segments sampled for language detection when the task's language is `auto`.
+    pub detect_language_segments: usize,
+}
+
+/// Where installed offline models live (`minutes models install`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelsConfig {
+    /// Empty means `$MINUTES_MODELS_DIR`, else `{data_dir}/models`.
+    pub dir: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LlmProviderKind {
     Openai,
+    /// The offline extractive generator (no model; rule- and rank-based minutes).
+    Local,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -261,6 +301,13 @@ impl Config {
         if self.storage.root.trim().is_empty() {
             self.storage.root = self.data_dir.join("objects").display().to_string();
         }
+        if self.models.dir.trim().is_empty() {
+            // The issue-facing name MINUTES_MODELS_DIR wins over the data-dir default.
+            self.models.dir = std::env::var("MINUTES_MODELS_DIR")
+                .ok()
+                .filter(|d| !d.trim().is_empty())
+                .unwrap_or_else(|| self.data_dir.join("models").display().to_string());
+        }
         if let Some(path) = self.auth.jwt_secret_file.clone() {
             let text = std::fs::read_to_string(&path)
                 .map_err(|source| ConfigError::Read { path, source })?;
@@ -293,6 +340,18 @@ impl Config {
                     "`{}` is not host:port (e.g. 127.0.0.1:8000)",
                     self.server.bind
                 ),
+            });
+        }
+        self.auth.idp.resolve()?;
+        self.auth.api_keys.validate()?;
+        self.network.validate()?;
+        if self.server.header_read_timeout_secs == 0
+            || self.server.body_read_timeout_secs == 0
+            || self.server.max_json_depth == 0
+        {
+            return Err(ConfigError::Invalid {
+                key: "server",
+                reason: "header_read_timeout_secs, body_read_timeout_secs and max_json_depth must be at least 1".into(),
             });
         }
         if self.profile == Profile::Production && self.auth.dev_login {

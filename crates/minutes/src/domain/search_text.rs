@@ -95,6 +95,11 @@ pub fn warm_up() {
     LazyLock::force(&JIEBA);
 }
 
+/// The process-wide segmenter, shared with other readers of Chinese text (one dictionary load).
+pub fn jieba() -> &'static Jieba {
+    &JIEBA
+}
+
 pub fn index_tokens(text: &str) -> String {
     tokens(text, true).join(" ")
 }

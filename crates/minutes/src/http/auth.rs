@@ -1,96 +1,36 @@
-//! Bearer-token authentication: HS256 JWTs from dev login (when enabled). The caller's
-//! identity and tenant come only from the token.
+//! The `Caller` extractor: a bearer JWT (identity provider, or dev login when enabled) or an
+//! API key (`Authorization: Bearer mk_…` or `X-API-Key`) becomes the caller; identity and tenant
+//! come only from the credential. Also dev login and the per-user rate limit.
 use axum::extract::{FromRequestParts, State};
-
-use super::extract::Json;
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
-use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use secrecy::ExposeSecret;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::error::{ApiError, ApiResult};
+use super::extract::Json;
 use super::AppState;
-use crate::config::AuthConfig;
+use crate::auth::{api_keys, AuthError, Identity, UNKNOWN_TENANT};
 use crate::ratelimit::{Decision, Rule};
-use crate::store::Owner;
+use crate::store::{Owner, StoreError};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Claims {
-    sub: String,
-    tid: String,
-    role: String,
-    iss: String,
-    iat: i64,
-    exp: i64,
-}
+/// Query parameters that carry credentials in other APIs. Refused outright: URLs end up in
+/// logs, browser history and `Referer` headers.
+const CREDENTIAL_PARAMS: [&str; 3] = ["access_token", "api_key", "apikey"];
 
-/// Signing and verification keys; absent when no JWT secret is configured.
-#[derive(Clone)]
-pub struct AuthKeys {
-    keys: Option<(EncodingKey, DecodingKey)>,
-    issuer: String,
-    ttl_secs: u64,
-    dev_login: bool,
-}
-
-impl AuthKeys {
-    pub fn from_config(c: &AuthConfig) -> AuthKeys {
-        let keys = c.jwt_secret.as_ref().map(|s| {
-            let bytes = s.expose_secret().as_bytes();
-            (
-                EncodingKey::from_secret(bytes),
-                DecodingKey::from_secret(bytes),
-            )
-        });
-        AuthKeys {
-            keys,
-            issuer: c.issuer.clone(),
-            ttl_secs: c.jwt_ttl_secs,
-            dev_login: c.dev_login,
-        }
-    }
-
-    pub fn issue(&self, user_id: &str, tenant_id: &str, role: &str) -> ApiResult<String> {
-        let (enc, _) = self
-            .keys
-            .as_ref()
-            .ok_or_else(|| ApiError::internal("no JWT secret configured"))?;
-        let now = chrono::Utc::now().timestamp();
-        let claims = Claims {
-            sub: user_id.into(),
-            tid: tenant_id.into(),
-            role: role.into(),
-            iss: self.issuer.clone(),
-            iat: now,
-            exp: now + self.ttl_secs as i64,
-        };
-        encode(&Header::new(Algorithm::HS256), &claims, enc).map_err(ApiError::internal)
-    }
-
-    fn verify(&self, token: &str) -> ApiResult<Claims> {
-        let (_, dec) = self.keys.as_ref().ok_or_else(|| {
-            ApiError::unauthorized("authentication is not configured on this server")
-        })?;
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&[&self.issuer]);
-        validation.set_required_spec_claims(&["exp", "sub", "iss"]);
-        validation.leeway = 30;
-        decode::<Claims>(token, dec, &validation)
-            .map(|d| d.claims)
-            .map_err(|_| ApiError::unauthorized("invalid or expired token"))
-    }
-}
-
-/// The authenticated caller. Extracting it fails with 401 when the token is missing or bad.
+/// The authenticated caller. Extracting it fails with 401 when the credential is missing or bad.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub user_id: String,
     pub tenant_id: String,
+    /// `admin` or `member` within the tenant.
     pub role: String,
     /// The request's `x-request-id` (set by the server when the client sent none).
     pub request_id: Option<String>,
+    /// The identity provider granted the platform `operator` role.
+    pub operator: bool,
+    /// The API key used, when the caller is a service client.
+    pub api_key_id: Option<String>,
 }
 
 impl Caller {
@@ -100,12 +40,13 @@ impl Caller {
             user_id: self.user_id.clone(),
         }
     }
-}
 
-impl Caller {
-    /// A platform operator (configured in `auth.operators`), across all tenants.
+    /// A platform operator (`operator` role from the identity provider, or listed in
+    /// `auth.operators`), across all tenants. Never through an API key: platform power needs
+    /// an interactive login.
     pub fn is_operator(&self, app: &AppState) -> bool {
-        app.config.auth.operators.contains(&self.user_id)
+        self.api_key_id.is_none()
+            && (self.operator || app.config.auth.operators.contains(&self.user_id))
     }
 
     /// Appends to the audit log. The action already happened, so a failure to record it is
@@ -121,17 +62,99 @@ impl Caller {
         if let (Some(id), Some(map)) = (&self.request_id, details.as_object_mut()) {
             map.insert("request_id".into(), Value::String(id.clone()));
         }
-        let entry = crate::store::AuditEntry {
-            tenant_id: self.tenant_id.clone(),
-            user_id: Some(self.user_id.clone()),
-            action: action.to_string(),
-            resource_type: resource_type.to_string(),
-            resource_id: resource_id.to_string(),
+        write_audit(
+            app,
+            &self.tenant_id,
+            Some(&self.user_id),
+            action,
+            resource_type,
+            resource_id,
             details,
-        };
-        if let Err(e) = app.store.insert_audit(&entry).await {
-            tracing::warn!(error = %e, action, resource_id, "could not write an audit entry");
+        )
+        .await;
+    }
+}
+
+pub(super) async fn write_audit(
+    app: &AppState,
+    tenant_id: &str,
+    user_id: Option<&str>,
+    action: &str,
+    resource_type: &str,
+    resource_id: &str,
+    details: Value,
+) {
+    let entry = crate::store::AuditEntry {
+        tenant_id: tenant_id.to_string(),
+        user_id: user_id.map(str::to_string),
+        action: action.to_string(),
+        resource_type: resource_type.to_string(),
+        resource_id: resource_id.to_string(),
+        details,
+    };
+    if let Err(e) = app.store.insert_audit(&entry).await {
+        tracing::warn!(error = %e, action, resource_id, "could not write an audit entry");
+    }
+}
+
+/// A failed authentication, for the audit log: the tenant when the credential revealed one.
+pub(super) struct Failure {
+    pub tenant_id: Option<String>,
+    pub user_id: Option<String>,
+    pub credential: &'static str,
+    pub reason: String,
+    pub error: ApiError,
+}
+
+impl Failure {
+    pub fn anonymous(credential: &'static str, reason: impl Into<String>) -> Failure {
+        Failure {
+            tenant_id: None,
+            user_id: None,
+            credential,
+            reason: reason.into(),
+            error: ApiError::unauthorized("invalid or expired credentials"),
         }
+    }
+}
+
+enum Credential<'a> {
+    Jwt(&'a str),
+    ApiKey(&'a str),
+}
+
+fn credential(parts: &Parts) -> Result<Credential<'_>, ApiError> {
+    let from_query = parts.uri.query().is_some_and(|q| {
+        q.split('&')
+            .filter_map(|pair| pair.split('=').next())
+            .any(|name| CREDENTIAL_PARAMS.contains(&name.to_ascii_lowercase().as_str()))
+    });
+    if from_query {
+        return Err(ApiError::unauthorized(
+            "credentials are not accepted in the query string; send `Authorization: Bearer …`",
+        ));
+    }
+    if let Some(key) = parts.headers.get("x-api-key") {
+        let key = key
+            .to_str()
+            .map_err(|_| ApiError::unauthorized("invalid API key"))?;
+        return Ok(Credential::ApiKey(key.trim()));
+    }
+    let value = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized("missing bearer token"))?
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("invalid Authorization header"))?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))?
+        .trim();
+    if token.starts_with(api_keys::PREFIX) {
+        Ok(Credential::ApiKey(token))
+    } else {
+        Ok(Credential::Jwt(token))
     }
 }
 
@@ -142,31 +165,111 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
-        let token = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .ok_or_else(|| {
-                ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
-            })?;
-        let claims = state.auth.verify(token.trim())?;
-        enforce_rate_limit(state, parts, &claims.tid, &claims.sub).await?;
         let request_id = parts
             .headers
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        Ok(Caller {
-            user_id: claims.sub,
-            tenant_id: claims.tid,
-            role: claims.role,
-            request_id,
-        })
+        let result = match credential(parts)? {
+            Credential::Jwt(token) => from_jwt(state, token).await,
+            Credential::ApiKey(key) => {
+                super::api_keys::authenticate(state, key, parts, request_id.as_deref()).await
+            }
+        };
+        let mut caller = match result {
+            Ok(caller) => caller,
+            Err(failure) => return Err(record_failure(state, parts, &request_id, failure).await),
+        };
+        caller.request_id = request_id;
+        enforce_rate_limit(state, parts, &caller.tenant_id, &caller.user_id).await?;
+        Ok(caller)
     }
+}
+
+async fn from_jwt(app: &AppState, token: &str) -> Result<Caller, Failure> {
+    let identity = app.auth.verify_jwt(token).await.map_err(|e| match e {
+        AuthError::Invalid(reason) => Failure::anonymous("jwt", reason),
+        AuthError::Unavailable(reason) => Failure {
+            error: ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "auth_unavailable",
+                "credentials cannot be checked right now; retry shortly",
+            )
+            .retryable(),
+            ..Failure::anonymous("jwt", reason)
+        },
+    })?;
+    provision(app, &identity).await?;
+    Ok(Caller {
+        user_id: identity.user_id,
+        tenant_id: identity.tenant_id,
+        role: identity.role,
+        request_id: None,
+        operator: identity.operator,
+        api_key_id: None,
+    })
+}
+
+/// Identity-provider users get their tenant and user rows on first sight (tasks and uploads
+/// reference them); a disabled user, or one whose id belongs to another tenant, is refused.
+async fn provision(app: &AppState, identity: &Identity) -> Result<(), Failure> {
+    if !app.auth.needs_provisioning(identity) {
+        return Ok(());
+    }
+    let known = |reason: &str| Failure {
+        tenant_id: Some(identity.tenant_id.clone()),
+        user_id: Some(identity.user_id.clone()),
+        ..Failure::anonymous("jwt", reason)
+    };
+    match app
+        .store
+        .provision_user(&identity.tenant_id, &identity.user_id, &identity.role)
+        .await
+    {
+        Ok(user) if user.is_active => {
+            app.auth.mark_provisioned(identity);
+            Ok(())
+        }
+        Ok(_) => Err(known("the user is disabled")),
+        Err(StoreError::Conflict(reason)) => Err(known(&reason)),
+        Err(e) => Err(Failure {
+            error: ApiError::internal(e),
+            ..known("storage error")
+        }),
+    }
+}
+
+/// Audits a failed authentication (failures without a tenant are capped per minute) and
+/// returns the answer for the client, which never says why.
+async fn record_failure(
+    app: &AppState,
+    parts: &Parts,
+    request_id: &Option<String>,
+    failure: Failure,
+) -> ApiError {
+    tracing::info!(reason = %failure.reason, credential = failure.credential, "authentication failed");
+    let tenant = match &failure.tenant_id {
+        Some(t) => Some(t.as_str()),
+        None if app.auth.take_anonymous_audit() => Some(UNKNOWN_TENANT),
+        None => None,
+    };
+    if let Some(tenant) = tenant {
+        let details = json!({
+            "reason": failure.reason, "credential": failure.credential,
+            "method": parts.method.as_str(), "path": parts.uri.path(), "request_id": request_id,
+        });
+        write_audit(
+            app,
+            tenant,
+            failure.user_id.as_deref(),
+            "auth.failed",
+            "credential",
+            failure.credential,
+            details,
+        )
+        .await;
+    }
+    failure.error
 }
 
 /// The caller's budget for this route class; over it → 429 with `Retry-After`. A limiter that
@@ -222,13 +325,13 @@ pub async fn dev_login(
     State(app): State<AppState>,
     Json(body): Json<DevLogin>,
 ) -> ApiResult<Json<Value>> {
-    if !app.auth.dev_login {
+    let Some(dev) = app.auth.dev() else {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "dev_login_disabled",
             "dev login is disabled on this server",
         ));
-    }
+    };
     let name = body.username.trim();
     check_limit(
         &app,
@@ -248,12 +351,14 @@ pub async fn dev_login(
         ));
     }
     let user = app.store.upsert_dev_user(name).await?;
-    let token = app.auth.issue(&user.id, &user.tenant_id, &user.role)?;
+    let token = dev
+        .issue(&user.id, &user.tenant_id, &user.role)
+        .map_err(ApiError::internal)?;
     Ok(Json(json!({
         "access_token": token,
         "token_type": "bearer",
         "user_id": user.id,
         "tenant_id": user.tenant_id,
-        "expires_in": app.auth.ttl_secs,
+        "expires_in": dev.ttl_secs(),
     })))
 }

@@ -1,6 +1,7 @@
 //! The HTTP API (compatible with the original frontend contract). Handlers validate, write
 //! through the store and enqueue jobs; they never call a provider.
 mod admin;
+mod api_keys;
 mod artifacts;
 pub mod auth;
 mod confirm;
@@ -14,6 +15,7 @@ mod hotwords;
 pub mod openapi;
 mod quota;
 mod search;
+mod server;
 mod sessions;
 mod speakers;
 mod tasks;
@@ -33,12 +35,13 @@ use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 use tower_http::trace::TraceLayer;
 
 use crate::app::App;
 
 pub use error::{ApiError, ApiResult};
+pub use server::serve;
 
 /// The task detail shape of the API, for other front ends (`minutes run --json`).
 pub fn task_view(
@@ -175,6 +178,8 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/tasks/{id}/hotwords", get(hotwords::task_report))
         .route("/admin/audit", get(admin::audit))
+        .route("/api-keys", get(api_keys::list).post(api_keys::create))
+        .route("/api-keys/{id}", delete(api_keys::revoke))
         .route("/quota", get(quota::get))
         .route("/folders", get(folders::list).post(folders::create))
         .route(
@@ -211,6 +216,11 @@ pub fn router(app: Arc<App>) -> Router {
         // Serves /openapi.json as well as the UI at /docs.
         .merge(openapi::swagger_ui())
         .layer(TraceLayer::new_for_http())
+        // A body that pauses longer than this between chunks is cut (slow uploads hold a
+        // connection and a worker slot for as long as they trickle).
+        .layer(RequestBodyTimeoutLayer::new(Duration::from_secs(
+            app.config.server.body_read_timeout_secs,
+        )))
         // Every request carries an id (the client's, or a new UUID), echoed in the response and
         // recorded with audit entries.
         .layer(PropagateRequestIdLayer::x_request_id())

@@ -46,6 +46,9 @@ pub const ROUTES: &[(&str, &str, &str, bool)] = &[
     ("get", "/hotwords/{id}", "Alias of GET /hotword-sets/{id}", true),
     ("put", "/hotwords/{id}", "Alias of PUT /hotword-sets/{id}", true),
     ("delete", "/hotwords/{id}", "Alias of DELETE /hotword-sets/{id}", true),
+    ("post", "/api-keys", "Create an API key for yourself ({name, scopes: [read|write], expires_in_days}); the secret `key` (mk_…) is in this answer only. Not with an API key", true),
+    ("get", "/api-keys", "Your API keys (tenant admins: the tenant's), without secrets", true),
+    ("delete", "/api-keys/{id}", "Revoke an API key of yours (tenant admins: any of the tenant's). Not with an API key", true),
     ("get", "/quota", "The tenant's quotas: usage this month, limits, warnings from quotas.warn_at", true),
     ("get", "/admin/audit", "Tenant audit log for tenant admins (?action&resource_type&resource_id&user_id&from&to&limit&offset&format=json|csv|jsonl)", true),
     ("get", "/tasks/{id}/hotwords", "Hotword report: which supplied hotwords the transcript contains", true),
@@ -86,7 +89,7 @@ pub fn document() -> Value {
             }
         });
         if *authenticated {
-            op["security"] = json!([{"bearer": []}]);
+            op["security"] = json!([{"bearer": []}, {"api_key": []}]);
         }
         let entry = paths
             .entry(format!("/api/v1{path}"))
@@ -99,7 +102,9 @@ pub fn document() -> Value {
                  "description": "Meeting recordings in, speaker-attributed versioned minutes out."},
         "paths": paths,
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT or mk_ API key"},
+                "api_key": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
             "schemas": {"Error": {"type": "object", "required": ["detail", "code", "retryable"], "properties": {
                 "detail": {"type": "string"}, "code": {"type": "string"}, "retryable": {"type": "boolean"},
                 "errors": {"type": "array", "items": {"type": "object"}}}}}

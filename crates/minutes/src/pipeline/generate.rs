@@ -116,6 +116,8 @@ async fn build_artifact(
             .map(|l| Line {
                 text: l.to_string(),
                 segment_id: None,
+                speaker: String::new(),
+                content: l.to_string(),
             })
             .collect()
     } else {
@@ -125,6 +127,8 @@ async fn build_artifact(
             .map(|s| Line {
                 text: format!("[{}] {}: {}", s.id, s.speaker, s.text),
                 segment_id: Some(s.id.clone()),
+                speaker: s.speaker.clone(),
+                content: s.text.clone(),
             })
             .collect()
     };

@@ -2,6 +2,7 @@
 //! correct_speakers → generate_artifact. Each stage checks its step record first (idempotency),
 //! runs, and records its outputs together with the next stage's job in one transaction.
 mod correct;
+mod diarize;
 mod error;
 mod generate;
 mod identify;

@@ -7,7 +7,7 @@ use super::prompt::{prompt_hash, render, SYSTEM_PROMPT};
 use super::StageError;
 use crate::app::App;
 use crate::domain::artifact::{validate_content, ArtifactType};
-use crate::providers::{GenerateOutput, GenerateRequest, TokenUsage};
+use crate::providers::{GenerateOutput, GenerateRequest, SourceLine, TokenUsage};
 
 /// What the model produced for one artifact, with everything needed for lineage and cost.
 pub(super) struct Generated {
@@ -23,6 +23,9 @@ pub(super) struct Generated {
 pub(super) struct Line {
     pub text: String,
     pub segment_id: Option<String>,
+    /// The speaker's display name and the spoken text alone (for engines that read lines).
+    pub speaker: String,
+    pub content: String,
 }
 
 const MAP_HEADER: &str =
@@ -43,9 +46,9 @@ pub(super) async fn summarize(
 ) -> Result<Generated, StageError> {
     let budget = app.config.llm.max_transcript_chars.max(1000);
     let total: usize = lines.iter().map(|l| l.text.chars().count() + 1).sum();
-    if total <= budget {
+    if total <= budget || !app.llm.needs_chunking() {
         let user = render(template_body, &with_transcript(values, lines));
-        let out = call(app, &user, artifact_type).await?;
+        let out = call(app, &user, artifact_type, values, lines).await?;
         return Ok(Generated {
             prompt_hash: prompt_hash(SYSTEM_PROMPT, &user, &artifact_type.json_schema()),
             content: out.content,
@@ -80,7 +83,7 @@ pub(super) async fn summarize(
             )),
         );
         let user = render(template_body, &v);
-        let out = call(app, &user, ArtifactType::MeetingMinutes).await?;
+        let out = call(app, &user, ArtifactType::MeetingMinutes, values, part).await?;
         // Coverage: a part whose answer is unusable fails the generation instead of being skipped.
         let partial = validate_content(ArtifactType::MeetingMinutes, &out.content, &ids)
             .map_err(|e| invalid(format!("part {} of {}: {e}", i + 1, chunks.len())))?;
@@ -112,7 +115,7 @@ pub(super) async fn summarize(
                     .join("\n\n")),
             );
             let user = render(REDUCE_PROMPT, &v);
-            let out = call(app, &user, target).await?;
+            let out = call(app, &user, target, values, &[]).await?;
             add(&mut usage, out.usage);
             prompts.push_str(&user);
             model = out.model;
@@ -133,16 +136,30 @@ pub(super) async fn summarize(
     })
 }
 
+/// One model call; `lines` are the transcript lines `user` was rendered from (none when merging).
 async fn call(
     app: &App,
     user: &str,
     artifact_type: ArtifactType,
+    values: &Map<String, Value>,
+    lines: &[Line],
 ) -> Result<GenerateOutput, StageError> {
+    let known = |key| Some(str_of(values, key).to_string()).filter(|v| !v.is_empty());
     let request = GenerateRequest {
         system: SYSTEM_PROMPT.to_string(),
         user: user.to_string(),
         schema_name: artifact_type.as_str().to_string(),
         schema: artifact_type.json_schema(),
+        transcript: lines
+            .iter()
+            .map(|l| SourceLine {
+                segment_id: l.segment_id.clone(),
+                speaker: l.speaker.clone(),
+                text: l.content.clone(),
+            })
+            .collect(),
+        output_language: known("output_language"),
+        meeting_type: known("meeting_type"),
     };
     app.llm
         .generate(&request)
@@ -233,6 +250,8 @@ mod tests {
         Line {
             text: "x".repeat(len),
             segment_id: Some(format!("seg_{i:04}")),
+            speaker: String::new(),
+            content: String::new(),
         }
     }
 

@@ -24,17 +24,19 @@ pub(super) async fn run(ctx: &StageCtx<'_>) -> Result<StageOutput, StageError> {
         .await
         .map_err(|e| StageError::internal("fetching normalized audio", e))?;
     let request = TranscribeRequest {
+        progress: None,
         audio_wav: wav,
         duration_secs: duration,
         language: task.asr_language.clone(),
         hotwords: task.hotwords.0.clone(),
     };
-    let output = ctx
+    let mut output = ctx
         .app
         .asr
         .transcribe(&request)
         .await
         .map_err(|e| StageError::provider("asr", &e))?;
+    let diarization = diarize_if_unlabelled(ctx, &mut output.segments, &request.audio_wav).await;
     let segments = to_segments(&output.segments, &prepared["parts"]);
     if segments.is_empty() {
         return Err(StageError::permanent(
@@ -53,6 +55,7 @@ pub(super) async fn run(ctx: &StageCtx<'_>) -> Result<StageOutput, StageError> {
             "segments": transcript.segments.len(),
             "speakers": transcript.speakers(),
             "fallback_errors": output.fallback_errors,
+            "diarization": diarization,
         }),
         transcript: Some(NewTranscriptRevision {
             segments: serde_json::to_value(&transcript.segments)
@@ -73,6 +76,35 @@ pub(super) async fn run(ctx: &StageCtx<'_>) -> Result<StageOutput, StageError> {
         }],
         ..Default::default()
     })
+}
+
+/// Runs the diarizer when the ASR returned no speakers. Speaker separation improves the
+/// transcript but is not required for one: a failure is recorded and the meeting keeps a single
+/// speaker rather than failing.
+async fn diarize_if_unlabelled(
+    ctx: &StageCtx<'_>,
+    segments: &mut [AsrSegment],
+    wav: &std::path::Path,
+) -> Value {
+    let Some(diarizer) = ctx.app.diarizer.clone() else {
+        return Value::Null;
+    };
+    if segments.iter().any(|s| s.speaker.is_some()) {
+        return json!({"skipped": "the ASR provider labelled speakers"});
+    }
+    match diarizer.diarize(wav).await {
+        Ok(turns) => {
+            super::diarize::label_segments(segments, &turns);
+            let mut labels: Vec<&str> = turns.iter().map(|t| t.label.as_str()).collect();
+            labels.sort_unstable();
+            labels.dedup();
+            json!({"provider": diarizer.name(), "turns": turns.len(), "speakers": labels.len()})
+        }
+        Err(e) => {
+            tracing::warn!(task_id = %ctx.task.id, error = %e, "diarization failed; one speaker kept");
+            json!({"provider": diarizer.name(), "error": e.to_string()})
+        }
+    }
 }
 
 /// Gives segments stable ids, a speaker label, and their source part and time within it.

@@ -9,6 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Serializer;
 
 use super::ProviderError;
+use crate::egress::EgressPolicy;
 
 /// Largest response body an adapter will buffer; a verbose transcript of a six-hour meeting is a
 /// few MiB, so anything past this is a misbehaving server rather than an answer.
@@ -22,9 +23,15 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// message, short enough to keep task rows and logs readable.
 const EXCERPT_CHARS: usize = 300;
 
-/// Builds a client whose every request (connect, upload, response body) ends within `timeout`.
-pub fn build_client(provider: &str, timeout: Duration) -> Result<reqwest::Client, ProviderError> {
-    reqwest::Client::builder()
+/// Builds a client whose every request (connect, upload, response body) ends within `timeout`
+/// and only reaches destinations `egress` allows.
+pub fn build_client(
+    provider: &str,
+    timeout: Duration,
+    egress: &EgressPolicy,
+) -> Result<reqwest::Client, ProviderError> {
+    egress
+        .client_builder()
         .connect_timeout(CONNECT_TIMEOUT.min(timeout))
         .timeout(timeout)
         .user_agent(concat!("minutes/", env!("CARGO_PKG_VERSION")))
@@ -46,16 +53,26 @@ pub struct ProviderHttp {
 }
 
 impl ProviderHttp {
+    /// A client under the embedded default egress policy (https, or loopback).
     pub fn new(
         provider: &str,
         api_key: Option<SecretString>,
         timeout: Duration,
     ) -> Result<Self, ProviderError> {
+        Self::with_egress(provider, api_key, timeout, &EgressPolicy::default())
+    }
+
+    pub fn with_egress(
+        provider: &str,
+        api_key: Option<SecretString>,
+        timeout: Duration,
+        egress: &EgressPolicy,
+    ) -> Result<Self, ProviderError> {
         // An empty key (e.g. an unset env var expanded to "") means "no auth", not `Bearer `.
         let api_key = api_key.filter(|k| !k.expose_secret().trim().is_empty());
         Ok(Self {
             provider: provider.to_string(),
-            client: build_client(provider, timeout)?,
+            client: build_client(provider, timeout, egress)?,
             timeout,
             api_key,
             max_body: MAX_BODY_BYTES,
@@ -286,6 +303,28 @@ pub fn serialize_redacted<S: Serializer>(
         Some(_) => s.serialize_str("[redacted]"),
         None => s.serialize_none(),
     }
+}
+
+/// Checks a configured base URL against the egress policy (scheme, IP literals); names are
+/// checked again whenever the client resolves them.
+pub fn check_base_url(
+    provider: &str,
+    base_url: &str,
+    egress: &EgressPolicy,
+) -> Result<(), ProviderError> {
+    if base_url.trim().is_empty() {
+        return Err(ProviderError::Rejected {
+            provider: provider.to_string(),
+            detail: "base_url is empty".into(),
+        });
+    }
+    egress
+        .check_url(base_url)
+        .map(|_| ())
+        .map_err(|e| ProviderError::Rejected {
+            provider: provider.to_string(),
+            detail: format!("base_url: {e}"),
+        })
 }
 
 /// Joins `base_url` and an endpoint path without doubling or dropping the slash.

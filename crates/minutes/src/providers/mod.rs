@@ -6,7 +6,7 @@ pub mod http;
 pub mod llm;
 pub mod voiceprint;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -22,6 +22,24 @@ pub struct TranscribeRequest {
     /// The task's ASR language (`zh-CN`, `en-US`, `zh-CN+en-US`, `ja-JP`, `ko-KR`).
     pub language: String,
     pub hotwords: Vec<String>,
+    /// Told the fraction done as an engine that works window by window advances.
+    pub progress: Option<ProgressFn>,
+}
+
+/// A progress callback that can cross into the engine's blocking thread.
+#[derive(Clone)]
+pub struct ProgressFn(pub std::sync::Arc<dyn Fn(f64) + Send + Sync>);
+
+impl ProgressFn {
+    pub fn report(&self, fraction_done: f64) {
+        (self.0)(fraction_done)
+    }
+}
+
+impl std::fmt::Debug for ProgressFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProgressFn")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,6 +69,22 @@ pub trait SpeechToText: Send + Sync {
     async fn transcribe(&self, req: &TranscribeRequest) -> Result<AsrOutput, ProviderError>;
 }
 
+/// One speaker's turn found by diarization, in seconds on the meeting timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpeakerTurn {
+    pub start: f64,
+    pub end: f64,
+    pub label: String,
+}
+
+/// Who spoke when, for ASR engines that return no speakers (the embedded Whisper).
+#[async_trait]
+pub trait Diarizer: Send + Sync {
+    fn name(&self) -> &str;
+    /// Turns over a normalized 16 kHz mono WAV of the whole meeting, in time order.
+    async fn diarize(&self, audio_wav: &Path) -> Result<Vec<SpeakerTurn>, ProviderError>;
+}
+
 /// A few seconds of one diarized speaker, cut from the normalized meeting audio.
 #[derive(Debug, Clone)]
 pub struct SpeakerSample {
@@ -74,13 +108,29 @@ pub trait Voiceprint: Send + Sync {
         -> Result<Vec<SpeakerMatch>, ProviderError>;
 }
 
-#[derive(Debug, Clone)]
+/// One transcript line a prompt was built from, in structured form (for engines that read the
+/// meeting itself instead of the prompt, like the offline extractive generator).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SourceLine {
+    /// `seg_0001`; `None` for lines of a free-text correction that no longer maps onto segments.
+    pub segment_id: Option<String>,
+    /// The speaker's display name (the speaker mapping applied); empty when unknown.
+    pub speaker: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Default)]
 pub struct GenerateRequest {
     pub system: String,
     pub user: String,
     /// Name and JSON Schema of the structured output the answer must follow.
     pub schema_name: String,
     pub schema: Value,
+    /// The transcript lines `user` was rendered from (empty for the merge steps of map-reduce).
+    pub transcript: Vec<SourceLine>,
+    /// The meeting's output language (`zh-CN`, `en-US`) and type (`sprint`), when known.
+    pub output_language: Option<String>,
+    pub meeting_type: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,5 +151,10 @@ pub struct GenerateOutput {
 pub trait LanguageModel: Send + Sync {
     fn name(&self) -> &str;
     fn model(&self) -> &str;
+    /// Whether a transcript beyond `llm.max_transcript_chars` must be cut into parts and
+    /// map-reduced. Engines that read `GenerateRequest::transcript` take it whole in one call.
+    fn needs_chunking(&self) -> bool {
+        true
+    }
     async fn generate(&self, req: &GenerateRequest) -> Result<GenerateOutput, ProviderError>;
 }

@@ -1,6 +1,7 @@
 //! Persistence. All SQL lives under this module. One `SqlStore` serves SQLite and PostgreSQL
 //! with shared `$N` SQL; dialect differences are spelled out where they occur.
 mod accounts;
+mod api_keys;
 mod content;
 mod folders;
 mod hotwords;
@@ -15,6 +16,7 @@ mod templates;
 
 use async_trait::async_trait;
 
+pub use api_keys::{ApiKeyAuth, ApiKeyRecord, ApiKeyStore};
 pub use migrate::{MigrationStatus, Migrator};
 pub use records::*;
 pub use search::SearchHit;
@@ -368,6 +370,7 @@ pub trait SearchStore: Send + Sync {
 #[async_trait]
 pub trait Store:
     AccountStore
+    + ApiKeyStore
     + TaskStore
     + JobStore
     + ContentStore

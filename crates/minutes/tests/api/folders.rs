@@ -235,6 +235,8 @@ async fn other_tenants_and_other_users_get_404_on_every_folder_and_session_route
     let eve = t
         .app
         .auth
+        .dev()
+        .unwrap()
         .issue("user_eve", "tenant_alice", "member")
         .unwrap();
     let shown = t.create_two_part_task(&alice).await;

@@ -14,7 +14,7 @@ use tower::ServiceExt;
 
 use minutes::app::{App, Engines, Overrides};
 use minutes::config::{Config, Profile};
-use minutes::providers::Voiceprint;
+use minutes::providers::{Diarizer, Voiceprint};
 use minutes::queue::{drain, ManualClock, WorkerOptions};
 use minutes::store::SqlStore;
 
@@ -47,6 +47,7 @@ pub struct TestOptions {
     pub asr: ScriptedAsr,
     pub llm: ScriptedLlm,
     pub voiceprint: Option<Arc<dyn Voiceprint>>,
+    pub diarizer: Option<Arc<dyn Diarizer>>,
     pub configure: Box<dyn FnOnce(&mut Config) + Send>,
     /// Build engines from the configuration (real providers) instead of the scripted ones.
     pub engines_from_config: bool,
@@ -58,6 +59,7 @@ impl Default for TestOptions {
             asr: ScriptedAsr::default(),
             llm: ScriptedLlm::default(),
             voiceprint: None,
+            diarizer: None,
             configure: Box::new(|_| {}),
             engines_from_config: false,
         }
@@ -123,6 +125,7 @@ impl TestApp {
             asr: asr.clone(),
             llm: llm.clone(),
             voiceprint: opts.voiceprint,
+            diarizer: opts.diarizer,
         });
         let app = App::build_with(
             &config,

@@ -6,6 +6,7 @@ mod engines;
 mod helpers;
 
 mod api_flow;
+mod api_keys;
 mod audit;
 mod corrections;
 mod exports;
@@ -13,6 +14,10 @@ mod failures;
 mod folders;
 mod hardening;
 mod hotwords;
+mod idp;
+#[cfg(feature = "local-asr")]
+mod local_engines;
+mod offline_minutes;
 mod openai_pipeline;
 mod queue;
 mod quota;

@@ -142,6 +142,7 @@ mod tests {
 
     fn req() -> TranscribeRequest {
         TranscribeRequest {
+            progress: None,
             audio_wav: PathBuf::from("/tmp/x.wav"),
             duration_secs: 1.0,
             language: "en-US".into(),

@@ -6,7 +6,8 @@ use reqwest::multipart::{Form, Part};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use crate::providers::http::{endpoint, serialize_redacted, ProviderHttp};
+use crate::egress::EgressPolicy;
+use crate::providers::http::{check_base_url, endpoint, serialize_redacted, ProviderHttp};
 use crate::providers::{AsrOutput, AsrSegment, ProviderError, SpeechToText, TranscribeRequest};
 
 /// Whisper reads at most 224 prompt tokens and silently drops the rest; ~200 words keeps the
@@ -48,16 +49,19 @@ pub struct OpenAiAsr {
 impl OpenAiAsr {
     pub const DEFAULT_NAME: &'static str = "openai-asr";
 
+    /// An adapter under the embedded default egress policy (https, or loopback).
     pub fn new(settings: OpenAiAsrSettings) -> Result<Self, ProviderError> {
+        Self::with_egress(settings, &EgressPolicy::default())
+    }
+
+    pub fn with_egress(
+        settings: OpenAiAsrSettings,
+        egress: &EgressPolicy,
+    ) -> Result<Self, ProviderError> {
         let name = Self::DEFAULT_NAME.to_string();
-        if settings.base_url.trim().is_empty() {
-            return Err(ProviderError::Rejected {
-                provider: name,
-                detail: "base_url is empty".into(),
-            });
-        }
+        check_base_url(&name, &settings.base_url, egress)?;
         let timeout = Duration::from_secs(settings.timeout_secs.max(1));
-        let http = ProviderHttp::new(&name, settings.api_key, timeout)?;
+        let http = ProviderHttp::with_egress(&name, settings.api_key, timeout, egress)?;
         Ok(Self {
             url: endpoint(settings.base_url.trim(), "audio/transcriptions"),
             name,

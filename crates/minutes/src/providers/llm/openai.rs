@@ -6,7 +6,10 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::providers::http::{body_excerpt, endpoint, serialize_redacted, ProviderHttp};
+use crate::egress::EgressPolicy;
+use crate::providers::http::{
+    body_excerpt, check_base_url, endpoint, serialize_redacted, ProviderHttp,
+};
 use crate::providers::{GenerateOutput, GenerateRequest, LanguageModel, ProviderError, TokenUsage};
 
 fn default_model() -> String {
@@ -61,16 +64,19 @@ pub struct OpenAiChat {
 impl OpenAiChat {
     pub const DEFAULT_NAME: &'static str = "openai-chat";
 
+    /// An adapter under the embedded default egress policy (https, or loopback).
     pub fn new(settings: OpenAiChatSettings) -> Result<Self, ProviderError> {
+        Self::with_egress(settings, &EgressPolicy::default())
+    }
+
+    pub fn with_egress(
+        settings: OpenAiChatSettings,
+        egress: &EgressPolicy,
+    ) -> Result<Self, ProviderError> {
         let name = Self::DEFAULT_NAME.to_string();
-        if settings.base_url.trim().is_empty() {
-            return Err(ProviderError::Rejected {
-                provider: name,
-                detail: "base_url is empty".into(),
-            });
-        }
+        check_base_url(&name, &settings.base_url, egress)?;
         let timeout = Duration::from_secs(settings.timeout_secs.max(1));
-        let http = ProviderHttp::new(&name, settings.api_key.clone(), timeout)?;
+        let http = ProviderHttp::with_egress(&name, settings.api_key.clone(), timeout, egress)?;
         Ok(Self {
             url: endpoint(settings.base_url.trim(), "chat/completions"),
             name,

@@ -87,6 +87,7 @@ fn audio(len: usize) -> (tempfile::TempDir, std::path::PathBuf, Vec<u8>) {
 
 fn request(path: &std::path::Path, language: &str, hotwords: &[&str]) -> TranscribeRequest {
     TranscribeRequest {
+        progress: None,
         audio_wav: path.to_path_buf(),
         duration_secs: 42.0,
         language: language.into(),

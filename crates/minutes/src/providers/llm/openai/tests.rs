@@ -85,6 +85,7 @@ fn request() -> GenerateRequest {
             "required": ["title"],
             "additionalProperties": false
         }),
+        ..Default::default()
     }
 }
 
