@@ -109,8 +109,8 @@ fn main() {
         .collect();
     names.sort();
     let opts = DiarizeOptions::default();
-    let mut same = vec![Vec::new(), Vec::new()];
-    let mut diff = vec![Vec::new(), Vec::new()];
+    let mut same = [Vec::new(), Vec::new()];
+    let mut diff = [Vec::new(), Vec::new()];
     let sweep: Vec<(f32, usize)> = (6..=11)
         .flat_map(|i| [1, 2, 3, 4].map(|m| (i as f32 * 0.05, m)))
         .collect();
@@ -291,10 +291,23 @@ fn identification(turns: &BTreeMap<String, Vec<(String, Vec<f32>)>>) {
     println!("genuine score:            {}", stats(&genuine));
     println!("best impostor (known):    {}", stats(&best_impostor));
     println!("top-1 score of unknowns:  {}", stats(&unknown_top));
-    for (label, t) in [
+    let mut candidates = vec![
         ("CLOUD", Thresholds::CLOUD),
         ("CAMPLUS", Thresholds::CAMPLUS),
-    ] {
+    ];
+    for high in [0.75, 0.8, 0.85] {
+        for min_accept in [0.5, 0.6] {
+            for gap in [0.1, 0.15] {
+                let t = Thresholds {
+                    high,
+                    min_accept,
+                    gap,
+                };
+                candidates.push(("", t));
+            }
+        }
+    }
+    for (label, t) in candidates {
         let (mut right, mut wrong, mut abstain, mut false_accept) = (0, 0, 0, 0);
         for (correct, t1, t2) in &rows {
             let accepted = decide(*t1, *t2, &t) == Decision::Accept;

@@ -188,9 +188,10 @@ fn cluster_with_weak(
     renumber(&labels)
 }
 
-/// Splits each region at the midpoints between consecutive window centres, gives each piece
-/// its window's label, and joins neighbouring pieces of one speaker.
-fn turns(windows: &[LabeledWindow], speech: &[(f64, f64)], merge_gap_s: f64) -> Vec<Turn> {
+/// Turns from labeled windows (what [`diarize`] does after [`label_windows`]): each region is
+/// split at the midpoints between consecutive window centres, each piece takes its window's
+/// label, and neighbouring pieces of one speaker are joined across gaps up to `merge_gap_s`.
+pub fn turns(windows: &[LabeledWindow], speech: &[(f64, f64)], merge_gap_s: f64) -> Vec<Turn> {
     let mut pieces: Vec<Turn> = Vec::new();
     for (region, &(start, end)) in speech.iter().enumerate() {
         let mine: Vec<&LabeledWindow> = windows.iter().filter(|w| w.region == region).collect();

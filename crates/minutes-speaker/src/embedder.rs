@@ -1,5 +1,8 @@
 //! The embedding engines diarization can run on: CAM++, or a model-free fallback.
 
+use std::path::Path;
+use std::sync::Arc;
+
 use crate::fbank::{self, Frame, NUM_MEL_BINS};
 use crate::vector::l2_normalized;
 use crate::{CamPlus, SpeakerError};
@@ -15,6 +18,17 @@ pub trait Embedder: Send + Sync {
     /// The cosine *distance* (1 - similarity) below which two clusters of this engine's window
     /// embeddings are taken to be the same speaker. Each engine has its own scale.
     fn cluster_threshold(&self) -> f32;
+}
+
+/// CAM++ from `model_path`, or the degraded [`FbankStatsEmbedder`] when that file does not
+/// exist. A file that exists but cannot be loaded is an error, not a silent downgrade. Log
+/// [`Embedder::name`] so a degraded deployment is visible.
+pub fn campplus_or_fallback(model_path: &Path) -> Result<Arc<dyn Embedder>, SpeakerError> {
+    match CamPlus::load(model_path) {
+        Ok(model) => Ok(Arc::new(model)),
+        Err(SpeakerError::ModelMissing { .. }) => Ok(Arc::new(FbankStatsEmbedder)),
+        Err(e) => Err(e),
+    }
 }
 
 impl Embedder for CamPlus {

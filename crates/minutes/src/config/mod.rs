@@ -41,6 +41,7 @@ pub struct Config {
     pub asr: AsrConfig,
     pub llm: LlmConfig,
     pub voiceprint: VoiceprintConfig,
+    pub diarization: DiarizationConfig,
     pub models: ModelsConfig,
     pub pipeline: PipelineConfig,
     pub retention: RetentionConfig,
@@ -188,6 +189,28 @@ pub struct LlmConfig {
 pub enum VoiceprintProviderKind {
     /// No voiceprint engine: the identify stage records itself as skipped.
     None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiarizationProviderKind {
+    /// Transcripts from engines without speaker labels keep one speaker.
+    None,
+    /// CAM++ embeddings + clustering (fbank statistics when the model is not installed).
+    Local,
+}
+
+/// Speaker separation for ASR engines that return no speakers (the local Whisper).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiarizationConfig {
+    pub provider: DiarizationProviderKind,
+    /// A catalog name (`campplus-zh-en`) or the path of a CAM++ state dict.
+    pub model: String,
+    /// Cosine-distance threshold for merging clusters; null = the engine's measured default.
+    pub threshold: Option<f32>,
+    /// Upper bound on speakers when known; null = estimated from the threshold.
+    pub max_speakers: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

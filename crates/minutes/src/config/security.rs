@@ -155,3 +155,70 @@ fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
         reason: reason.into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Config, Profile};
+    use super::*;
+
+    fn resolved(change: impl FnOnce(&mut Config)) -> Result<Config, ConfigError> {
+        let mut c = Config::load(None).expect("defaults load");
+        change(&mut c);
+        c.resolve().map(|()| c)
+    }
+
+    fn key_of(r: Result<Config, ConfigError>) -> &'static str {
+        match r {
+            Err(ConfigError::Invalid { key, .. }) => key,
+            other => panic!("expected an invalid key, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn production_refuses_dev_login() {
+        let r = resolved(|c| {
+            c.profile = Profile::Production;
+            c.auth.dev_login = true;
+            c.auth.jwt_secret = Some("0123456789abcdef0123456789abcdef".to_string().into());
+        });
+        assert_eq!(key_of(r), "auth.dev_login");
+    }
+
+    #[test]
+    fn an_enabled_identity_provider_needs_issuer_audience_and_pinned_keys() {
+        let jwks = |c: &mut Config| c.auth.idp.jwks_url = "https://idp.example.com/jwks".into();
+        assert_eq!(key_of(resolved(jwks)), "auth.idp");
+        let ok = resolved(|c| {
+            jwks(c);
+            c.auth.idp.issuer = "https://idp.example.com/".into();
+            c.auth.idp.audience = vec!["minutes".into()];
+        });
+        assert!(ok.expect("valid").auth.idp.enabled());
+        let hs = resolved(|c| {
+            c.auth.idp.keys = vec![StaticKey {
+                kid: None,
+                alg: "HS256".into(),
+                pem: Some("x".into()),
+                pem_file: None,
+            }];
+        });
+        assert_eq!(key_of(hs), "auth.idp.keys");
+        let leeway = resolved(|c| {
+            jwks(c);
+            c.auth.idp.issuer = "i".into();
+            c.auth.idp.audience = vec!["a".into()];
+            c.auth.idp.leeway_secs = 3600;
+        });
+        assert_eq!(key_of(leeway), "auth.idp.leeway_secs");
+    }
+
+    #[test]
+    fn network_and_api_key_settings_are_checked() {
+        let r = resolved(|c| c.network.allow_private = vec!["localhost".into()]);
+        assert_eq!(key_of(r), "network.allow_private");
+        let r = resolved(|c| c.network.allow_private = vec!["10.0.0.0/8".into(), "::1".into()]);
+        assert!(r.is_ok());
+        let r = resolved(|c| c.auth.api_keys.default_ttl_days = 1000);
+        assert_eq!(key_of(r), "auth.api_keys");
+    }
+}

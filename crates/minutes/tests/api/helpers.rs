@@ -85,6 +85,11 @@ pub fn test_config(dir: &std::path::Path) -> Config {
     c.database.url = format!("sqlite://{}", dir.join("minutes.db").display());
     c.storage.root = dir.join("objects").display().to_string();
     c.auth.dev_login = true;
+    // Engines are pinned here so changing the embedded defaults (offline engines) never changes
+    // what a test runs against; tests that want a provider set it themselves.
+    c.asr.primary = minutes::config::AsrProviderKind::Openai;
+    c.llm.provider = minutes::config::LlmProviderKind::Openai;
+    c.diarization.provider = minutes::config::DiarizationProviderKind::None;
     c.auth.jwt_secret = Some(SecretString::from(JWT_SECRET.to_string()));
     c.queue.max_attempts = 3;
     c.queue.backoff_base_secs = 10;

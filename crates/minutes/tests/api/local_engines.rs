@@ -112,7 +112,8 @@ fn reference(meeting: &str, segments: usize) -> String {
 
 #[tokio::test]
 async fn local_whisper_transcribes_english_with_low_wer() {
-    let text = transcribe("whisper-tiny-en", "en01_head.opus", "en-US", &[]).await;
+    // whisper-base: tiny.en mishears espeak's "Kubernetes" and "upgrade PostgreSQL" (WER 0.34).
+    let text = transcribe("whisper-base", "en01_head.opus", "en-US", &[]).await;
     let (r, h) = (words(&reference("en01_sprint_planning", 2)), words(&text));
     let wer = edit_distance(&r, &h) as f64 / r.len() as f64;
     assert!(wer < 0.3, "WER {wer:.3}: {text}");
@@ -120,16 +121,20 @@ async fn local_whisper_transcribes_english_with_low_wer() {
 
 #[tokio::test]
 async fn local_whisper_spells_made_up_names_only_with_hotwords() {
-    let names = ["Zorvex Quillan", "Brindlemark"];
+    // tiny.en hears "Gormec Squeelen" without help; "Brindlemark" it spells right either way.
+    let hotwords = ["Zorvex Quillan", "Brindlemark"];
     let plain = transcribe("whisper-tiny-en", "hotword_en.opus", "en-US", &[]).await;
-    let hinted = transcribe("whisper-tiny-en", "hotword_en.opus", "en-US", &names).await;
-    for name in names {
-        assert!(!plain.contains(name), "{name} without hotwords: {plain}");
-        assert!(
-            hinted.contains(name),
-            "{name} missing with hotwords: {hinted}"
-        );
-    }
+    let hinted = transcribe("whisper-tiny-en", "hotword_en.opus", "en-US", &hotwords).await;
+    assert!(
+        !plain.contains("Zorvex Quillan"),
+        "without hotwords: {plain}"
+    );
+    assert_eq!(
+        hinted.matches("Zorvex Quillan").count(),
+        2,
+        "with hotwords: {hinted}"
+    );
+    assert!(hinted.contains("Brindlemark"), "with hotwords: {hinted}");
 }
 
 #[tokio::test]
@@ -160,5 +165,96 @@ fn catalog_models_install_into_the_models_dir() {
         )
         .unwrap(),
         path
+    );
+}
+
+/// The embedded default end to end: local Whisper, CAM++ diarization and the extractive writer
+/// on a real two-speaker recording, through the API and the job queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_pipeline_separates_two_speakers_and_writes_minutes() {
+    use crate::helpers::{TestApp, TestOptions};
+    use minutes::config::{AsrProviderKind, DiarizationProviderKind, LlmProviderKind};
+    use serde_json::json;
+
+    ensure_model("whisper-tiny-en");
+    ensure_model("campplus-zh-en");
+    let dir = models_dir().display().to_string();
+    let t = TestApp::with(TestOptions {
+        engines_from_config: true,
+        configure: Box::new(move |c| {
+            c.models.dir = dir;
+            c.asr.primary = AsrProviderKind::Local;
+            c.asr.local.model = "whisper-tiny-en".into();
+            c.asr.local.threads = 2;
+            c.diarization.provider = DiarizationProviderKind::Local;
+            c.llm.provider = LlmProviderKind::Local;
+        }),
+        ..Default::default()
+    })
+    .await;
+    let token = t.login("offline-e2e").await;
+    let key = t.upload(&token, &fixture("en01_head.opus")).await;
+    let (_, created) = t
+        .post_json(
+            "/api/v1/tasks",
+            &token,
+            &json!({"audio_files": [key], "meeting_type": "sprint", "asr_language": "en-US",
+                    "output_language": "en-US"}),
+        )
+        .await;
+    let task_id = created["task_id"].as_str().unwrap().to_string();
+    t.run_jobs_until_idle().await;
+    let status = t.task_status(&token, &task_id).await;
+    assert_eq!(status["state"], "success", "{status}");
+
+    // Priya speaks 0.5–11.1 s, Marcus 11.5–25.9 s: two voices, split near 11.3 s.
+    let (_, transcript) = t
+        .get(&format!("/api/v1/tasks/{task_id}/transcript"), &token)
+        .await;
+    let segments = transcript["segments"].as_array().unwrap();
+    let mut speakers: Vec<&str> = segments
+        .iter()
+        .map(|s| s["speaker"].as_str().unwrap())
+        .collect();
+    speakers.dedup();
+    assert_eq!(
+        speakers.len(),
+        2,
+        "speaker turns {speakers:?} in {transcript}"
+    );
+    for s in segments {
+        let mid = (s["start_time"].as_f64().unwrap() + s["end_time"].as_f64().unwrap()) / 2.0;
+        let expected = if mid < 11.3 { speakers[0] } else { speakers[1] };
+        assert_eq!(s["speaker"], expected, "segment {s}");
+    }
+
+    let (_, artifacts) = t
+        .get(&format!("/api/v1/tasks/{task_id}/artifacts"), &token)
+        .await;
+    let id = artifacts["artifacts_by_type"]["meeting_minutes"][0]["artifact_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no minutes: {artifacts}"))
+        .to_string();
+    let (_, detail) = t.get(&format!("/api/v1/artifacts/{id}"), &token).await;
+    let content = &detail["artifact"]["content_object"];
+    let ids: Vec<String> = segments
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
+    let valid = minutes::domain::artifact::validate_content(
+        minutes::domain::artifact::ArtifactType::MeetingMinutes,
+        content,
+        &ids,
+    )
+    .unwrap_or_else(|e| panic!("schema-invalid minutes ({e}): {content:#}"));
+    assert!(valid.dropped_citations.is_empty(), "{content:#}");
+    assert_eq!(
+        content["participants"].as_array().unwrap().len(),
+        2,
+        "{content:#}"
+    );
+    assert!(
+        !content["summary"].as_str().unwrap().is_empty(),
+        "{content:#}"
     );
 }

@@ -3,7 +3,7 @@
 //! or it does not, and what it says is quoted, never rephrased.
 use super::due::{self, Due};
 use super::lexicon::{
-    is_stopword, EN_DECISION, EN_FIRST_PERSON, EN_NAMED_MODALS, EN_NOT_NAMES, EN_NOT_TASKS,
+    is_not_name, is_stopword, EN_DECISION, EN_FIRST_PERSON, EN_NAMED_MODALS, EN_NOT_TASKS,
     EN_NO_RISK, EN_REQUESTS, EN_RISK, EN_TEAM, EN_UNDECIDED, ZH_ACTION_VERBS, ZH_ASSIGN,
     ZH_DECISION, ZH_FIRST_PERSON, ZH_NOT_TASKS, ZH_NO_RISK, ZH_OWNER_VERBS, ZH_RISK, ZH_UNDECIDED,
 };
@@ -216,7 +216,7 @@ fn is_name_word(w: &str) -> bool {
     let mut chars = w.chars();
     chars.next().is_some_and(|c| c.is_ascii_uppercase())
         && chars.all(|c| c.is_ascii_alphabetic() || c == '-')
-        && !EN_NOT_NAMES.contains(&w.to_ascii_lowercase().as_str())
+        && !is_not_name(&w.to_ascii_lowercase())
         && !is_stopword(&w.to_ascii_lowercase())
 }
 
@@ -233,6 +233,9 @@ fn trailing_name(text: &str) -> Option<(String, usize)> {
 /// The task text between `from` and `end`, without the due phrase; `None` when it is too
 /// short or a manner of speaking ("I'll be honest").
 fn en_task(text: &str, from: usize, end: usize, due: Option<&Due>) -> Option<String> {
+    if from >= end {
+        return None;
+    }
     let mut raw = String::new();
     match due {
         Some(d) if d.start >= from && d.end <= end => {

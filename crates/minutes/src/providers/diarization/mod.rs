@@ -1,0 +1,4 @@
+//! Speaker separation engines for ASR results without speakers.
+pub mod local;
+
+pub use local::LocalDiarizer;
