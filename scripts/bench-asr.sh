@@ -6,7 +6,7 @@
 #   scripts/bench-asr.sh                     # whisper-base, every meeting in ../shared/data
 #   BENCH_MODEL=whisper-tiny-en scripts/bench-asr.sh
 #
-# Env: BENCH_MODEL (catalog name, default whisper-base), BENCH_THREADS (default 2), BENCH_BEAM
+# Env: MINUTES_BIN (an already-built `minutes` for `models install`), BENCH_MODEL (catalog name, default whisper-base), BENCH_THREADS (default 2), BENCH_BEAM
 # (default 5), BENCH_DIR (outputs; default $TMPDIR/minutes-bench-asr), MINUTES_MODELS_DIR,
 # BENCH_SKIP_BASELINE=1 to skip faster-whisper. faster-whisper is installed from PyPI into a
 # throwaway venv under BENCH_DIR.
@@ -24,11 +24,15 @@ export MINUTES_MODELS_DIR=${MINUTES_MODELS_DIR:-$HOME/.cache/minutes/models}
 log() { echo "bench-asr: $*" >&2; }
 mkdir -p "$WORK"
 
-log "building minutes and the transcribe example (release)"
-(cd "$ROOT" && cargo build --quiet --release -p minutes --features local-asr \
-    && cargo build --quiet --release -p minutes-whisper --example transcribe)
-"$TARGET_DIR/release/minutes" models install "$MODEL" >&2
-MODEL_DIR=$("$TARGET_DIR/release/minutes" models path "$MODEL")
+log "building the transcribe example (release)"
+(cd "$ROOT" && cargo build --quiet --release -p minutes-whisper --example transcribe)
+MINUTES_BIN=${MINUTES_BIN:-}
+if [[ -z $MINUTES_BIN ]]; then
+  (cd "$ROOT" && cargo build --quiet --release -p minutes)
+  MINUTES_BIN="$TARGET_DIR/release/minutes"
+fi
+"$MINUTES_BIN" models install "$MODEL" >&2
+MODEL_DIR=$("$MINUTES_BIN" models path "$MODEL")
 OURS="$TARGET_DIR/release/examples/transcribe"
 
 if [[ -z ${BENCH_SKIP_BASELINE:-} && ! -x $WORK/venv/bin/python ]]; then

@@ -20,7 +20,7 @@ use crate::app::App;
 use crate::domain::ids;
 use crate::domain::stage::Stage;
 use crate::store::{
-    ClaimedJob, NewArtifact, NewCost, NewJob, NewSpeakerMapping, NewTranscriptRevision,
+    ClaimedJob, Lease, NewArtifact, NewCost, NewJob, NewSpeakerMapping, NewTranscriptRevision,
     StageCompletion, StageFailure, StageStart, StepOutcome, StoreError, TaskRecord,
 };
 
@@ -47,6 +47,8 @@ pub(crate) struct StageOutput {
 pub(crate) struct StageCtx<'a> {
     pub app: &'a App,
     pub task: TaskRecord,
+    /// The running job's lease: writes made mid-stage are fenced by it.
+    pub lease: Lease,
 }
 
 impl StageCtx<'_> {
@@ -135,7 +137,11 @@ async fn run_stage(app: &App, job: &ClaimedJob, stage: Stage) -> Result<(), JobE
     let lease = job.lease();
     let task = job_task_record(app, job).await?;
     let (tenant_id, task_id) = (task.tenant_id.clone(), task.id.clone());
-    let ctx = StageCtx { app, task };
+    let ctx = StageCtx {
+        app,
+        task,
+        lease: lease.clone(),
+    };
     // Idempotency: a stage that already succeeded is not run (or billed) again.
     let done = ctx.step_result(stage).await?;
     let output = match done {

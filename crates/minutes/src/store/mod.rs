@@ -105,6 +105,14 @@ pub trait TaskStore: Send + Sync {
     async fn retry_task(&self, owner: &Owner, task_id: &str, job: &NewJob) -> StoreResult<String>;
     /// Marks a stage running under the job's lease (state, progress, step attempt, history).
     async fn start_stage(&self, lease: &Lease, start: &StageStart) -> StoreResult<()>;
+    /// Moves a running task's progress (and ETA) forward within its stage, under the lease.
+    async fn report_progress(
+        &self,
+        lease: &Lease,
+        tenant_id: &str,
+        task_id: &str,
+        progress: f64,
+    ) -> StoreResult<()>;
     /// Records a finished stage, its outputs and the next job in one transaction, fenced by the lease.
     async fn finish_stage(
         &self,

@@ -322,6 +322,32 @@ impl TaskStore for SqlStore {
         Ok(task.state)
     }
 
+    async fn report_progress(
+        &self,
+        lease: &Lease,
+        tenant_id: &str,
+        task_id: &str,
+        progress: f64,
+    ) -> StoreResult<()> {
+        let now = Utc::now();
+        on_pool!(self, pool => {
+            let mut tx = pool.begin().await?;
+            fence!(tx, lease, now);
+            let duration: Option<Option<f64>> = sqlx::query_scalar(
+                "SELECT audio_duration FROM tasks WHERE id = $1 AND tenant_id = $2")
+                .bind(task_id).bind(tenant_id).fetch_optional(&mut *tx).await?;
+            let Some(duration) = duration else { return Err(StoreError::NotFound) };
+            // Only forward: a late report never moves a bar back.
+            sqlx::query("UPDATE tasks SET progress = $3, estimated_time = $4, updated_at = $5 \
+                         WHERE id = $1 AND tenant_id = $2 AND progress < $3")
+                .bind(task_id).bind(tenant_id).bind(progress)
+                .bind(estimate_remaining_secs(duration, progress)).bind(now)
+                .execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
     async fn start_stage(&self, lease: &Lease, s: &StageStart) -> StoreResult<()> {
         let now = Utc::now();
         on_pool!(self, pool => {

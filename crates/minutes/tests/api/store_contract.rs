@@ -220,3 +220,43 @@ async fn concurrent_artifact_inserts_get_distinct_consecutive_versions() {
     versions.sort_unstable();
     assert_eq!(versions, (1..=8).collect::<Vec<i64>>());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_reports_move_forward_only_and_are_fenced_by_the_lease() {
+    let t = TestApp::new().await;
+    let token = t.login("progress").await;
+    let task_id = t.create_two_part_task(&token).await;
+    let job = t
+        .app
+        .store
+        .claim_job(&["audio".to_string()], "w1", 60_000, t.clock.now_ms())
+        .await
+        .unwrap()
+        .expect("the task's first job");
+    let tenant = job.tenant_id.clone().expect("task jobs carry their tenant");
+    let store = &t.app.store;
+    store
+        .report_progress(&job.lease(), &tenant, &task_id, 12.5)
+        .await
+        .unwrap();
+    store
+        .report_progress(&job.lease(), &tenant, &task_id, 5.0)
+        .await
+        .unwrap();
+    assert_eq!(t.task_status(&token, &task_id).await["progress"], 12.5);
+    // Another tenant's id matches nothing.
+    assert!(store
+        .report_progress(&job.lease(), "other-tenant", &task_id, 30.0)
+        .await
+        .is_err());
+    store.release_job(&job.lease()).await.unwrap();
+    let stale = store
+        .report_progress(&job.lease(), &tenant, &task_id, 20.0)
+        .await;
+    assert!(
+        matches!(stale, Err(minutes::store::StoreError::Fenced)),
+        "{stale:?}"
+    );
+    assert_eq!(t.task_status(&token, &task_id).await["progress"], 12.5);
+    t.run_jobs_until_idle().await;
+}
