@@ -149,7 +149,7 @@ mod tests {
     fn energies(pattern: &[(f64, f32)]) -> Vec<f32> {
         pattern
             .iter()
-            .flat_map(|(secs, db)| std::iter::repeat(*db).take((secs / FRAME_SECS) as usize))
+            .flat_map(|(secs, db)| std::iter::repeat_n(*db, (secs / FRAME_SECS) as usize))
             .collect()
     }
 

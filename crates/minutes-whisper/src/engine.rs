@@ -262,7 +262,7 @@ impl WhisperEngine {
             };
             let result = self
                 .model
-                .generate(&view, &[prompt.clone()], &options)
+                .generate(&view, std::slice::from_ref(&prompt), &options)
                 .map_err(|e| WhisperError::Decode(e.to_string()))?;
             let Some(r) = result.into_iter().next() else {
                 return Err(WhisperError::Decode("the model returned no result".into()));
