@@ -96,7 +96,7 @@ done
 
 # ---------------------------------------------------------------- table
 pct() { awk -v x="$1" 'BEGIN{printf "%.1f", 100 * x}'; }
-row() { printf '%-26s %4s %4s  %-24s %4s  %-24s %8s %8s\n' "$@"; }
+row() { printf '%-26s %4s %4s  %-24s %4s  %-24s %8s %8s\n' "$@" | sed 's/ *$//'; }
 echo
 echo "DER (%) with a ${COLLAR} s collar; cam = CAM++, fb = fbank statistics (degraded)"
 echo

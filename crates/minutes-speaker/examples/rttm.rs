@@ -14,6 +14,7 @@
 use std::error::Error;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::Instant;
 
 use minutes_audio::{vad, WavSamples};
@@ -52,7 +53,17 @@ fn diarize_wav(wav: &Path, engine: &dyn Embedder) -> Result<(Vec<Turn>, f64), Bo
     Ok((turns, samples.len() as f64 / SAMPLE_RATE))
 }
 
-fn main() -> Result<(), Box<dyn Error>> {
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rttm: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some((model, wavs)) = args.split_first() else {
         return Err(USAGE.into());
