@@ -312,6 +312,26 @@ impl Config {
             .merge(env)
             .extract()
             .map_err(|e| ConfigError::Parse(e.to_string()))?;
+        if let (Profile::Production, Some(path)) = (config.profile, file) {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            let yaml: serde_yaml::Value =
+                serde_yaml::from_str(&text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+            let found = security::secrets_in_file(&yaml);
+            if !found.is_empty() {
+                return Err(ConfigError::Invalid {
+                    key: "profile",
+                    reason: format!(
+                        "production refuses secrets in {}: {} (set them with MINUTES__… \
+                         environment variables or *_file settings)",
+                        path.display(),
+                        found.join(", ")
+                    ),
+                });
+            }
+        }
         config.resolve()?;
         Ok(config)
     }

@@ -156,6 +156,47 @@ fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
     }
 }
 
+/// Dotted paths of secret-looking settings given a value in a configuration file. Under the
+/// production profile secrets come only from the environment or `*_file` settings, so a file
+/// that can end up in version control or a container image never carries one.
+pub(super) fn secrets_in_file(yaml: &serde_yaml::Value) -> Vec<String> {
+    fn looks_secret(key: &str) -> bool {
+        let key = key.to_ascii_lowercase();
+        !key.ends_with("_file")
+            && ["secret", "password", "api_key", "token", "private_key"]
+                .iter()
+                .any(|w| key.contains(w))
+    }
+    fn walk(value: &serde_yaml::Value, path: &str, out: &mut Vec<String>) {
+        let Some(map) = value.as_mapping() else {
+            return;
+        };
+        for (k, v) in map {
+            let Some(key) = k.as_str() else { continue };
+            let here = if path.is_empty() {
+                key.to_string()
+            } else {
+                format!("{path}.{key}")
+            };
+            let set = v.as_str().is_some_and(|s| !s.trim().is_empty());
+            // A database URL with a password in it is a secret too.
+            let dsn_password = key == "url"
+                && v.as_str().is_some_and(|s| {
+                    s.split_once("://")
+                        .and_then(|(_, rest)| rest.split_once('@'))
+                        .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+                });
+            if (looks_secret(key) && set) || dsn_password {
+                out.push(here.clone());
+            }
+            walk(v, &here, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(yaml, "", &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::{Config, Profile};

@@ -93,3 +93,34 @@ fn dsn_passwords_are_hidden() {
     );
     assert_eq!(secret::redact_dsn("sqlite://x.db"), "sqlite://x.db");
 }
+
+#[test]
+fn production_refuses_secrets_in_config_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("minutes.yaml");
+    std::fs::write(
+        &file,
+        "profile: production\n\
+         database:\n  url: postgres://app:hunter2@db/minutes\n\
+         llm:\n  openai:\n    api_key: sk-live-123\n\
+         auth:\n  jwt_secret_file: /run/secrets/jwt\n",
+    )
+    .unwrap();
+    let err = Config::load_from(Some(&file), env_from(&[])).unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("llm.openai.api_key"), "{text}");
+    assert!(text.contains("database.url"), "{text}");
+    assert!(!text.contains("jwt_secret_file"), "{text}");
+    assert!(
+        !text.contains("hunter2") && !text.contains("sk-live"),
+        "{text}"
+    );
+
+    // The same file without the secrets passes this check (outside production too).
+    std::fs::write(
+        &file,
+        "profile: development\ndatabase:\n  url: postgres://app:hunter2@db/minutes\n",
+    )
+    .unwrap();
+    assert!(Config::load_from(Some(&file), env_from(&[])).is_ok());
+}
