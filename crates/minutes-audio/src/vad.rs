@@ -40,13 +40,18 @@ pub fn frame_energies(wav: &mut WavSamples) -> Result<Vec<f32>, AudioError> {
     let mut pos = 0u64;
     while pos < total {
         let samples = wav.read(pos, block)?;
-        out.extend(samples.chunks(FRAME).map(energy_db));
+        out.extend(energies_of(&samples));
         pos += samples.len() as u64;
         if samples.is_empty() {
             break;
         }
     }
     Ok(out)
+}
+
+/// Energy (dB) of every 10 ms frame of samples already in memory.
+pub fn energies_of(samples: &[f32]) -> impl Iterator<Item = f32> + '_ {
+    samples.chunks(FRAME).map(energy_db)
 }
 
 pub fn energy_db(frame: &[f32]) -> f32 {

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use minutes_audio::{vad, WavSamples};
+use minutes_audio::vad;
 use minutes_speaker::diarize::{diarize, DiarizeOptions, Turn};
 use minutes_speaker::{CamPlus, Embedder, FbankStatsEmbedder};
 
@@ -44,10 +44,9 @@ fn cpu_seconds() -> f64 {
 /// The pipeline's diarization of one WAV file.
 fn diarize_wav(wav: &Path, engine: &dyn Embedder) -> Result<(Vec<Turn>, f64), Box<dyn Error>> {
     let shown = wav.display();
-    let mut reader = WavSamples::open(wav).map_err(|e| format!("opening {shown}: {e}"))?;
-    let energies = vad::frame_energies(&mut reader).map_err(|e| format!("reading {shown}: {e}"))?;
-    let speech = vad::speech_regions(&energies, &vad::VadOptions::default());
     let samples = minutes_audio::read_wav_f32(wav).map_err(|e| format!("reading {shown}: {e}"))?;
+    let energies: Vec<f32> = vad::energies_of(&samples).collect();
+    let speech = vad::speech_regions(&energies, &vad::VadOptions::default());
     let turns = diarize(&samples, &speech, engine, &DiarizeOptions::default())
         .map_err(|e| format!("diarizing {shown}: {e}"))?;
     Ok((turns, samples.len() as f64 / SAMPLE_RATE))

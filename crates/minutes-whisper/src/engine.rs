@@ -317,7 +317,7 @@ impl WhisperEngine {
         Ok(match best {
             Some((mut d, temperature)) => {
                 d.ids = trim_loop(&d.ids);
-                d.tokens = trim_loop_strings(&d.tokens);
+                d.tokens = trim_loop(&d.tokens);
                 WindowResult {
                     accepted: Some(d),
                     temperature,
@@ -341,24 +341,6 @@ struct Decoded {
 struct WindowResult {
     accepted: Option<Decoded>,
     temperature: f32,
-}
-
-fn trim_loop_strings(tokens: &[String]) -> Vec<String> {
-    let mut index: Vec<&String> = Vec::new();
-    let ids: Vec<usize> = tokens
-        .iter()
-        .map(|t| match index.iter().position(|s| *s == t) {
-            Some(i) => i,
-            None => {
-                index.push(t);
-                index.len() - 1
-            }
-        })
-        .collect();
-    trim_loop(&ids)
-        .into_iter()
-        .map(|i| index[i].clone())
-        .collect()
 }
 
 fn read_secs(wav: &mut WavSamples, start: f64, end: f64) -> Result<Vec<f32>, WhisperError> {

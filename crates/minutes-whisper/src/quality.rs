@@ -97,10 +97,10 @@ pub fn repeats(ids: &[usize]) -> bool {
 
 /// Drops trailing repeats of a looped sequence, keeping the first occurrence: used when every
 /// temperature looped and the least bad answer must still be kept.
-pub fn trim_loop(ids: &[usize]) -> Vec<usize> {
-    let mut out: Vec<usize> = Vec::with_capacity(ids.len());
-    for &id in ids {
-        out.push(id);
+pub fn trim_loop<T: PartialEq + Clone>(ids: &[T]) -> Vec<T> {
+    let mut out: Vec<T> = Vec::with_capacity(ids.len());
+    for id in ids {
+        out.push(id.clone());
         for n in 1..=12usize.min(out.len() / 2) {
             let len = out.len();
             if out[len - n..] == out[len - 2 * n..len - n] {

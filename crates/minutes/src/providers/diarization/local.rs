@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
-use minutes_audio::{vad, WavSamples};
+use minutes_audio::vad;
 use minutes_speaker::diarize::{diarize, DiarizeOptions};
 use minutes_speaker::{CamPlus, Embedder, FbankStatsEmbedder};
 
@@ -70,10 +70,10 @@ impl Inner {
             provider: NAME.into(),
             detail: e.to_string(),
         };
-        let mut reader = WavSamples::open(wav).map_err(|e| failed(&e))?;
-        let energies = vad::frame_energies(&mut reader).map_err(|e| failed(&e))?;
-        let speech = vad::speech_regions(&energies, &vad::VadOptions::default());
+        // The embedder needs every sample anyway; the energies come from the same read.
         let samples = minutes_audio::read_wav_f32(wav).map_err(|e| failed(&e))?;
+        let energies: Vec<f32> = vad::energies_of(&samples).collect();
+        let speech = vad::speech_regions(&energies, &vad::VadOptions::default());
         let opts = DiarizeOptions {
             threshold: self.settings.threshold,
             max_speakers: self.settings.max_speakers,
