@@ -27,6 +27,10 @@ pub struct DiarizeOptions {
     pub min_cluster_windows: usize,
     /// Consecutive turns of one speaker separated by at most this much silence become one turn.
     pub merge_gap_s: f64,
+    /// At most this many windows are embedded and clustered: on longer meetings the hop grows
+    /// so the clustering's O(n^2) distance matrix stays bounded (6,000 windows: 72 MB), which
+    /// is 75 minutes of speech at the default hop and still a window every 1.5 s at 2.5 hours.
+    pub max_windows: usize,
 }
 
 impl Default for DiarizeOptions {
@@ -39,6 +43,7 @@ impl Default for DiarizeOptions {
             min_cluster_window_s: 1.0,
             min_cluster_windows: 4,
             merge_gap_s: 0.5,
+            max_windows: 6000,
         }
     }
 }
@@ -67,6 +72,27 @@ const MIN_EMBED_S: f64 = 0.2;
 /// Windows embedded per call, which bounds the feature memory on long meetings.
 const EMBED_CHUNK: usize = 64;
 
+/// Where the window audio comes from: samples in memory, or a file read window by window so a
+/// two-hour meeting never sits in memory whole.
+pub trait SampleSource {
+    /// Number of 16 kHz samples.
+    fn sample_count(&self) -> usize;
+    /// Samples `[start, end)`, clipped to the source.
+    fn read(&mut self, start: usize, end: usize) -> Result<Vec<f32>, SpeakerError>;
+}
+
+impl SampleSource for &[f32] {
+    fn sample_count(&self) -> usize {
+        <[f32]>::len(self)
+    }
+
+    fn read(&mut self, start: usize, end: usize) -> Result<Vec<f32>, SpeakerError> {
+        let a = start.min(<[f32]>::len(self));
+        let b = end.clamp(a, <[f32]>::len(self));
+        Ok(self[a..b].to_vec())
+    }
+}
+
 /// Speaker turns of `samples_16k` within the `speech` regions (seconds, sorted, as from a VAD).
 pub fn diarize(
     samples_16k: &[f32],
@@ -74,7 +100,17 @@ pub fn diarize(
     engine: &dyn Embedder,
     opts: &DiarizeOptions,
 ) -> Result<Vec<Turn>, SpeakerError> {
-    let windows = label_windows(samples_16k, speech, engine, opts)?;
+    diarize_source(&mut { samples_16k }, speech, engine, opts)
+}
+
+/// [`diarize`] over any [`SampleSource`]: only one batch of windows is in memory at a time.
+pub fn diarize_source(
+    source: &mut dyn SampleSource,
+    speech: &[(f64, f64)],
+    engine: &dyn Embedder,
+    opts: &DiarizeOptions,
+) -> Result<Vec<Turn>, SpeakerError> {
+    let windows = label_source_windows(source, speech, engine, opts)?;
     Ok(turns(&windows, speech, opts.merge_gap_s))
 }
 
@@ -85,24 +121,24 @@ pub fn label_windows(
     engine: &dyn Embedder,
     opts: &DiarizeOptions,
 ) -> Result<Vec<LabeledWindow>, SpeakerError> {
-    let duration = samples_16k.len() as f64 / f64::from(SAMPLE_RATE);
-    let mut windows = Vec::new();
-    for (region, &(start, end)) in speech.iter().enumerate() {
-        for (s, e) in region_windows(start.max(0.0), end.min(duration), opts) {
-            windows.push(LabeledWindow {
-                start: s,
-                end: e,
-                region,
-                label: 0,
-            });
-        }
-    }
+    label_source_windows(&mut { samples_16k }, speech, engine, opts)
+}
+
+fn label_source_windows(
+    source: &mut dyn SampleSource,
+    speech: &[(f64, f64)],
+    engine: &dyn Embedder,
+    opts: &DiarizeOptions,
+) -> Result<Vec<LabeledWindow>, SpeakerError> {
+    let duration = source.sample_count() as f64 / f64::from(SAMPLE_RATE);
+    let mut windows = speech_windows(speech, duration, opts);
     let mut embeddings = Vec::with_capacity(windows.len());
     for chunk in windows.chunks(EMBED_CHUNK) {
-        let clips: Vec<&[f32]> = chunk
+        let clips = chunk
             .iter()
-            .map(|w| slice(samples_16k, w.start, w.end))
-            .collect();
+            .map(|w| source.read(sample_at(w.start), sample_at(w.end)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let clips: Vec<&[f32]> = clips.iter().map(Vec::as_slice).collect();
         embeddings.extend(engine.embed_batch(&clips)?);
     }
     let threshold = opts.threshold.unwrap_or_else(|| engine.cluster_threshold());
@@ -113,11 +149,34 @@ pub fn label_windows(
     Ok(windows)
 }
 
-fn slice(samples: &[f32], start: f64, end: f64) -> &[f32] {
-    let rate = f64::from(SAMPLE_RATE);
-    let a = ((start * rate).round() as usize).min(samples.len());
-    let b = ((end * rate).round() as usize).clamp(a, samples.len());
-    &samples[a..b]
+fn sample_at(seconds: f64) -> usize {
+    (seconds * f64::from(SAMPLE_RATE)).round().max(0.0) as usize
+}
+
+/// The windows over every speech region, with the hop widened as far as needed to stay within
+/// `max_windows`.
+fn speech_windows(speech: &[(f64, f64)], duration: f64, opts: &DiarizeOptions) -> Vec<LabeledWindow> {
+    let mut opts = opts.clone();
+    loop {
+        let mut windows = Vec::new();
+        for (region, &(start, end)) in speech.iter().enumerate() {
+            for (s, e) in region_windows(start.max(0.0), end.min(duration), &opts) {
+                windows.push(LabeledWindow {
+                    start: s,
+                    end: e,
+                    region,
+                    label: 0,
+                });
+            }
+        }
+        // Every region contributes at least one window whatever the hop, so widening stops
+        // helping once the hop covers a whole window.
+        if windows.len() <= opts.max_windows.max(1) || opts.hop_s >= opts.window_s {
+            return windows;
+        }
+        let widen = windows.len() as f64 / opts.max_windows.max(1) as f64;
+        opts.hop_s = (opts.hop_s * widen * 1.02).min(opts.window_s);
+    }
 }
 
 /// Windows of `window_s` every `hop_s` over a region; the last one is aligned to the region's
@@ -253,6 +312,27 @@ mod tests {
             region_windows(0.0, 2.25, &opts),
             vec![(0.0, 1.5), (0.75, 2.25)]
         );
+    }
+
+    #[test]
+    fn long_meetings_widen_the_hop_to_stay_under_the_window_cap() {
+        // Two hours of continuous speech: 9,599 windows at the default hop.
+        let speech = [(0.0, 7200.0)];
+        let uncapped = DiarizeOptions {
+            max_windows: usize::MAX,
+            ..DiarizeOptions::default()
+        };
+        assert_eq!(speech_windows(&speech, 7200.0, &uncapped).len(), 9599);
+        let capped = speech_windows(&speech, 7200.0, &DiarizeOptions::default());
+        assert!(capped.len() <= 6000, "{}", capped.len());
+        assert!(capped.len() > 5000, "{}", capped.len());
+        // Still covered from start to end, windows in order, none longer than a window.
+        assert_eq!(capped[0].start, 0.0);
+        assert!((capped.last().unwrap().end - 7200.0).abs() < 1e-6);
+        assert!(capped.windows(2).all(|p| p[0].start < p[1].start));
+        assert!(capped.iter().all(|w| w.end - w.start <= 1.5 + 1e-9));
+        // Short meetings keep the default hop.
+        assert_eq!(speech_windows(&[(0.0, 2.5)], 2.5, &DiarizeOptions::default()).len(), 3);
     }
 
     #[test]

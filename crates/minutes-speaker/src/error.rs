@@ -16,6 +16,9 @@ pub enum SpeakerError {
     /// The clip is shorter than one 25 ms analysis frame, so it has no features.
     #[error("audio too short for a speaker embedding: {samples} samples")]
     TooShort { samples: usize },
+    /// A [`crate::diarize::SampleSource`] could not deliver the samples (an I/O error).
+    #[error("reading the audio failed: {0}")]
+    Source(String),
     /// A tensor operation failed during inference (a bug or an out-of-memory condition).
     #[error("speaker model inference failed: {0}")]
     Inference(#[from] candle_core::Error),

@@ -1,6 +1,8 @@
 //! Diarization of a dialog built from committed clips of two people from two meetings each.
 
-use minutes_speaker::diarize::{diarize, label_windows, turns, DiarizeOptions, LabeledWindow};
+use minutes_speaker::diarize::{
+    diarize, diarize_source, label_windows, turns, DiarizeOptions, LabeledWindow, SampleSource,
+};
 use minutes_speaker::{campplus_or_fallback, Embedder, FbankStatsEmbedder, SpeakerError};
 
 use crate::helpers::{clip, model};
@@ -107,4 +109,36 @@ fn max_speakers_caps_the_count() {
     };
     let turns = diarize(&samples, &speech, &FbankStatsEmbedder, &opts).unwrap();
     assert!(turns.iter().all(|t| t.label == 0), "{turns:?}");
+}
+
+/// Reads like a file would: counts the largest read, to prove no whole-meeting buffer is made.
+struct CountingSource {
+    samples: Vec<f32>,
+    largest_read: usize,
+}
+
+impl SampleSource for CountingSource {
+    fn sample_count(&self) -> usize {
+        self.samples.len()
+    }
+
+    fn read(&mut self, start: usize, end: usize) -> Result<Vec<f32>, SpeakerError> {
+        let end = end.min(self.samples.len());
+        self.largest_read = self.largest_read.max(end - start.min(end));
+        Ok(self.samples[start.min(end)..end].to_vec())
+    }
+}
+
+#[test]
+fn a_streaming_source_gives_the_same_turns_reading_one_window_at_a_time() {
+    let (samples, speech, _) = dialog();
+    let opts = DiarizeOptions::default();
+    let expected = diarize(&samples, &speech, &FbankStatsEmbedder, &opts).unwrap();
+    let mut source = CountingSource {
+        samples,
+        largest_read: 0,
+    };
+    let got = diarize_source(&mut source, &speech, &FbankStatsEmbedder, &opts).unwrap();
+    assert_eq!(got, expected);
+    assert_eq!(source.largest_read, 24_000, "one 1.5 s window per read");
 }
