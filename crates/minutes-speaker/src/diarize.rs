@@ -155,7 +155,11 @@ fn sample_at(seconds: f64) -> usize {
 
 /// The windows over every speech region, with the hop widened as far as needed to stay within
 /// `max_windows`.
-fn speech_windows(speech: &[(f64, f64)], duration: f64, opts: &DiarizeOptions) -> Vec<LabeledWindow> {
+fn speech_windows(
+    speech: &[(f64, f64)],
+    duration: f64,
+    opts: &DiarizeOptions,
+) -> Vec<LabeledWindow> {
     let mut opts = opts.clone();
     loop {
         let mut windows = Vec::new();
@@ -332,7 +336,10 @@ mod tests {
         assert!(capped.windows(2).all(|p| p[0].start < p[1].start));
         assert!(capped.iter().all(|w| w.end - w.start <= 1.5 + 1e-9));
         // Short meetings keep the default hop.
-        assert_eq!(speech_windows(&[(0.0, 2.5)], 2.5, &DiarizeOptions::default()).len(), 3);
+        assert_eq!(
+            speech_windows(&[(0.0, 2.5)], 2.5, &DiarizeOptions::default()).len(),
+            3
+        );
     }
 
     #[test]

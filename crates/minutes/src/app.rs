@@ -7,21 +7,27 @@ use tokio::sync::Notify;
 
 use crate::auth::Authenticator;
 use crate::config::{
-    AsrProviderKind, Config, DiarizationProviderKind, LlmProviderKind, VoiceprintProviderKind,
+    AsrProviderKind, Config, DiarizationProviderKind, LlmProviderKind, Profile,
+    VoiceprintProviderKind,
 };
+use crate::crypto::{self, FieldCipher};
 use crate::egress::EgressPolicy;
 use crate::pipeline::prompt::builtin_templates;
 use crate::providers::asr::fallback::FallbackAsr;
 use crate::providers::asr::openai::OpenAiAsr;
+use crate::providers::asr::volcano::VolcanoAsr;
 use crate::providers::diarization::local::{LocalDiarizer, LocalDiarizerSettings};
+use crate::providers::hotword_tables::BoostingTables;
+use crate::providers::keys::{KeyPool, ProviderClock};
 use crate::providers::llm::extractive::ExtractiveGenerator;
+use crate::providers::llm::gemini::Gemini;
 use crate::providers::llm::openai::OpenAiChat;
 use crate::providers::{Diarizer, LanguageModel, SpeechToText, Voiceprint};
 use crate::queue::{Clock, SystemClock};
 use crate::ratelimit::{MemoryLimiter, RateLimiter, RedisLimiter};
-use crate::storage::ObjectStorage;
+use crate::storage::{ObjectStorage, UrlSigner};
 use crate::store::sql::ConnectOptions;
-use crate::store::{Migrator, SqlStore, Store, TemplateStore};
+use crate::store::{DatabaseRole, Migrator, SqlStore, Store, TemplateStore};
 
 pub struct App {
     pub config: Config,
@@ -36,6 +42,8 @@ pub struct App {
     pub voiceprint: Option<Arc<dyn Voiceprint>>,
     pub diarizer: Option<Arc<dyn Diarizer>>,
     pub clock: Arc<dyn Clock>,
+    /// The API-key pools of the configured providers (for `/ready`); empty with overridden engines.
+    pub key_pools: Vec<Arc<KeyPool>>,
     pub auth: Arc<Authenticator>,
     /// Where outgoing requests may go (`network`).
     pub egress: EgressPolicy,
@@ -58,6 +66,8 @@ pub struct Overrides {
     pub clock: Option<Arc<dyn Clock>>,
     /// Isolates a PostgreSQL test in its own schema.
     pub pg_schema: Option<String>,
+    /// Presigns object URLs for the local store (tests stand in for an S3-compatible store).
+    pub url_signer: Option<Arc<dyn UrlSigner>>,
 }
 
 impl App {
@@ -66,7 +76,15 @@ impl App {
     }
 
     pub async fn build_with(config: &Config, overrides: Overrides) -> anyhow::Result<App> {
-        let sql = connect(config, overrides.pg_schema).await?;
+        let fields = field_cipher(config)?;
+        let sql = connect(config, overrides.pg_schema)
+            .await?
+            .with_field_cipher(fields);
+        let role = sql
+            .database_role()
+            .await
+            .context("reading the database role's attributes")?;
+        check_database_role(config.profile, role.as_ref())?;
         if config.migrate_on_start() {
             Migrator::new(&sql)
                 .up()
@@ -78,16 +96,19 @@ impl App {
         )?;
         // Off the async threads: the word-segmentation dictionary takes a moment to load.
         let warm = tokio::task::spawn_blocking(crate::domain::search_text::warm_up);
-        let objects = ObjectStorage::local(std::path::Path::new(&config.storage.root))
+        let mut objects = ObjectStorage::local(std::path::Path::new(&config.storage.root))
             .with_context(|| format!("opening the object store at {}", config.storage.root))?;
+        if let Some(signer) = overrides.url_signer {
+            objects = objects.with_signer(signer);
+        }
         let egress = EgressPolicy::from_config(&config.network);
-        let engines = match overrides.engines {
-            Some(e) => e,
-            None => engines_from_config(config, &egress)?,
+        let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let (engines, key_pools) = match overrides.engines {
+            Some(e) => (e, Vec::new()),
+            None => engines_from_config(config, &egress, &clock, &objects)?,
         };
         warm.await.context("loading the search dictionary")?;
         let limiter = limiter_from_config(config).await?;
-        let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let auth =
             Authenticator::from_config(&config.auth, &egress, clock.clone()).context("auth.idp")?;
         Ok(App {
@@ -101,11 +122,78 @@ impl App {
             voiceprint: engines.voiceprint,
             diarizer: engines.diarizer,
             clock,
+            key_pools,
             auth: Arc::new(auth),
             egress,
             limiter,
         })
     }
+}
+
+/// Row-level security does not bind a superuser or a `BYPASSRLS` role, so connecting as one
+/// silently turns the second line of tenant isolation off: refused in the production profile,
+/// a warning otherwise (local development often uses `postgres`).
+pub fn check_database_role(profile: Profile, role: Option<&DatabaseRole>) -> anyhow::Result<()> {
+    let Some(role) = role.filter(|r| r.bypasses_rls()) else {
+        return Ok(());
+    };
+    let what = if role.superuser {
+        "is a superuser"
+    } else {
+        "has BYPASSRLS"
+    };
+    let problem = format!(
+        "the database role `{}` {what}, so PostgreSQL row-level security does not apply to it; \
+         connect as a role created with NOSUPERUSER NOBYPASSRLS (docs/OPERATIONS.md, \"Database roles\")",
+        role.name
+    );
+    if profile == Profile::Production {
+        anyhow::bail!("{problem}");
+    }
+    tracing::warn!(role = %role.name, "{problem}");
+    Ok(())
+}
+
+/// The keyring that seals personal fields: `MINUTES_FIELD_KEYS` and/or `encryption.key_file`.
+/// Outside the production profile, with neither set, a key file is generated once in the data
+/// directory (mode 0600); under production a missing key stops the start.
+pub fn field_cipher(config: &Config) -> anyhow::Result<FieldCipher> {
+    let env = std::env::var(crypto::KEYS_ENV)
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let file = Some(config.encryption.key_file.trim())
+        .filter(|f| !f.is_empty())
+        .map(std::path::PathBuf::from);
+    let production = config.profile == Profile::Production;
+    if production && env.is_none() && file.is_none() {
+        anyhow::bail!(
+            "field encryption needs a key in the production profile: set {} to `kid:base64` \
+             entries (`minutes admin new-key` prints one) or encryption.key_file \
+             (MINUTES__ENCRYPTION__KEY_FILE) to a file of them",
+            crypto::KEYS_ENV
+        );
+    }
+    let default = config.data_dir.join(crypto::DEFAULT_KEY_FILE);
+    let (ring, origin) = crypto::load_keyring(&crypto::KeySources {
+        env: env.as_deref(),
+        file: file.as_deref(),
+        generate_at: (!production).then_some(default.as_path()),
+        active: Some(config.encryption.active_key.as_str()),
+    })
+    .context("loading the field-encryption keys (MINUTES_FIELD_KEYS, encryption.key_file)")?;
+    match origin {
+        crypto::KeyOrigin::Generated { path, kid } => tracing::warn!(
+            path = %path.display(),
+            kid,
+            "generated a field-encryption key file; back it up: encrypted fields cannot be read without it"
+        ),
+        _ => tracing::debug!(
+            active = ring.active_kid(),
+            keys = ring.kids().count(),
+            "field-encryption keys loaded"
+        ),
+    }
+    Ok(FieldCipher::new(ring))
 }
 
 /// Connects to the configured database without migrating (for `minutes migrate`).
@@ -143,13 +231,64 @@ async fn limiter_from_config(config: &Config) -> anyhow::Result<Option<Arc<dyn R
     Ok(Some(Arc::new(redis)))
 }
 
-fn engines_from_config(config: &Config, egress: &EgressPolicy) -> anyhow::Result<Engines> {
-    let asr_for = |kind: AsrProviderKind| -> anyhow::Result<Arc<dyn SpeechToText>> {
+/// Key pools and in-call retries read the queue's clock, so tests that move time move both.
+struct PoolClock(Arc<dyn Clock>);
+
+#[async_trait::async_trait]
+impl ProviderClock for PoolClock {
+    fn now_ms(&self) -> i64 {
+        self.0.now_ms()
+    }
+
+    async fn sleep(&self, duration: std::time::Duration) {
+        tokio::time::sleep(duration).await
+    }
+}
+
+fn engines_from_config(
+    config: &Config,
+    egress: &EgressPolicy,
+    clock: &Arc<dyn Clock>,
+    objects: &ObjectStorage,
+) -> anyhow::Result<(Engines, Vec<Arc<KeyPool>>)> {
+    let pool_clock: Arc<dyn ProviderClock> = Arc::new(PoolClock(clock.clone()));
+    let pools = &config.provider_keys;
+    let mut key_pools = Vec::new();
+    let mut asr_for = |kind: AsrProviderKind| -> anyhow::Result<Arc<dyn SpeechToText>> {
         Ok(match kind {
-            AsrProviderKind::Openai => Arc::new(
-                OpenAiAsr::with_egress(config.asr.openai.clone(), egress).context("asr.openai")?,
-            ),
+            AsrProviderKind::Openai => {
+                let asr = OpenAiAsr::with_pool(
+                    config.asr.openai.clone(),
+                    egress,
+                    pools.clone(),
+                    pool_clock.clone(),
+                )
+                .context("asr.openai")?;
+                key_pools.push(asr.key_pool());
+                Arc::new(asr)
+            }
             AsrProviderKind::Local => crate::providers::asr::local::build(config)?,
+            AsrProviderKind::Volcano => {
+                let asr = VolcanoAsr::new(
+                    config.asr.volcano.clone(),
+                    egress,
+                    objects.clone(),
+                    pools.clone(),
+                    pool_clock.clone(),
+                )
+                .context("asr.volcano")?;
+                if config.asr.volcano.hotword_tables.enabled {
+                    // Checked now so a missing key pair stops the start, not every sync job.
+                    BoostingTables::new(
+                        &config.asr.volcano.hotword_tables,
+                        &config.asr.volcano.app_id,
+                        egress,
+                    )
+                    .context("asr.volcano.hotword_tables")?;
+                }
+                key_pools.push(asr.key_pool());
+                Arc::new(asr)
+            }
         })
     };
     let mut chain = vec![asr_for(config.asr.primary)?];
@@ -162,9 +301,28 @@ fn engines_from_config(config: &Config, egress: &EgressPolicy) -> anyhow::Result
         Arc::new(FallbackAsr::new(chain))
     };
     let llm: Arc<dyn LanguageModel> = match config.llm.provider {
-        LlmProviderKind::Openai => Arc::new(
-            OpenAiChat::with_egress(config.llm.openai.clone(), egress).context("llm.openai")?,
-        ),
+        LlmProviderKind::Openai => {
+            let llm = OpenAiChat::with_pool(
+                config.llm.openai.clone(),
+                egress,
+                pools.clone(),
+                pool_clock.clone(),
+            )
+            .context("llm.openai")?;
+            key_pools.push(llm.key_pool());
+            Arc::new(llm)
+        }
+        LlmProviderKind::Gemini => {
+            let llm = Gemini::with_pool(
+                config.llm.gemini.clone(),
+                egress,
+                pools.clone(),
+                pool_clock.clone(),
+            )
+            .context("llm.gemini")?;
+            key_pools.push(llm.key_pool());
+            Arc::new(llm)
+        }
         LlmProviderKind::Local => Arc::new(ExtractiveGenerator::new()),
     };
     let voiceprint = match config.voiceprint.provider {
@@ -188,10 +346,13 @@ fn engines_from_config(config: &Config, egress: &EgressPolicy) -> anyhow::Result
             })))
         }
     };
-    Ok(Engines {
-        asr,
-        llm,
-        voiceprint,
-        diarizer,
-    })
+    Ok((
+        Engines {
+            asr,
+            llm,
+            voiceprint,
+            diarizer,
+        },
+        key_pools,
+    ))
 }

@@ -21,6 +21,21 @@ pub enum StorageError {
     Io(#[from] std::io::Error),
     #[error("invalid object key")]
     InvalidKey,
+    /// The store cannot hand out URLs (the embedded local directory store).
+    #[error("this object store cannot create presigned URLs")]
+    PresignUnsupported,
+}
+
+/// Creates time-limited GET URLs for objects, so a provider that downloads the audio itself
+/// (Volcano) can fetch it without credentials. S3-compatible stores presign; the local
+/// directory store has no URL to give and no signer.
+#[async_trait::async_trait]
+pub trait UrlSigner: Send + Sync {
+    async fn signed_get_url(
+        &self,
+        key: &str,
+        expires_in: std::time::Duration,
+    ) -> Result<String, StorageError>;
 }
 
 /// What a finished streaming upload wrote.
@@ -67,6 +82,7 @@ impl ObjectWriter {
 #[derive(Clone)]
 pub struct ObjectStorage {
     inner: Arc<dyn ObjectStore>,
+    signer: Option<Arc<dyn UrlSigner>>,
 }
 
 impl ObjectStorage {
@@ -76,7 +92,32 @@ impl ObjectStorage {
         let fs = LocalFileSystem::new_with_prefix(root)?;
         Ok(ObjectStorage {
             inner: Arc::new(fs),
+            signer: None,
         })
+    }
+
+    /// Presigns GET URLs through `signer` (the store's own, or a test double).
+    pub fn with_signer(mut self, signer: Arc<dyn UrlSigner>) -> ObjectStorage {
+        self.signer = Some(signer);
+        self
+    }
+
+    /// Whether [`ObjectStorage::presigned_get`] can work.
+    pub fn can_presign(&self) -> bool {
+        self.signer.is_some()
+    }
+
+    /// A URL anyone holding it can GET `key` with until `expires_in` has passed.
+    pub async fn presigned_get(
+        &self,
+        key: &str,
+        expires_in: std::time::Duration,
+    ) -> Result<String, StorageError> {
+        Self::path(key)?;
+        match &self.signer {
+            Some(signer) => signer.signed_get_url(key, expires_in).await,
+            None => Err(StorageError::PresignUnsupported),
+        }
     }
 
     fn path(key: &str) -> Result<ObjectPath, StorageError> {

@@ -1,4 +1,5 @@
 //! The command line: the subcommand enum is the process map of the one binary.
+pub mod admin;
 mod migrate;
 mod models;
 mod run;
@@ -52,6 +53,11 @@ pub enum Command {
         #[command(subcommand)]
         action: models::ModelsAction,
     },
+    /// Operator tasks: field-encryption key rotation.
+    Admin {
+        #[command(subcommand)]
+        action: admin::AdminAction,
+    },
     /// Configuration helpers.
     Config {
         #[command(subcommand)]
@@ -89,6 +95,7 @@ pub async fn main() -> anyhow::Result<()> {
         Command::Migrate { action } => migrate::run(&config, action).await,
         Command::Run(args) => run::run(config, args).await,
         Command::Models { action } => models::run(&config, action),
+        Command::Admin { action } => admin::run(&config, action).await,
         Command::Config {
             action: ConfigAction::Print,
         } => {

@@ -11,6 +11,9 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use crate::providers::asr::openai::OpenAiAsrSettings;
+use crate::providers::asr::volcano::VolcanoAsrSettings;
+use crate::providers::keys::KeyPoolSettings;
+use crate::providers::llm::gemini::GeminiSettings;
 use crate::providers::llm::openai::OpenAiChatSettings;
 
 pub use secret::{redact, redact_dsn};
@@ -40,6 +43,8 @@ pub struct Config {
     pub audio: AudioConfig,
     pub asr: AsrConfig,
     pub llm: LlmConfig,
+    /// Circuit breakers and retries of every provider's API-key pool.
+    pub provider_keys: KeyPoolSettings,
     pub voiceprint: VoiceprintConfig,
     pub diarization: DiarizationConfig,
     pub models: ModelsConfig,
@@ -48,6 +53,7 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     pub quotas: QuotaConfig,
     pub network: NetworkConfig,
+    pub encryption: EncryptionConfig,
     pub log: LogConfig,
 }
 
@@ -133,6 +139,8 @@ pub enum AsrProviderKind {
     Openai,
     /// Embedded Whisper on CTranslate2 (needs the `local-asr` cargo feature and a model).
     Local,
+    /// Volcano Engine BigModel file recognition (needs an object store that presigns URLs).
+    Volcano,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -142,6 +150,15 @@ pub struct AsrConfig {
     pub fallback: Option<AsrProviderKind>,
     pub openai: OpenAiAsrSettings,
     pub local: LocalAsrSettings,
+    #[serde(default)]
+    pub volcano: VolcanoAsrSettings,
+}
+
+impl AsrConfig {
+    /// Whether Volcano is in the chain (primary or fallback).
+    pub fn uses_volcano(&self) -> bool {
+        self.primary == AsrProviderKind::Volcano || self.fallback == Some(AsrProviderKind::Volcano)
+    }
 }
 
 /// The embedded Whisper engine (`asr.primary: local`, cargo feature `local-asr`).
@@ -171,6 +188,8 @@ pub struct ModelsConfig {
 #[serde(rename_all = "snake_case")]
 pub enum LlmProviderKind {
     Openai,
+    /// Google's Gemini API.
+    Gemini,
     /// The offline extractive generator (no model; rule- and rank-based minutes).
     Local,
 }
@@ -182,6 +201,7 @@ pub struct LlmConfig {
     /// Transcripts longer than this (characters of prompt lines) are summarised map-reduce.
     pub max_transcript_chars: usize,
     pub openai: OpenAiChatSettings,
+    pub gemini: GeminiSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -238,7 +258,8 @@ pub struct RateLimitConfig {
     pub key_prefix: String,
 }
 
-/// Per-tenant limits, checked before work is accepted (0 = unlimited).
+/// Per-tenant limits, checked before work is accepted (0 = unlimited). The top-level numbers
+/// apply to every tenant; `tenants.<id>` overrides any of them for one tenant.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QuotaConfig {
@@ -248,6 +269,49 @@ pub struct QuotaConfig {
     pub storage_bytes: u64,
     /// Share of a quota from which `GET /quota` warns.
     pub warn_at: f64,
+    #[serde(default)]
+    pub tenants: std::collections::BTreeMap<String, QuotaOverride>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotaLimits {
+    pub audio_minutes_per_month: u64,
+    pub concurrent_pipelines: u64,
+    pub llm_tokens_per_month: u64,
+    pub storage_bytes: u64,
+}
+
+/// One tenant's limits where they differ from the defaults.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaOverride {
+    pub audio_minutes_per_month: Option<u64>,
+    pub concurrent_pipelines: Option<u64>,
+    pub llm_tokens_per_month: Option<u64>,
+    pub storage_bytes: Option<u64>,
+}
+
+impl QuotaConfig {
+    /// The limits that apply to `tenant_id`.
+    pub fn limits_for(&self, tenant_id: &str) -> QuotaLimits {
+        let d = QuotaLimits {
+            audio_minutes_per_month: self.audio_minutes_per_month,
+            concurrent_pipelines: self.concurrent_pipelines,
+            llm_tokens_per_month: self.llm_tokens_per_month,
+            storage_bytes: self.storage_bytes,
+        };
+        match self.tenants.get(tenant_id) {
+            None => d,
+            Some(o) => QuotaLimits {
+                audio_minutes_per_month: o
+                    .audio_minutes_per_month
+                    .unwrap_or(d.audio_minutes_per_month),
+                concurrent_pipelines: o.concurrent_pipelines.unwrap_or(d.concurrent_pipelines),
+                llm_tokens_per_month: o.llm_tokens_per_month.unwrap_or(d.llm_tokens_per_month),
+                storage_bytes: o.storage_bytes.unwrap_or(d.storage_bytes),
+            },
+        }
+    }
 }
 
 /// How long trash and audio are kept (text is kept); enforced by the hourly retention job.
@@ -262,6 +326,18 @@ pub struct RetentionConfig {
     /// Hard maximum for any audio (unconfirmed tasks keep theirs until then).
     pub audio_max_days: u32,
     pub interval_minutes: u32,
+}
+
+/// Field-level encryption of personal data. The keys themselves are never configuration: they
+/// come from `MINUTES_FIELD_KEYS` and/or `key_file` (see docs/CONFIG.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncryptionConfig {
+    /// A file of `kid:base64` key lines. Empty = `{data_dir}/field-encryption.keys`, created on
+    /// first start outside the production profile (production needs a key configured).
+    pub key_file: String,
+    /// The key id that seals new values; empty = the last key given.
+    pub active_key: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -449,6 +525,12 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "queue.heartbeat_secs",
                 reason: "must be at least 1 and shorter than queue.lease_secs".into(),
+            });
+        }
+        if let Some(reason) = self.provider_keys.problem() {
+            return Err(ConfigError::Invalid {
+                key: "provider_keys",
+                reason: reason.into(),
             });
         }
         if self.audio.max_duration_secs.is_nan() || self.audio.max_duration_secs <= 0.0 {

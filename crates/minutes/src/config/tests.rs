@@ -124,3 +124,51 @@ fn production_refuses_secrets_in_config_files() {
     .unwrap();
     assert!(Config::load_from(Some(&file), env_from(&[])).is_ok());
 }
+
+#[test]
+fn gemini_keys_and_pool_settings_come_from_the_environment() {
+    let c = Config::load_from(
+        None,
+        env_from(&[
+            ("LLM__PROVIDER", "gemini"),
+            ("LLM__GEMINI__API_KEYS", "AIza-one,AIza-two"),
+            ("LLM__GEMINI__MODEL", "gemini-2.5-pro"),
+            ("PROVIDER_KEYS__FAILURE_THRESHOLD", "3"),
+            ("PROVIDER_KEYS__HALF_OPEN_AFTER_SECS", "120"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(c.llm.provider, LlmProviderKind::Gemini);
+    assert_eq!(
+        c.llm.gemini.api_keys.as_ref().unwrap().expose_secret(),
+        "AIza-one,AIza-two"
+    );
+    assert_eq!(c.llm.gemini.model, "gemini-2.5-pro");
+    assert_eq!(c.provider_keys.failure_threshold, 3);
+    assert_eq!(c.provider_keys.half_open_after_secs, 120);
+    assert_eq!(c.provider_keys.max_attempts, 3, "untouched defaults stay");
+    let printed = c.to_redacted_yaml();
+    assert!(!printed.contains("AIza"), "{printed}");
+
+    let err =
+        Config::load_from(None, env_from(&[("PROVIDER_KEYS__MAX_ATTEMPTS", "0")])).unwrap_err();
+    assert!(err.to_string().contains("provider_keys"), "{err}");
+}
+
+#[test]
+fn production_refuses_key_lists_in_config_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("minutes.yaml");
+    std::fs::write(
+        &file,
+        "profile: production\n\
+         llm:\n  gemini:\n    api_keys: AIza-a,AIza-b\n    api_keys_file: /run/secrets/gemini\n",
+    )
+    .unwrap();
+    let text = Config::load_from(Some(&file), env_from(&[]))
+        .unwrap_err()
+        .to_string();
+    assert!(text.contains("llm.gemini.api_keys"), "{text}");
+    assert!(!text.contains("api_keys_file"), "{text}");
+    assert!(!text.contains("AIza"), "{text}");
+}

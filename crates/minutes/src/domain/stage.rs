@@ -92,13 +92,15 @@ pub const REGENERATE_JOB: &str = "regenerate_artifact";
 pub const RETENTION_JOB: &str = "retention";
 /// Job kind used by the queue benchmark: completes immediately.
 pub const NOOP_JOB: &str = "noop";
+/// Job kind that creates, updates or deletes a hotword set's provider-side table, on `asr`.
+pub const HOTWORD_SYNC_JOB: &str = "sync_hotword_table";
 
 /// Every job kind a worker knows.
 pub fn job_kinds() -> Vec<&'static str> {
     Stage::ALL
         .iter()
         .map(|s| s.name())
-        .chain([REGENERATE_JOB, RETENTION_JOB, NOOP_JOB])
+        .chain([REGENERATE_JOB, RETENTION_JOB, NOOP_JOB, HOTWORD_SYNC_JOB])
         .collect()
 }
 

@@ -92,7 +92,7 @@ pub(super) async fn authenticate(
         .last_used_at
         .is_none_or(|last| (at - last).num_seconds() >= USE_RECORD_INTERVAL_SECS);
     if due {
-        if let Err(e) = app.store.touch_api_key(&id, at).await {
+        if let Err(e) = app.store.touch_api_key(&k.tenant_id, &id, at).await {
             tracing::warn!(error = %e, key_id = %id, "could not record API key use");
         }
         let details = json!({"method": parts.method.as_str(), "path": parts.uri.path()});

@@ -182,7 +182,7 @@ fn optional_body(bytes: &[u8]) -> ApiResult<GenerateBody> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(GenerateBody::default());
     }
-    serde_json::from_slice(bytes).map_err(|e| ApiError::field("body", e.to_string()))
+    super::extract::parse_json(bytes)
 }
 
 async fn start_generation(
@@ -263,14 +263,40 @@ async fn start_generation(
             ));
         }
         let record = app.store.get_job(&job.id).await?;
+        // Every key of the language model is resting: the job waits for them in the queue, and
+        // the caller learns now (503 + Retry-After) instead of after the whole wait.
+        if let Some(resting) = record
+            .as_ref()
+            .filter(|j| j.state == "queued" && last_error_code(j) == "llm_quota_exceeded")
+        {
+            let secs = (resting.run_at_ms - app.clock.now_ms()).max(1000) / 1000;
+            // Not `retryable`: the generation stays queued and runs when a key recovers, so a
+            // resubmission would only produce a second version. The ids let the caller poll.
+            let mut err = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "llm_quota_exceeded",
+                format!(
+                    "every API key of the language model is rate-limited or out of quota; the \
+                     generation stays queued and runs in about {secs} s (poll artifact {artifact_id})"
+                ),
+            );
+            err.retry_after_secs = Some(u64::try_from(secs).unwrap_or(1));
+            err.errors =
+                Some(json!({"job_id": job.id, "artifact_id": artifact_id, "status": "queued"}));
+            return Err(err);
+        }
         if let Some(dead) = record.filter(|j| j.state == "dead") {
             // Only the stable error code leaves the server; provider details stay in the job record.
-            let code = dead
-                .errors
-                .0
-                .last()
-                .and_then(|e| e.split(':').next().map(str::to_string))
-                .unwrap_or_default();
+            let code = last_error_code(&dead);
+            if code == "llm_quota_exceeded" {
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "llm_quota_exceeded",
+                    "every API key of the language model stayed rate-limited or out of quota; \
+                     no version was created",
+                )
+                .retryable());
+            }
             return Err(ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 "generation_failed",
@@ -289,4 +315,14 @@ async fn start_generation(
         }
         let _ = tokio::time::timeout(Duration::from_millis(250), app.jobs_signal.notified()).await;
     }
+}
+
+/// The stable code of a job's latest failure (`llm_quota_exceeded`); errors are stored as
+/// `code: detail`.
+fn last_error_code(job: &crate::store::JobRecord) -> &str {
+    job.errors
+        .0
+        .last()
+        .and_then(|e| e.split(':').next())
+        .unwrap_or_default()
 }

@@ -107,7 +107,8 @@ pub async fn confirm(
             "task.confirm",
             "task",
             &id,
-            json!({"responsible_person": person_id}),
+            // The responsible person is encrypted personal data; the audit log names the items.
+            json!({"confirmation_items": items}),
         )
         .await;
     Ok(Json(json!({

@@ -1,10 +1,11 @@
 //! Extractors whose rejections use the API error body (`{detail, code, retryable}`) instead of
-//! axum's plain-text ones.
+//! axum's plain-text ones (JSON, multipart, query, path).
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::AppState;
@@ -44,17 +45,50 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
                 format!("JSON nested deeper than {max_depth} levels"),
             ));
         }
-        serde_json::from_slice(&bytes).map(Json).map_err(|e| {
-            let detail = format!("invalid JSON body: {e}");
-            if e.classify() == serde_json::error::Category::Data {
-                ApiError::validation(vec![
-                    json!({"loc": ["body"], "msg": detail, "type": "value_error"}),
-                ])
-            } else {
-                ApiError::bad_request("invalid_json", detail)
-            }
-        })
+        parse_json(&bytes).map(Json)
     }
+}
+
+/// Parses a JSON body: malformed → 400 `invalid_json`, the wrong shape → 422. Text with NUL
+/// characters is refused (422) before it gets near the database: PostgreSQL's `text` and
+/// `jsonb` cannot hold U+0000, so it would fail there as a 500.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let invalid = |detail: String| {
+        ApiError::validation(vec![
+            json!({"loc": ["body"], "msg": detail, "type": "value_error"}),
+        ])
+    };
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        let detail = format!("invalid JSON body: {e}");
+        if e.classify() == serde_json::error::Category::Data {
+            invalid(detail)
+        } else {
+            ApiError::bad_request("invalid_json", detail)
+        }
+    })?;
+    if contains_nul(&value) {
+        return Err(invalid(NUL_TEXT.into()));
+    }
+    serde_json::from_value(value).map_err(|e| invalid(format!("invalid JSON body: {e}")))
+}
+
+const NUL_TEXT: &str = "text must not contain NUL (U+0000) characters";
+
+fn contains_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(contains_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || contains_nul(v)),
+        _ => false,
+    }
+}
+
+/// A percent-encoded NUL in a path or query (the only way one reaches us: raw NUL bytes are not
+/// valid in a URI).
+fn has_encoded_nul(s: &str) -> bool {
+    s.as_bytes()
+        .windows(3)
+        .any(|w| w[0] == b'%' && w[1] == b'0' && w[2] == b'0')
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -129,13 +163,65 @@ pub fn nesting_exceeds(json: &[u8], max: usize) -> bool {
     false
 }
 
-#[derive(FromRequestParts)]
-#[from_request(via(axum::extract::Query), rejection(ApiError))]
+/// A multipart body (read with `next_field`, as axum's); a request that is not
+/// `multipart/form-data` with a boundary gets the API error body, not axum's plain text.
+pub struct Multipart(pub axum::extract::Multipart);
+
+impl FromRequest<AppState> for Multipart {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, app: &AppState) -> Result<Self, ApiError> {
+        axum::extract::Multipart::from_request(req, app)
+            .await
+            .map(Multipart)
+            .map_err(|r| ApiError::new(r.status(), "invalid_multipart", r.body_text()))
+    }
+}
+
+impl std::ops::Deref for Multipart {
+    type Target = axum::extract::Multipart;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Multipart {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+/// Query parameters (no NUL characters: see `parse_json`).
 pub struct Query<T>(pub T);
 
-#[derive(FromRequestParts)]
-#[from_request(via(axum::extract::Path), rejection(ApiError))]
+impl<T: DeserializeOwned> FromRequestParts<AppState> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+        if has_encoded_nul(parts.uri.query().unwrap_or("")) {
+            return Err(ApiError::bad_request("invalid_query", NUL_TEXT));
+        }
+        let axum::extract::Query(value) =
+            axum::extract::Query::<T>::from_request_parts(parts, app).await?;
+        Ok(Query(value))
+    }
+}
+
+/// Path parameters (no NUL characters: see `parse_json`).
 pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<AppState> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+        if has_encoded_nul(parts.uri.path()) {
+            return Err(ApiError::bad_request("invalid_path", NUL_TEXT));
+        }
+        let axum::extract::Path(value) =
+            axum::extract::Path::<T>::from_request_parts(parts, app).await?;
+        Ok(Path(value))
+    }
+}
 
 impl From<QueryRejection> for ApiError {
     fn from(r: QueryRejection) -> Self {
@@ -158,6 +244,16 @@ impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
 #[cfg(test)]
 mod tests {
     use super::nesting_exceeds;
+
+    #[test]
+    fn nul_characters_are_found_in_text_keys_and_encoded_urls() {
+        use super::{contains_nul, has_encoded_nul};
+        assert!(contains_nul(&serde_json::json!({"a": ["x", "b\u{0}"]})));
+        assert!(contains_nul(&serde_json::json!({"k\u{0}": 1})));
+        assert!(!contains_nul(&serde_json::json!({"a": ["x", 0, null]})));
+        assert!(has_encoded_nul("/api/v1/tasks/a%00b"));
+        assert!(!has_encoded_nul("q=%100&r=%0A"));
+    }
 
     #[test]
     fn nesting_is_counted_outside_strings_only() {

@@ -1,4 +1,5 @@
-//! Liveness (`/health`), readiness (`/ready`: database and object store) and the API root.
+//! Liveness (`/health`), readiness (`/ready`: database and object store, plus provider key
+//! health) and the API root.
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -33,6 +34,23 @@ pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
         tracing::warn!(error = %e, "readiness: object store unreachable");
     }
     let word = |ok: bool| if ok { "healthy" } else { "unhealthy" };
+    // Key health is reported, not gated on: an instance whose provider keys all rest still
+    // serves reads and queues work (the jobs wait for the keys), so it stays in rotation.
+    let providers: Vec<Value> = app
+        .key_pools
+        .iter()
+        .flat_map(|pool| {
+            pool.status().into_iter().map(|key| {
+                json!({
+                    "provider": pool.provider(),
+                    "key_index": key.key_index,
+                    "state": key.state,
+                    "until": key.until.as_ref().map(ts),
+                    "consecutive_failures": key.consecutive_failures,
+                })
+            })
+        })
+        .collect();
     (
         status,
         Json(json!({
@@ -42,7 +60,8 @@ pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
                 "database": word(database.is_ok()),
                 "backend": app.store.backend(),
                 "object_store": word(storage.is_ok()),
-            }
+            },
+            "providers": providers,
         })),
     )
 }

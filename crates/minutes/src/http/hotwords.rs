@@ -1,6 +1,6 @@
 //! `/hotword-sets` (and the `/hotwords` alias): word lists uploaded as `word|weight` files,
 //! scoped to a user or a tenant; resolved onto tasks at creation; a per-task hotword report.
-use axum::extract::{Multipart, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -9,13 +9,15 @@ use sqlx::types::Json as JsonColumn;
 use super::auth::Caller;
 use super::corrections::{require_results, segments_of};
 use super::error::{ApiError, ApiResult};
-use super::extract::{Json, Path, Query};
+use super::extract::{Json, Multipart, Path, Query};
 use super::tasks::owned_task;
 use super::views::ts;
 use super::AppState;
 use crate::domain::hotwords::{language_compatible, merge, parse_file, report, ParsedHotwords};
 use crate::domain::ids;
 use crate::domain::task::ASR_LANGUAGES;
+use crate::pipeline::hotword_sync;
+use crate::providers::hotword_tables::validate::table_file;
 use crate::store::{HotwordSetRecord, Owner};
 
 const MAX_FILE_BYTES: usize = 1024 * 1024;
@@ -73,6 +75,12 @@ async fn read_form(mut multipart: Multipart) -> ApiResult<Form> {
         let text = String::from_utf8(bytes.to_vec()).map_err(|_| {
             ApiError::bad_request("invalid_multipart", format!("field `{name}` is not UTF-8"))
         })?;
+        if text.contains('\0') {
+            return Err(ApiError::bad_request(
+                "invalid_multipart",
+                format!("field `{name}` contains a NUL character"),
+            ));
+        }
         let text = Some(text.trim().to_string()).filter(|t| !t.is_empty());
         match name.as_str() {
             "name" => form.name = text,
@@ -102,6 +110,38 @@ fn check_name(name: &str) -> ApiResult<()> {
         return Err(ApiError::field("name", "at most 256 characters"));
     }
     Ok(())
+}
+
+/// With provider tables on, a word list must also fit a Volcano boosting table; checked
+/// here (no provider call) so the upload fails at once instead of its sync job later.
+fn check_table_words(app: &AppState, words: &ParsedHotwords) -> ApiResult<()> {
+    if !hotword_sync::tables_enabled(&app.config) {
+        return Ok(());
+    }
+    table_file(&words.words).map(|_| ()).map_err(|problems| {
+        ApiError::bad_request(
+            "invalid_hotwords",
+            format!(
+                "the words do not fit a Volcano boosting table: {}",
+                problems.join("; ")
+            ),
+        )
+    })
+}
+
+/// Queues the job that brings the set's provider table in line (tables on only).
+async fn queue_table_sync(
+    app: &AppState,
+    set: &HotwordSetRecord,
+) -> ApiResult<Option<&'static str>> {
+    if !hotword_sync::tables_enabled(&app.config) {
+        return Ok(None);
+    }
+    let job = hotword_sync::sync_job(app, set.tenant_id.as_deref(), &set.id, None);
+    app.store
+        .enqueue_hotword_sync(set.tenant_id.as_deref(), &set.id, &job)
+        .await?;
+    Ok(Some("pending"))
 }
 
 pub async fn create(
@@ -150,6 +190,7 @@ pub async fn create(
     let words = form
         .words
         .ok_or_else(|| ApiError::bad_request("invalid_hotwords", "`hotwords_file` is required"))?;
+    check_table_words(&app, &words)?;
     let (word_count, word_size) = totals(&words);
     let now = chrono::Utc::now();
     let set = HotwordSetRecord {
@@ -171,6 +212,7 @@ pub async fn create(
         updated_at: now,
     };
     app.store.create_hotword_set(&set).await?;
+    let sync = queue_table_sync(&app, &set).await?;
     caller
         .audit(
             &app,
@@ -184,7 +226,8 @@ pub async fn create(
         StatusCode::CREATED,
         Json(json!({
             "success": true, "hotword_set_id": set.id, "boosting_table_id": null, "word_count": word_count,
-            "duplicates_removed": words.duplicates, "message": "hotword set created",
+            "duplicates_removed": words.duplicates, "provider_sync_state": sync,
+            "message": "hotword set created",
         })),
     ))
 }
@@ -233,7 +276,19 @@ pub async fn get(
         .get_hotword_set(&caller.owner(), &id)
         .await?
         .ok_or_else(|| ApiError::not_found("hotword set"))?;
-    Ok(Json(view(&set, q.include_preview)))
+    let mut body = view(&set, q.include_preview);
+    if let Some(sync) = app
+        .store
+        .hotword_sync_record(Some(&caller.tenant_id), &set.id)
+        .await?
+        .filter(|r| r.provider_sync_state.is_some())
+    {
+        body["provider_sync"] = json!({
+            "state": sync.provider_sync_state, "error": sync.provider_sync_error,
+            "synced_at": sync.provider_synced_at.as_ref().map(ts),
+        });
+    }
+    Ok(Json(body))
 }
 
 /// The set if the caller may change it: their own user set, or their tenant's as its admin.
@@ -274,11 +329,16 @@ pub async fn update(
     if let Some(description) = form.description {
         set.description = description;
     }
+    let words_changed = form.words.is_some();
     if let Some(words) = form.words {
+        check_table_words(&app, &words)?;
         (set.word_count, set.word_size) = totals(&words);
         set.words = JsonColumn(words.words);
     }
     app.store.update_hotword_set(&caller.owner(), &set).await?;
+    if words_changed {
+        queue_table_sync(&app, &set).await?;
+    }
     caller
         .audit(
             &app,
@@ -298,8 +358,18 @@ pub async fn delete(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    changeable(&app, &caller, &id).await?;
-    app.store.delete_hotword_set(&caller.owner(), &id).await?;
+    let set = changeable(&app, &caller, &id).await?;
+    app.store.delete_hotword_set(&caller.owner(), &set).await?;
+    // The provider's table goes too (by a job: handlers never call providers).
+    if let (Some(table_id), true) = (
+        set.provider_resource_id
+            .as_deref()
+            .filter(|_| set.provider == "volcano"),
+        hotword_sync::tables_enabled(&app.config),
+    ) {
+        let job = hotword_sync::sync_job(&app, set.tenant_id.as_deref(), &set.id, Some(table_id));
+        app.store.enqueue(&job).await?;
+    }
     caller
         .audit(&app, "hotwords.delete", "hotword_set", &id, json!({}))
         .await;

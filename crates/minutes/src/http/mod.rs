@@ -215,7 +215,12 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/ready", get(health::ready))
         // Serves /openapi.json as well as the UI at /docs.
         .merge(openapi::swagger_ui())
-        .layer(TraceLayer::new_for_http())
+        // The span carries the path only: query strings can hold search terms and tickets.
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
+            }),
+        )
         // A body that pauses longer than this between chunks is cut (slow uploads hold a
         // connection and a worker slot for as long as they trickle).
         .layer(RequestBodyTimeoutLayer::new(Duration::from_secs(

@@ -1,9 +1,16 @@
 //! The OpenAPI document (`/openapi.json`) and Swagger UI (`/docs`, assets vendored: works offline).
-//! `ROUTES` is checked against the router by the integration tests, so the two cannot drift.
+//! `ROUTES` is checked against the router (and the route matrix) by the integration tests, so the
+//! two cannot drift; `operations.rs` describes each route's parameters, body and answers, which
+//! `scripts/schemathesis.sh` holds the running server to.
 use serde_json::{json, Map, Value};
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::health::VERSION;
+use operations::{operation, undescribed};
+use schemas::{path_param, schema_ref, schemas};
+
+mod operations;
+mod schemas;
 
 /// (method, path under /api/v1, summary, authenticated)
 pub const ROUTES: &[(&str, &str, &str, bool)] = &[
@@ -72,27 +79,40 @@ pub const ROUTES: &[(&str, &str, &str, bool)] = &[
     ("get", "/search", "Search your transcripts and artifacts (?q= 1–200 characters, Chinese or English; limit 1–100, default 20): {query, total, results: [{task_id, task_name, kind, segment_id|artifact_id, start_time, snippet, created_at}]}", true),
 ];
 
+/// The document: every `ROUTES` entry with its parameters, request body and answers.
 pub fn document() -> Value {
     let mut paths: Map<String, Value> = Map::new();
     for (method, path, summary, authenticated) in ROUTES {
-        let params: Vec<Value> = path
+        let spec = operation(method, path).unwrap_or_else(undescribed);
+        let mut params: Vec<Value> = path
             .split('/')
             .filter_map(|p| p.strip_prefix('{').and_then(|p| p.strip_suffix('}')))
-            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": path_param(name)}))
             .collect();
-        let mut op = json!({
-            "summary": summary,
-            "parameters": params,
-            "responses": {
-                "200": {"description": "OK"},
-                "default": {"description": "Error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        params.extend(spec.query);
+        let mut responses = Map::new();
+        for (status, content) in spec.answers {
+            let mut answer = json!({"description": reason(status)});
+            if let Some(content) = content {
+                answer["content"] = content;
             }
-        });
+            responses.insert(status.to_string(), answer);
+        }
+        responses.insert(
+            "default".into(),
+            json!({"description": "Error", "content": {"application/json": {"schema": schema_ref("Error")}}}),
+        );
+        let mut op = json!({"summary": summary, "parameters": params, "responses": responses});
+        if let Some(body) = spec.body {
+            op["requestBody"] = body;
+        }
         if *authenticated {
             op["security"] = json!([{"bearer": []}, {"api_key": []}]);
         }
+        // The API root is `/api/v1` itself (no trailing slash).
+        let full = format!("/api/v1{path}");
         let entry = paths
-            .entry(format!("/api/v1{path}"))
+            .entry(full.trim_end_matches('/').to_string())
             .or_insert_with(|| json!({}));
         entry[*method] = op;
     }
@@ -105,15 +125,48 @@ pub fn document() -> Value {
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT or mk_ API key"},
                 "api_key": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
-            "schemas": {"Error": {"type": "object", "required": ["detail", "code", "retryable"], "properties": {
-                "detail": {"type": "string"}, "code": {"type": "string"}, "retryable": {"type": "boolean"},
-                "errors": {"type": "array", "items": {"type": "object"}}}}}
+            "schemas": schemas(),
         }
     })
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted: still running",
+        204 => "Done, no content",
+        503 => "Not ready",
+        _ => "Answer",
+    }
 }
 
 pub fn swagger_ui<S: Clone + Send + Sync + 'static>() -> axum::Router<S> {
     SwaggerUi::new("/docs")
         .external_url_unchecked("/openapi.json", document())
         .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_has_its_parameters_body_and_answers_described() {
+        let missing: Vec<_> = ROUTES
+            .iter()
+            .filter(|(m, p, _, _)| operation(m, p).is_none())
+            .map(|(m, p, _, _)| format!("{m} {p}"))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "add these to operations.rs: {missing:?}"
+        );
+        let doc = document();
+        assert!(
+            doc["paths"]["/api/v1"]["get"].is_object(),
+            "the root has no trailing slash"
+        );
+        assert!(doc["paths"]["/api/v1/tasks"]["post"]["responses"]["201"].is_object());
+    }
 }

@@ -26,8 +26,8 @@ fn month_start() -> chrono::DateTime<Utc> {
 }
 
 /// (name, used, limit) of every quota; a limit of 0 means unlimited.
-fn lines(app: &AppState, u: &TenantUsage) -> Vec<(&'static str, f64, u64)> {
-    let q = &app.config.quotas;
+fn lines(app: &AppState, tenant_id: &str, u: &TenantUsage) -> Vec<(&'static str, f64, u64)> {
+    let q = app.config.quotas.limits_for(tenant_id);
     vec![
         (
             "audio_minutes_per_month",
@@ -58,7 +58,7 @@ pub async fn check(app: &AppState, caller: &Caller, need: Need) -> ApiResult<()>
         ],
         Need::Storage => &["storage_bytes"],
     };
-    for (name, used, limit) in lines(app, &usage) {
+    for (name, used, limit) in lines(app, &caller.tenant_id, &usage) {
         if limit > 0 && relevant.contains(&name) && used >= limit as f64 {
             return Err(ApiError {
                 errors: Some(json!([{"quota": name, "used": used, "limit": limit}])),
@@ -77,7 +77,7 @@ pub async fn get(State(app): State<AppState>, caller: Caller) -> ApiResult<Json<
     let start = month_start();
     let usage = app.store.tenant_usage(&caller.tenant_id, start).await?;
     let warn_at = app.config.quotas.warn_at;
-    let quotas: Vec<Value> = lines(&app, &usage)
+    let quotas: Vec<Value> = lines(&app, &caller.tenant_id, &usage)
         .into_iter()
         .map(|(name, used, limit)| {
             let share = if limit > 0 { used / limit as f64 } else { 0.0 };

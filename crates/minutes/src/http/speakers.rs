@@ -89,7 +89,8 @@ pub async fn rename(
             "speakers.rename",
             "task",
             &task.id,
-            json!({"version": version, "renames": body.speaker_mapping}),
+            // Labels only: the names are encrypted personal data, the audit log is not.
+            json!({"version": version, "labels": body.speaker_mapping.keys().collect::<Vec<_>>()}),
         )
         .await;
     Ok(Json(json!({

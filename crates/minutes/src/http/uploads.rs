@@ -1,7 +1,7 @@
 //! `POST /upload` (streamed to the object store, sniffed, size-limited) and `DELETE /upload/{key}`.
-use axum::extract::{Multipart, State};
+use axum::extract::State;
 
-use super::extract::Path;
+use super::extract::{Multipart, Path};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use serde_json::{json, Value};
@@ -200,9 +200,19 @@ pub async fn delete_upload(
     caller: Caller,
     Path(key): Path<String>,
 ) -> ApiResult<StatusCode> {
-    // The row lookup is scoped to the caller, so another user's key is simply not found.
+    let owner = caller.owner();
+    // Ownership first: another user's key is simply not found. (The store answers "used by a
+    // task" before it looks at the owner, which would tell others that the key is in use.)
+    if app
+        .store
+        .uploads_by_keys(&owner, std::slice::from_ref(&key))
+        .await?
+        .is_empty()
+    {
+        return Err(ApiError::not_found("upload"));
+    }
     app.store
-        .delete_upload(&caller.owner(), &key)
+        .delete_upload(&owner, &key)
         .await
         .map_err(|e| match e {
             crate::store::StoreError::NotFound => ApiError::not_found("upload"),

@@ -1,10 +1,12 @@
 //! The meeting pipeline as stage jobs: prepare_audio → transcribe → identify_speakers →
 //! correct_speakers → generate_artifact. Each stage checks its step record first (idempotency),
 //! runs, and records its outputs together with the next stage's job in one transaction.
+mod checkpoint;
 mod correct;
 mod diarize;
 mod error;
 mod generate;
+pub mod hotword_sync;
 mod identify;
 pub mod maintenance;
 mod prepare_audio;
@@ -24,7 +26,7 @@ use crate::store::{
     StageCompletion, StageFailure, StageStart, StepOutcome, StoreError, TaskRecord,
 };
 
-pub use crate::domain::stage::{NOOP_JOB, REGENERATE_JOB, RETENTION_JOB};
+pub use crate::domain::stage::{HOTWORD_SYNC_JOB, NOOP_JOB, REGENERATE_JOB, RETENTION_JOB};
 pub use error::{JobError, StageError};
 pub use prepare_audio::normalized_key;
 
@@ -125,6 +127,7 @@ pub async fn execute(app: &App, job: &ClaimedJob) -> Result<(), JobError> {
     match job.kind.as_str() {
         REGENERATE_JOB => generate::regenerate(app, job).await,
         RETENTION_JOB => maintenance::run(app, job).await,
+        HOTWORD_SYNC_JOB => hotword_sync::run(app, job).await,
         NOOP_JOB => Ok(app.store.complete_job(&job.lease()).await?),
         other => Err(JobError::Failed(StageError::permanent(
             "unknown_job",

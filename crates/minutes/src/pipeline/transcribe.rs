@@ -30,6 +30,15 @@ pub(super) async fn run(ctx: &StageCtx<'_>) -> Result<StageOutput, StageError> {
         duration_secs: duration,
         language: task.asr_language.clone(),
         hotwords: task.hotwords.0.clone(),
+        audio_key: Some(normalized_key(&task.tenant_id, &task.id)),
+        hotword_table: super::hotword_sync::task_table(ctx.app, task).await?,
+        checkpoint: Some(super::checkpoint::StepCheckpoint::for_step(
+            ctx.app.store.clone(),
+            ctx.lease.clone(),
+            &task.tenant_id,
+            &task.id,
+            Stage::Transcribe.name(),
+        )),
     };
     let mut output = ctx
         .app
@@ -114,7 +123,7 @@ fn progress_reporter(ctx: &StageCtx<'_>) -> (ProgressFn, tokio::task::JoinHandle
 /// speaker rather than failing.
 async fn diarize_if_unlabelled(
     ctx: &StageCtx<'_>,
-    segments: &mut [AsrSegment],
+    segments: &mut Vec<AsrSegment>,
     wav: &std::path::Path,
 ) -> Value {
     let Some(diarizer) = ctx.app.diarizer.clone() else {

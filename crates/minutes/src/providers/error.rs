@@ -20,6 +20,15 @@ pub enum ProviderError {
     Auth { provider: String, detail: String },
     #[error("{provider} returned an unusable response: {detail}")]
     InvalidResponse { provider: String, detail: String },
+    /// Every API key of the provider is rate-limited, out of quota or behind an open circuit
+    /// breaker (or the provider said this key's quota is used up). Recovers on its own:
+    /// `retry_after` is when the first key becomes usable again.
+    #[error("{provider} has no usable API key: {detail}")]
+    QuotaExceeded {
+        provider: String,
+        retry_after: Option<Duration>,
+        detail: String,
+    },
     #[error("no provider succeeded: {}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
     AllFailed(Vec<ProviderError>),
 }
@@ -29,6 +38,7 @@ impl ProviderError {
     pub fn is_retryable(&self) -> bool {
         match self {
             ProviderError::RateLimited { .. }
+            | ProviderError::QuotaExceeded { .. }
             | ProviderError::Unavailable { .. }
             | ProviderError::Timeout { .. }
             | ProviderError::InvalidResponse { .. } => true,
@@ -42,7 +52,8 @@ impl ProviderError {
     /// The provider's own hint for when to retry, if it gave one.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            ProviderError::RateLimited { retry_after, .. } => *retry_after,
+            ProviderError::RateLimited { retry_after, .. }
+            | ProviderError::QuotaExceeded { retry_after, .. } => *retry_after,
             ProviderError::AllFailed(errors) => errors.iter().filter_map(|e| e.retry_after()).min(),
             _ => None,
         }
@@ -52,6 +63,7 @@ impl ProviderError {
     pub fn code(&self) -> &'static str {
         match self {
             ProviderError::RateLimited { .. } => "rate_limited",
+            ProviderError::QuotaExceeded { .. } => "quota_exceeded",
             ProviderError::Unavailable { .. } => "provider_unavailable",
             ProviderError::Timeout { .. } => "provider_timeout",
             ProviderError::Rejected { .. } => "provider_rejected",

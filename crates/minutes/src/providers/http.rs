@@ -42,41 +42,58 @@ pub fn build_client(
         })
 }
 
-/// One provider's HTTP endpoint settings: the client, its timeout and the optional bearer key.
+/// How an API key travels with a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyScheme {
+    /// `Authorization: Bearer KEY` (OpenAI-compatible servers).
+    Bearer,
+    /// The key in a header of its own, e.g. Gemini's `x-goog-api-key`.
+    Header(&'static str),
+}
+
+/// A non-2xx answer, for adapters that classify their provider's error bodies themselves.
+#[derive(Debug)]
+pub struct HttpAnswer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// One provider's HTTP endpoint settings: the client, its timeout and how keys are sent. The
+/// keys themselves come per request from the provider's key pool.
 #[derive(Debug, Clone)]
 pub struct ProviderHttp {
     provider: String,
     client: reqwest::Client,
     timeout: Duration,
-    api_key: Option<SecretString>,
+    scheme: KeyScheme,
     max_body: usize,
 }
 
 impl ProviderHttp {
     /// A client under the embedded default egress policy (https, or loopback).
-    pub fn new(
-        provider: &str,
-        api_key: Option<SecretString>,
-        timeout: Duration,
-    ) -> Result<Self, ProviderError> {
-        Self::with_egress(provider, api_key, timeout, &EgressPolicy::default())
+    pub fn new(provider: &str, timeout: Duration) -> Result<Self, ProviderError> {
+        Self::with_egress(provider, timeout, &EgressPolicy::default())
     }
 
     pub fn with_egress(
         provider: &str,
-        api_key: Option<SecretString>,
         timeout: Duration,
         egress: &EgressPolicy,
     ) -> Result<Self, ProviderError> {
-        // An empty key (e.g. an unset env var expanded to "") means "no auth", not `Bearer `.
-        let api_key = api_key.filter(|k| !k.expose_secret().trim().is_empty());
         Ok(Self {
             provider: provider.to_string(),
             client: build_client(provider, timeout, egress)?,
             timeout,
-            api_key,
+            scheme: KeyScheme::Bearer,
             max_body: MAX_BODY_BYTES,
         })
+    }
+
+    /// Sends keys the provider's way instead of as a bearer token.
+    pub fn with_scheme(mut self, scheme: KeyScheme) -> Self {
+        self.scheme = scheme;
+        self
     }
 
     pub fn provider(&self) -> &str {
@@ -92,18 +109,41 @@ impl ProviderHttp {
         self.timeout
     }
 
-    /// A POST to `url` carrying the bearer key when one is configured.
-    pub fn post(&self, url: &str) -> RequestBuilder {
+    /// A POST to `url` carrying `key` (none for servers without authentication).
+    pub fn post(&self, url: &str, key: Option<&SecretString>) -> RequestBuilder {
         let req = self.client.post(url);
-        match &self.api_key {
-            Some(key) => req.bearer_auth(key.expose_secret()),
-            None => req,
+        match (key, self.scheme) {
+            (None, _) => req,
+            (Some(key), KeyScheme::Bearer) => req.bearer_auth(key.expose_secret()),
+            (Some(key), KeyScheme::Header(name)) => req.header(name, key.expose_secret()),
         }
     }
 
     /// Sends the request and returns the body of a 2xx answer; everything else becomes a
-    /// classified `ProviderError`.
-    pub async fn send(&self, req: RequestBuilder) -> Result<Bytes, ProviderError> {
+    /// classified `ProviderError`. `key` is the key the request carries, scrubbed from details.
+    pub async fn send(
+        &self,
+        req: RequestBuilder,
+        key: Option<&SecretString>,
+    ) -> Result<Bytes, ProviderError> {
+        match self.exchange(req).await? {
+            Ok(body) => Ok(body),
+            Err(answer) => Err(classify_status(
+                &self.provider,
+                answer.status,
+                &answer.headers,
+                &answer.body,
+                key.map(|k| k.expose_secret()),
+            )),
+        }
+    }
+
+    /// Sends the request: `Ok(body)` for a 2xx answer, `Err(answer)` for any other status, and
+    /// a classified error when no answer arrived or its body was too large.
+    pub async fn exchange(
+        &self,
+        req: RequestBuilder,
+    ) -> Result<Result<Bytes, HttpAnswer>, ProviderError> {
         let mut resp = req
             .send()
             .await
@@ -112,19 +152,15 @@ impl ProviderHttp {
         let headers = resp.headers().clone();
         let body = read_body_capped(&self.provider, self.timeout, &mut resp, self.max_body).await;
         if status.is_success() {
-            return body;
+            return body.map(Ok);
         }
         // An error status is classified even if its body was unreadable: the status is the
         // signal, the body only decorates the detail.
-        let body = body.unwrap_or_default();
-        let secret = self.api_key.as_ref().map(|k| k.expose_secret());
-        Err(classify_status(
-            &self.provider,
+        Ok(Err(HttpAnswer {
             status,
-            &headers,
-            &body,
-            secret,
-        ))
+            headers,
+            body: body.unwrap_or_default(),
+        }))
     }
 }
 
@@ -170,6 +206,13 @@ pub fn classify_status(
         }
     };
     match status.as_u16() {
+        // OpenAI answers 429 `insufficient_quota` when the key's credit is gone: waiting a
+        // minute will not help, so the key pool rests that key for longer.
+        429 if contains(body, b"insufficient_quota") => ProviderError::QuotaExceeded {
+            provider,
+            retry_after: parse_retry_after(headers, Utc::now()),
+            detail: detail(),
+        },
         429 => ProviderError::RateLimited {
             provider,
             retry_after: parse_retry_after(headers, Utc::now()),
@@ -193,6 +236,10 @@ pub fn classify_status(
             detail: detail(),
         },
     }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// The server's retry hint: `retry-after-ms` (OpenAI's precise variant) wins over `Retry-After`,
@@ -458,6 +505,59 @@ mod tests {
     }
 
     #[test]
+    fn exhausted_credit_is_quota_not_a_rate_limit() {
+        let err = classify_status(
+            "p",
+            StatusCode::TOO_MANY_REQUESTS,
+            &headers(&[("retry-after", "20")]),
+            br#"{"error": {"message": "You exceeded your current quota", "type": "insufficient_quota", "code": "insufficient_quota"}}"#,
+            None,
+        );
+        assert!(
+            matches!(&err, ProviderError::QuotaExceeded { retry_after: Some(d), .. } if *d == Duration::from_secs(20)),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn keys_travel_the_providers_way() {
+        let router = Router::new().route(
+            "/echo",
+            axum::routing::post(|h: axum::http::HeaderMap| async move {
+                let get = |n: &str| {
+                    h.get(n)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-")
+                        .to_string()
+                };
+                format!("{}|{}", get("authorization"), get("x-goog-api-key"))
+            }),
+        );
+        let base = test_support::serve(router).await;
+        let url = format!("{base}/echo");
+        let key = SecretString::from("k-123".to_string());
+        let bearer = ProviderHttp::new("p", Duration::from_secs(5)).expect("client");
+        let body = bearer
+            .send(bearer.post(&url, Some(&key)), Some(&key))
+            .await
+            .expect("ok");
+        assert_eq!(&body[..], b"Bearer k-123|-");
+        let header = bearer
+            .clone()
+            .with_scheme(KeyScheme::Header("x-goog-api-key"));
+        let body = header
+            .send(header.post(&url, Some(&key)), Some(&key))
+            .await
+            .expect("ok");
+        assert_eq!(&body[..], b"-|k-123");
+        let body = header
+            .send(header.post(&url, None), None)
+            .await
+            .expect("ok");
+        assert_eq!(&body[..], b"-|-");
+    }
+
+    #[test]
     fn rejected_detail_is_short_and_never_holds_the_key() {
         let body = format!(
             "Incorrect API key provided: sk-secret-123. {}",
@@ -495,7 +595,7 @@ mod tests {
         let base =
             test_support::serve(Router::new().route("/big", get(|| async { "y".repeat(4096) })))
                 .await;
-        let http = ProviderHttp::new("p", None, Duration::from_secs(5)).expect("client");
+        let http = ProviderHttp::new("p", Duration::from_secs(5)).expect("client");
         let mut resp = http
             .client
             .get(format!("{base}/big"))
@@ -535,9 +635,9 @@ mod tests {
             }),
         );
         let base = test_support::serve(router).await;
-        let http = ProviderHttp::new("p", None, Duration::from_secs(5)).expect("client");
+        let http = ProviderHttp::new("p", Duration::from_secs(5)).expect("client");
         let err = http
-            .send(http.post(&format!("{base}/x")))
+            .send(http.post(&format!("{base}/x"), None), None)
             .await
             .expect_err("must fail");
         assert_eq!(
@@ -558,9 +658,9 @@ mod tests {
                 .expect("bind");
             l.local_addr().expect("addr").port()
         };
-        let http = ProviderHttp::new("p", None, Duration::from_secs(5)).expect("client");
+        let http = ProviderHttp::new("p", Duration::from_secs(5)).expect("client");
         let err = http
-            .send(http.post(&format!("http://127.0.0.1:{port}/x")))
+            .send(http.post(&format!("http://127.0.0.1:{port}/x"), None), None)
             .await
             .expect_err("must fail");
         let ProviderError::Unavailable { detail, .. } = &err else {

@@ -3,7 +3,9 @@
 pub mod asr;
 pub mod diarization;
 pub mod error;
+pub mod hotword_tables;
 pub mod http;
+pub mod keys;
 pub mod llm;
 pub mod voiceprint;
 
@@ -16,7 +18,7 @@ use serde_json::Value;
 pub use error::ProviderError;
 
 /// What an ASR engine is given: one normalized 16 kHz mono s16 WAV of the whole meeting.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct TranscribeRequest {
     pub audio_wav: PathBuf,
     pub duration_secs: f64,
@@ -25,6 +27,43 @@ pub struct TranscribeRequest {
     pub hotwords: Vec<String>,
     /// Told the fraction done as an engine that works window by window advances.
     pub progress: Option<ProgressFn>,
+    /// The object-store key of `audio_wav`, for providers that download the audio themselves
+    /// through a presigned URL (Volcano) instead of receiving it in the request.
+    pub audio_key: Option<String>,
+    /// A provider-side hotword table bound to the task (a Volcano boosting table).
+    pub hotword_table: Option<HotwordTable>,
+    /// Durable state of the provider's remote job, for providers that submit and poll.
+    pub checkpoint: Option<Checkpoint>,
+}
+
+/// A hotword table kept at a provider (created by the `sync_hotword_table` job).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HotwordTable {
+    /// The provider the table lives at (`volcano`); other providers ignore it.
+    pub provider: String,
+    pub id: String,
+    pub name: Option<String>,
+}
+
+/// Where a provider that submits a job and polls for its result keeps the job handle (e.g. a
+/// Volcano request id), so a restarted worker resumes polling instead of submitting (and
+/// paying) again. The pipeline stores it on the task's step, fenced by the job's lease.
+#[async_trait]
+pub trait JobCheckpoint: Send + Sync {
+    /// The state `provider` saved for this step, if any.
+    async fn load(&self, provider: &str) -> Result<Option<Value>, ProviderError>;
+    /// Saves `state` for `provider`, or forgets it (`None`).
+    async fn save(&self, provider: &str, state: Option<&Value>) -> Result<(), ProviderError>;
+}
+
+/// A shareable [`JobCheckpoint`].
+#[derive(Clone)]
+pub struct Checkpoint(pub std::sync::Arc<dyn JobCheckpoint>);
+
+impl std::fmt::Debug for Checkpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Checkpoint")
+    }
 }
 
 /// A progress callback that can cross into the engine's blocking thread.

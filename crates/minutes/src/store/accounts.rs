@@ -3,7 +3,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use sqlx::types::Json;
 
-use super::sql::{on_pool, SqlStore};
+use super::sql::{on_pool, scoped, scoped_tx, Scope, SqlStore};
 use super::*;
 use crate::domain::ids;
 
@@ -13,8 +13,9 @@ impl AccountStore for SqlStore {
         let now = Utc::now();
         let user_id = ids::user_id_for(username);
         let tenant_id = ids::tenant_id_for(username);
-        on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+        // The user and tenant ids derive from the username, so this stays inside one tenant.
+        Ok(on_pool!(self, pool => {
+            let mut tx = scoped_tx!(pool, Scope::Tenant(&tenant_id));
             sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING")
                 .bind(&tenant_id).bind(username).bind(now).execute(&mut *tx).await?;
             sqlx::query(
@@ -22,42 +23,52 @@ impl AccountStore for SqlStore {
                  VALUES ($1, $2, $3, 'admin', TRUE, $4, $4, $4) \
                  ON CONFLICT (id) DO UPDATE SET last_login_at = excluded.last_login_at")
                 .bind(&user_id).bind(&tenant_id).bind(username).bind(now).execute(&mut *tx).await?;
+            let user = sqlx::query_as::<_, User>(
+                "SELECT id, tenant_id, username, role, is_active FROM users WHERE id = $1")
+                .bind(&user_id).fetch_one(&mut *tx).await?;
             tx.commit().await?;
-        });
-        self.get_user(&user_id).await?.ok_or(StoreError::NotFound)
+            user
+        }))
     }
 
     async fn get_user(&self, user_id: &str) -> StoreResult<Option<User>> {
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, User>(
+        // Cross-tenant: an identity lookup by its global id, before any tenant is known.
+        Ok(
+            on_pool!(self, pool => scoped!(pool, Scope::System, tx => sqlx::query_as::<_, User>(
             "SELECT id, tenant_id, username, role, is_active FROM users WHERE id = $1")
-            .bind(user_id).fetch_optional(pool).await?))
+            .bind(user_id).fetch_optional(&mut *tx).await?)),
+        )
     }
 
     async fn insert_upload(&self, u: &Upload) -> StoreResult<()> {
-        on_pool!(self, pool => sqlx::query(
+        on_pool!(self, pool => scoped!(pool, Scope::Tenant(&u.tenant_id), tx => sqlx::query(
             "INSERT INTO uploads (object_key, tenant_id, user_id, original_filename, container, size_bytes, sha256, \
              duration_secs, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
             .bind(&u.object_key).bind(&u.tenant_id).bind(&u.user_id).bind(&u.original_filename)
             .bind(&u.container).bind(u.size_bytes).bind(&u.sha256).bind(u.duration_secs).bind(u.created_at)
-            .execute(pool).await.map(|_| ())?);
+            .execute(&mut *tx).await.map(|_| ())?));
         Ok(())
     }
 
     async fn uploads_by_keys(&self, owner: &Owner, keys: &[String]) -> StoreResult<Vec<Upload>> {
-        let mut out = Vec::with_capacity(keys.len());
-        for key in keys {
-            let found = on_pool!(self, pool => sqlx::query_as::<_, Upload>(
-                "SELECT object_key, tenant_id, user_id, original_filename, container, size_bytes, sha256, \
-                 duration_secs, created_at FROM uploads WHERE object_key = $1 AND tenant_id = $2 AND user_id = $3")
-                .bind(key).bind(&owner.tenant_id).bind(&owner.user_id).fetch_optional(pool).await?);
-            out.extend(found);
-        }
-        Ok(out)
+        Ok(
+            on_pool!(self, pool => scoped!(pool, Scope::Tenant(&owner.tenant_id), tx => {
+                let mut out = Vec::with_capacity(keys.len());
+                for key in keys {
+                    let found = sqlx::query_as::<_, Upload>(
+                        "SELECT object_key, tenant_id, user_id, original_filename, container, size_bytes, sha256, \
+                         duration_secs, created_at FROM uploads WHERE object_key = $1 AND tenant_id = $2 AND user_id = $3")
+                        .bind(key).bind(&owner.tenant_id).bind(&owner.user_id).fetch_optional(&mut *tx).await?;
+                    out.extend(found);
+                }
+                out
+            })),
+        )
     }
 
     async fn delete_upload(&self, owner: &Owner, key: &str) -> StoreResult<()> {
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = scoped_tx!(pool, Scope::Tenant(&owner.tenant_id));
             let used: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM task_files WHERE object_key = $1 AND tenant_id = $2")
                 .bind(key).bind(&owner.tenant_id).fetch_one(&mut *tx).await?;
             if used > 0 {
@@ -76,16 +87,17 @@ impl AccountStore for SqlStore {
 
     async fn insert_audit(&self, e: &AuditEntry) -> StoreResult<()> {
         let now = Utc::now();
-        on_pool!(self, pool => sqlx::query(
+        on_pool!(self, pool => scoped!(pool, Scope::Tenant(&e.tenant_id), tx => sqlx::query(
             "INSERT INTO audit_logs (tenant_id, user_id, action, resource_type, resource_id, details, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(&e.tenant_id).bind(&e.user_id).bind(&e.action).bind(&e.resource_type).bind(&e.resource_id)
-            .bind(Json(&e.details)).bind(now).execute(pool).await.map(|_| ())?);
+            .bind(Json(&e.details)).bind(now).execute(&mut *tx).await.map(|_| ())?));
         Ok(())
     }
 
     async fn audit_log(&self, tenant_id: &str, f: &AuditFilter) -> StoreResult<Vec<AuditRecord>> {
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, AuditRecord>(
+        Ok(
+            on_pool!(self, pool => scoped!(pool, Scope::Tenant(tenant_id), tx => sqlx::query_as::<_, AuditRecord>(
             "SELECT user_id, action, resource_type, resource_id, details, created_at FROM audit_logs \
              WHERE tenant_id = $1 AND ($2 IS NULL OR action = $2) AND ($3 IS NULL OR resource_type = $3) \
              AND ($4 IS NULL OR resource_id = $4) AND ($5 IS NULL OR user_id = $5) \
@@ -93,7 +105,8 @@ impl AccountStore for SqlStore {
              ORDER BY id LIMIT $8 OFFSET $9")
             .bind(tenant_id).bind(&f.action).bind(&f.resource_type).bind(&f.resource_id).bind(&f.user_id)
             .bind(f.from).bind(f.to).bind(f.limit).bind(f.offset)
-            .fetch_all(pool).await?))
+            .fetch_all(&mut *tx).await?)),
+        )
     }
 
     async fn tenant_usage(
@@ -101,7 +114,8 @@ impl AccountStore for SqlStore {
         tenant_id: &str,
         period_start: chrono::DateTime<Utc>,
     ) -> StoreResult<TenantUsage> {
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, TenantUsage>(
+        Ok(
+            on_pool!(self, pool => scoped!(pool, Scope::Tenant(tenant_id), tx => sqlx::query_as::<_, TenantUsage>(
             "SELECT \
                (SELECT COUNT(*) FROM tasks WHERE tenant_id = $1 AND state IN \
                   ('pending', 'queued', 'running', 'transcribing', 'identifying', 'correcting', 'summarizing')) AS active_pipelines, \
@@ -110,14 +124,17 @@ impl AccountStore for SqlStore {
                (SELECT COALESCE(SUM(units), 0.0) FROM cost_records WHERE tenant_id = $1 AND api_type = 'llm' \
                   AND created_at >= $2) AS llm_tokens, \
                (SELECT CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) FROM uploads WHERE tenant_id = $1) AS storage_bytes")
-            .bind(tenant_id).bind(period_start).fetch_one(pool).await?))
+            .bind(tenant_id).bind(period_start).fetch_one(&mut *tx).await?)),
+        )
     }
 
     async fn cost_records(&self, tenant_id: &str, task_id: &str) -> StoreResult<Vec<CostRecord>> {
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, CostRecord>(
+        Ok(
+            on_pool!(self, pool => scoped!(pool, Scope::Tenant(tenant_id), tx => sqlx::query_as::<_, CostRecord>(
             "SELECT provider, api_type, units, unit, cost_minor, currency FROM cost_records \
              WHERE tenant_id = $1 AND task_id = $2 ORDER BY id")
-            .bind(tenant_id).bind(task_id).fetch_all(pool).await?))
+            .bind(tenant_id).bind(task_id).fetch_all(&mut *tx).await?)),
+        )
     }
 }
 
@@ -131,7 +148,8 @@ impl Store for SqlStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        // Touches a real table, so an unmigrated database is not reported ready.
+        // Touches a real table, so an unmigrated database is not reported ready. No scope: under
+        // row-level security it sees no rows, which is all a ping needs.
         on_pool!(self, pool => sqlx::query("SELECT 1 FROM jobs LIMIT 1").execute(pool).await.map(|_| ())?);
         Ok(())
     }

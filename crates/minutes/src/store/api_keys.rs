@@ -2,7 +2,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::sql::{on_pool, SqlStore};
+use super::sql::{on_pool, scoped, scoped_tx, Scope, SqlStore};
 use super::{StoreError, StoreResult, User};
 
 /// An API key row; the secret itself is never stored.
@@ -52,7 +52,12 @@ pub trait ApiKeyStore: Send + Sync {
         key_id: &str,
         at: DateTime<Utc>,
     ) -> StoreResult<()>;
-    async fn touch_api_key(&self, key_id: &str, at: DateTime<Utc>) -> StoreResult<()>;
+    async fn touch_api_key(
+        &self,
+        tenant_id: &str,
+        key_id: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()>;
     /// Creates or refreshes the tenant and user rows of an identity-provider user. A user id
     /// that already belongs to another tenant is a `Conflict`: one identity, one tenant.
     async fn provision_user(&self, tenant_id: &str, user_id: &str, role: &str)
@@ -65,12 +70,12 @@ const COLUMNS: &str = "k.id, k.tenant_id, k.user_id, k.name, k.secret_hash, k.sc
 #[async_trait]
 impl ApiKeyStore for SqlStore {
     async fn insert_api_key(&self, k: &ApiKeyRecord) -> StoreResult<()> {
-        on_pool!(self, pool => sqlx::query(
+        on_pool!(self, pool => scoped!(pool, Scope::Tenant(&k.tenant_id), tx => sqlx::query(
             "INSERT INTO api_keys (id, tenant_id, user_id, name, secret_hash, scopes, role, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
             .bind(&k.id).bind(&k.tenant_id).bind(&k.user_id).bind(&k.name).bind(&k.secret_hash)
             .bind(&k.scopes).bind(&k.role).bind(k.created_at).bind(k.expires_at)
-            .execute(pool).await.map(|_| ())?);
+            .execute(&mut *tx).await.map(|_| ())?));
         Ok(())
     }
 
@@ -79,8 +84,11 @@ impl ApiKeyStore for SqlStore {
             "SELECT {COLUMNS}, u.role AS user_role, u.is_active AS user_active \
              FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.id = $1"
         );
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, ApiKeyAuth>(&sql)
-            .bind(key_id).fetch_optional(pool).await?))
+        // Cross-tenant: the key names its tenant only once it is found.
+        Ok(
+            on_pool!(self, pool => scoped!(pool, Scope::System, tx => sqlx::query_as::<_, ApiKeyAuth>(&sql)
+            .bind(key_id).fetch_optional(&mut *tx).await?)),
+        )
     }
 
     async fn list_api_keys(
@@ -93,8 +101,8 @@ impl ApiKeyStore for SqlStore {
              ORDER BY k.created_at DESC, k.id"
         );
         Ok(
-            on_pool!(self, pool => sqlx::query_as::<_, ApiKeyRecord>(&sql)
-            .bind(tenant_id).bind(user_id).fetch_all(pool).await?),
+            on_pool!(self, pool => scoped!(pool, Scope::Tenant(tenant_id), tx => sqlx::query_as::<_, ApiKeyRecord>(&sql)
+            .bind(tenant_id).bind(user_id).fetch_all(&mut *tx).await?)),
         )
     }
 
@@ -105,20 +113,26 @@ impl ApiKeyStore for SqlStore {
         key_id: &str,
         at: DateTime<Utc>,
     ) -> StoreResult<()> {
-        let rows = on_pool!(self, pool => sqlx::query(
+        let rows = on_pool!(self, pool => scoped!(pool, Scope::Tenant(tenant_id), tx => sqlx::query(
             "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $4) \
              WHERE id = $1 AND tenant_id = $2 AND ($3 IS NULL OR user_id = $3)")
             .bind(key_id).bind(tenant_id).bind(user_id).bind(at)
-            .execute(pool).await?.rows_affected());
+            .execute(&mut *tx).await?.rows_affected()));
         if rows == 0 {
             return Err(StoreError::NotFound);
         }
         Ok(())
     }
 
-    async fn touch_api_key(&self, key_id: &str, at: DateTime<Utc>) -> StoreResult<()> {
-        on_pool!(self, pool => sqlx::query("UPDATE api_keys SET last_used_at = $2 WHERE id = $1")
-            .bind(key_id).bind(at).execute(pool).await.map(|_| ())?);
+    async fn touch_api_key(
+        &self,
+        tenant_id: &str,
+        key_id: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        on_pool!(self, pool => scoped!(pool, Scope::Tenant(tenant_id), tx => sqlx::query(
+            "UPDATE api_keys SET last_used_at = $3 WHERE id = $1 AND tenant_id = $2")
+            .bind(key_id).bind(tenant_id).bind(at).execute(&mut *tx).await.map(|_| ())?));
         Ok(())
     }
 
@@ -132,7 +146,8 @@ impl ApiKeyStore for SqlStore {
         // `idp:` cannot occur in dev-login usernames, so the unique username never collides.
         let username = format!("idp:{user_id}");
         let user = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            // Cross-tenant: it must see a user id that already belongs to another tenant.
+            let mut tx = scoped_tx!(pool, Scope::System);
             sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES ($1, $1, $2) ON CONFLICT (id) DO NOTHING")
                 .bind(tenant_id).bind(now).execute(&mut *tx).await?;
             sqlx::query(

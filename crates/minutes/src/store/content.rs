@@ -3,7 +3,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use sqlx::types::Json;
 
-use super::sql::{insert_job, on_pool, SqlStore};
+use super::sql::{insert_job, on_pool, scoped, scoped_tx, Scope, SqlStore};
 use super::*;
 
 const ARTIFACT_COLUMNS: &str =
@@ -62,10 +62,10 @@ impl ContentStore for SqlStore {
         task_id: &str,
     ) -> StoreResult<Option<TranscriptRevisionRecord>> {
         Ok(
-            on_pool!(self, pool => sqlx::query_as::<_, TranscriptRevisionRecord>(
+            on_pool!(self, pool => scoped!(pool, Scope::Tenant(tenant_id), tx => sqlx::query_as::<_, TranscriptRevisionRecord>(
             "SELECT revision, segments, full_text, duration, language, provider, author, reason, created_at \
              FROM transcript_revisions WHERE task_id = $1 AND tenant_id = $2 ORDER BY revision DESC LIMIT 1")
-            .bind(task_id).bind(tenant_id).fetch_optional(pool).await?),
+            .bind(task_id).bind(tenant_id).fetch_optional(&mut *tx).await?)),
         )
     }
 
@@ -74,11 +74,12 @@ impl ContentStore for SqlStore {
         tenant_id: &str,
         task_id: &str,
     ) -> StoreResult<Option<SpeakerMappingRecord>> {
-        Ok(
-            on_pool!(self, pool => sqlx::query_as::<_, SpeakerMappingRecord>(
+        self.opened_in_task(
+            task_id,
+            on_pool!(self, pool => scoped!(pool, Scope::Tenant(tenant_id), tx => sqlx::query_as::<_, SpeakerMappingRecord>(
             "SELECT version, mapping, author, created_at FROM speaker_mappings \
              WHERE task_id = $1 AND tenant_id = $2 ORDER BY version DESC LIMIT 1")
-            .bind(task_id).bind(tenant_id).fetch_optional(pool).await?),
+            .bind(task_id).bind(tenant_id).fetch_optional(&mut *tx).await?)),
         )
     }
 
@@ -89,10 +90,10 @@ impl ContentStore for SqlStore {
         revision: i64,
     ) -> StoreResult<Option<TranscriptRevisionRecord>> {
         Ok(
-            on_pool!(self, pool => sqlx::query_as::<_, TranscriptRevisionRecord>(
+            on_pool!(self, pool => scoped!(pool, Scope::Tenant(tenant_id), tx => sqlx::query_as::<_, TranscriptRevisionRecord>(
             "SELECT revision, segments, full_text, duration, language, provider, author, reason, created_at \
              FROM transcript_revisions WHERE task_id = $1 AND tenant_id = $2 AND revision = $3")
-            .bind(task_id).bind(tenant_id).bind(revision).fetch_optional(pool).await?),
+            .bind(task_id).bind(tenant_id).bind(revision).fetch_optional(&mut *tx).await?)),
         )
     }
 
@@ -102,10 +103,10 @@ impl ContentStore for SqlStore {
         task_id: &str,
     ) -> StoreResult<Vec<TranscriptRevisionRecord>> {
         Ok(
-            on_pool!(self, pool => sqlx::query_as::<_, TranscriptRevisionRecord>(
+            on_pool!(self, pool => scoped!(pool, Scope::Tenant(tenant_id), tx => sqlx::query_as::<_, TranscriptRevisionRecord>(
             "SELECT revision, segments, full_text, duration, language, provider, author, reason, created_at \
              FROM transcript_revisions WHERE task_id = $1 AND tenant_id = $2 ORDER BY revision")
-            .bind(task_id).bind(tenant_id).fetch_all(pool).await?),
+            .bind(task_id).bind(tenant_id).fetch_all(&mut *tx).await?)),
         )
     }
 
@@ -114,11 +115,12 @@ impl ContentStore for SqlStore {
         tenant_id: &str,
         task_id: &str,
     ) -> StoreResult<Vec<SpeakerMappingRecord>> {
-        Ok(
-            on_pool!(self, pool => sqlx::query_as::<_, SpeakerMappingRecord>(
+        self.opened_in_task(
+            task_id,
+            on_pool!(self, pool => scoped!(pool, Scope::Tenant(tenant_id), tx => sqlx::query_as::<_, SpeakerMappingRecord>(
             "SELECT version, mapping, author, created_at FROM speaker_mappings \
              WHERE task_id = $1 AND tenant_id = $2 ORDER BY version")
-            .bind(task_id).bind(tenant_id).fetch_all(pool).await?),
+            .bind(task_id).bind(tenant_id).fetch_all(&mut *tx).await?)),
         )
     }
 
@@ -131,7 +133,7 @@ impl ContentStore for SqlStore {
     ) -> StoreResult<i64> {
         let now = Utc::now();
         let revision = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = scoped_tx!(pool, Scope::Tenant(tenant_id));
             let revision: i64 = sqlx::query_scalar(
                 "INSERT INTO transcript_revisions (task_id, revision, tenant_id, segments, full_text, duration, \
                  language, provider, author, reason, created_at) \
@@ -162,13 +164,14 @@ impl ContentStore for SqlStore {
         jobs: &[NewJob],
     ) -> StoreResult<i64> {
         let now = Utc::now();
+        let mapping = self.sealed_mapping(task_id, &m.mapping)?;
         let version = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = scoped_tx!(pool, Scope::Tenant(tenant_id));
             let version: i64 = sqlx::query_scalar(
                 "INSERT INTO speaker_mappings (task_id, version, tenant_id, mapping, author, reason, created_at) \
                  SELECT $1, COALESCE(MAX(version), 0) + 1, $2, $3, $4, $5, $6 \
                  FROM speaker_mappings WHERE task_id = $1 RETURNING version")
-                .bind(task_id).bind(tenant_id).bind(Json(&m.mapping)).bind(&m.author).bind(&m.reason).bind(now)
+                .bind(task_id).bind(tenant_id).bind(Json(&mapping)).bind(&m.author).bind(&m.reason).bind(now)
                 .fetch_one(&mut *tx).await?;
             touch_content!(tx, tenant_id, task_id, now);
             for job in jobs {
@@ -192,9 +195,9 @@ impl ContentStore for SqlStore {
             "SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE task_id = $1 AND tenant_id = $2 \
              ORDER BY artifact_type, version DESC"
         );
-        Ok(
-            on_pool!(self, pool => sqlx::query_as::<_, ArtifactRecord>(&sql)
-            .bind(task_id).bind(tenant_id).fetch_all(pool).await?),
+        self.opened(
+            on_pool!(self, pool => scoped!(pool, Scope::Tenant(tenant_id), tx => sqlx::query_as::<_, ArtifactRecord>(&sql)
+            .bind(task_id).bind(tenant_id).fetch_all(&mut *tx).await?)),
         )
     }
 
@@ -205,18 +208,19 @@ impl ContentStore for SqlStore {
     ) -> StoreResult<Option<ArtifactRecord>> {
         let sql =
             format!("SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE id = $1 AND tenant_id = $2");
-        Ok(
-            on_pool!(self, pool => sqlx::query_as::<_, ArtifactRecord>(&sql)
-            .bind(artifact_id).bind(tenant_id).fetch_optional(pool).await?),
+        self.opened(
+            on_pool!(self, pool => scoped!(pool, Scope::Tenant(tenant_id), tx => sqlx::query_as::<_, ArtifactRecord>(&sql)
+            .bind(artifact_id).bind(tenant_id).fetch_optional(&mut *tx).await?)),
         )
     }
 
     async fn insert_artifact(&self, artifact: &NewArtifact) -> StoreResult<ArtifactRecord> {
         let now = Utc::now();
+        let artifact = &self.sealed_artifact(artifact)?;
         // Two concurrent generations may compute the same next version; the loser retries.
         for _ in 0..5 {
             let inserted: Result<(), StoreError> = on_pool!(self, pool => async {
-                let mut tx = pool.begin().await?;
+                let mut tx = scoped_tx!(pool, Scope::Tenant(&artifact.tenant_id));
                 insert_artifact_row!(tx, artifact, now);
                 tx.commit().await?;
                 Ok(())

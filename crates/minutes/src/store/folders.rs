@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use chrono::Utc;
 
-use super::sql::{on_pool, SqlStore};
+use super::sql::{on_pool, scoped, scoped_tx, Scope, SqlStore};
 use super::*;
 
 const FOLDER_COLUMNS: &str =
@@ -37,8 +37,9 @@ impl FolderStore for SqlStore {
         let sql = format!(
             "SELECT {FOLDER_COLUMNS} FROM folders WHERE tenant_id = $1 AND owner_user_id = $2"
         );
-        let mut folders = on_pool!(self, pool => sqlx::query_as::<_, FolderRecord>(&sql)
-            .bind(&owner.tenant_id).bind(&owner.user_id).fetch_all(pool).await?);
+        let mut folders = on_pool!(self, pool => scoped!(pool, Scope::Tenant(&owner.tenant_id), tx =>
+            sqlx::query_as::<_, FolderRecord>(&sql)
+            .bind(&owner.tenant_id).bind(&owner.user_id).fetch_all(&mut *tx).await?));
         // Sorted here, not by ORDER BY: PostgreSQL would use the database's locale collation.
         folders.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.id.cmp(&b.id)));
         Ok(folders)
@@ -55,9 +56,12 @@ impl FolderStore for SqlStore {
             "INSERT INTO folders (id, tenant_id, owner_user_id, name, parent_id, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, NULL, $5, $5) RETURNING {FOLDER_COLUMNS}"
         );
-        on_pool!(self, pool => sqlx::query_as::<_, FolderRecord>(&sql)
+        Ok(
+            on_pool!(self, pool => scoped!(pool, Scope::Tenant(&owner.tenant_id), tx =>
+            sqlx::query_as::<_, FolderRecord>(&sql)
             .bind(folder_id).bind(&owner.tenant_id).bind(&owner.user_id).bind(name).bind(now)
-            .fetch_one(pool).await.map_err(duplicate_name))
+            .fetch_one(&mut *tx).await.map_err(duplicate_name)?)),
+        )
     }
 
     async fn rename_folder(
@@ -71,16 +75,17 @@ impl FolderStore for SqlStore {
             "UPDATE folders SET name = $4, updated_at = $5 \
              WHERE id = $1 AND tenant_id = $2 AND owner_user_id = $3 RETURNING {FOLDER_COLUMNS}"
         );
-        let folder = on_pool!(self, pool => sqlx::query_as::<_, FolderRecord>(&sql)
+        let folder = on_pool!(self, pool => scoped!(pool, Scope::Tenant(&owner.tenant_id), tx =>
+            sqlx::query_as::<_, FolderRecord>(&sql)
             .bind(folder_id).bind(&owner.tenant_id).bind(&owner.user_id).bind(name).bind(now)
-            .fetch_optional(pool).await.map_err(duplicate_name)?);
+            .fetch_optional(&mut *tx).await.map_err(duplicate_name)?));
         folder.ok_or(StoreError::NotFound)
     }
 
     async fn delete_folder(&self, owner: &Owner, folder_id: &str) -> StoreResult<u64> {
         let now = Utc::now();
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = scoped_tx!(pool, Scope::Tenant(&owner.tenant_id));
             // Tasks go to the root explicitly (not only through ON DELETE SET NULL) so the count
             // is known and `updated_at` moves; `last_content_modified_at` stays.
             let moved = sqlx::query(
@@ -117,7 +122,7 @@ impl FolderStore for SqlStore {
     ) -> StoreResult<Vec<String>> {
         let now = Utc::now();
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = scoped_tx!(pool, Scope::Tenant(&owner.tenant_id));
             let mut moved = Vec::new();
             for id in distinct(task_ids) {
                 // The folder check is part of the statement, so a missing folder moves nothing
@@ -161,8 +166,11 @@ impl FolderStore for SqlStore {
              ORDER BY deleted_at DESC, id DESC",
             super::tasks::TASK_COLUMNS
         );
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, TaskRecord>(&sql)
-            .bind(&owner.tenant_id).bind(&owner.user_id).fetch_all(pool).await?))
+        self.opened(
+            on_pool!(self, pool => scoped!(pool, Scope::Tenant(&owner.tenant_id), tx =>
+            sqlx::query_as::<_, TaskRecord>(&sql)
+            .bind(&owner.tenant_id).bind(&owner.user_id).fetch_all(&mut *tx).await?)),
+        )
     }
 }
 
@@ -178,7 +186,7 @@ impl SqlStore {
         let now = Utc::now();
         let deleted_at = trashed.then_some(now);
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = scoped_tx!(pool, Scope::Tenant(&owner.tenant_id));
             let mut changed = Vec::new();
             for id in distinct(task_ids) {
                 let rows = sqlx::query(

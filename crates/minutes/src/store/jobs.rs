@@ -4,13 +4,20 @@ use chrono::Utc;
 use sqlx::types::Json;
 
 use super::content::insert_artifact_row;
-use super::sql::{insert_job, on_pool, skip_locked, SqlStore};
+use super::sql::{insert_job, on_pool, scoped, scoped_tx, skip_locked, Scope, SqlStore};
 use super::tasks::{fence, insert_costs};
 use super::*;
 
 const JOB_COLUMNS: &str =
     "id, queue, kind, task_id, state, attempts, max_attempts, run_at_ms, locked_by, \
     locked_until_ms, lease_gen, errors";
+
+/// A job's tenant, or the system scope for jobs that belong to none (maintenance).
+fn job_scope(job: &NewJob) -> Scope<'_> {
+    job.tenant_id
+        .as_deref()
+        .map_or(Scope::System, Scope::Tenant)
+}
 
 fn placeholders(start: usize, n: usize) -> String {
     (start..start + n)
@@ -55,7 +62,7 @@ impl JobStore for SqlStore {
     async fn enqueue(&self, job: &NewJob) -> StoreResult<()> {
         let now = Utc::now();
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = scoped_tx!(pool, job_scope(job));
             insert_job!(pool, tx, job, now);
             tx.commit().await?;
         });
@@ -65,14 +72,14 @@ impl JobStore for SqlStore {
 
     async fn enqueue_once(&self, job: &NewJob) -> StoreResult<bool> {
         let now = Utc::now();
-        let inserted = on_pool!(self, pool => sqlx::query(
+        let inserted = on_pool!(self, pool => scoped!(pool, job_scope(job), tx => sqlx::query(
             "INSERT INTO jobs (id, queue, kind, task_id, tenant_id, payload, state, priority, attempts, \
              max_attempts, run_at_ms, lease_gen, errors, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, 0, $8, $9, 0, $10, $11, $11) ON CONFLICT (id) DO NOTHING")
             .bind(&job.id).bind(&job.queue).bind(&job.kind).bind(&job.task_id).bind(&job.tenant_id)
             .bind(Json(&job.payload)).bind(job.priority).bind(job.max_attempts).bind(job.run_at_ms)
             .bind(Json(Vec::<String>::new())).bind(now)
-            .execute(pool).await?.rows_affected() == 1);
+            .execute(&mut *tx).await?.rows_affected() == 1));
         Ok(inserted)
     }
 
@@ -87,6 +94,7 @@ impl JobStore for SqlStore {
             return Ok(None);
         }
         let now = Utc::now();
+        // Cross-tenant: a worker serves every tenant's jobs on its queues.
         on_pool!(self, pool => {
             // A running job's run_at_ms is its lease expiry: once passed, the job belongs to a dead
             // worker and is claimable again; the bumped lease_gen fences off that worker's late writes.
@@ -104,15 +112,17 @@ impl JobStore for SqlStore {
             for queue in queues {
                 q = q.bind(queue);
             }
-            Ok(q.fetch_optional(pool).await?)
+            Ok(scoped!(pool, Scope::System, tx => q.fetch_optional(&mut *tx).await?))
         })
     }
 
+    // heartbeat, complete_job, fail_job and release_job only touch the job row, by id and
+    // lease generation (the lease does not carry the tenant): system scope, like the claim.
     async fn heartbeat(&self, lease: &Lease, locked_until_ms: i64) -> StoreResult<()> {
-        let rows = on_pool!(self, pool => sqlx::query(
+        let rows = on_pool!(self, pool => scoped!(pool, Scope::System, tx => sqlx::query(
             "UPDATE jobs SET locked_until_ms = $3, run_at_ms = $3 WHERE id = $1 AND lease_gen = $2 AND state = 'running'")
             .bind(&lease.job_id).bind(lease.lease_gen).bind(locked_until_ms)
-            .execute(pool).await?.rows_affected());
+            .execute(&mut *tx).await?.rows_affected()));
         if rows != 1 {
             return Err(StoreError::Fenced);
         }
@@ -121,11 +131,11 @@ impl JobStore for SqlStore {
 
     async fn complete_job(&self, lease: &Lease) -> StoreResult<()> {
         let now = Utc::now();
-        let rows = on_pool!(self, pool => sqlx::query(
+        let rows = on_pool!(self, pool => scoped!(pool, Scope::System, tx => sqlx::query(
             "UPDATE jobs SET state = 'done', locked_by = NULL, locked_until_ms = NULL, finished_at = $3, updated_at = $3 \
              WHERE id = $1 AND lease_gen = $2 AND state = 'running'")
             .bind(&lease.job_id).bind(lease.lease_gen).bind(now)
-            .execute(pool).await?.rows_affected());
+            .execute(&mut *tx).await?.rows_affected()));
         if rows != 1 {
             return Err(StoreError::Fenced);
         }
@@ -139,8 +149,9 @@ impl JobStore for SqlStore {
         costs: &[NewCost],
     ) -> StoreResult<ArtifactRecord> {
         let now = Utc::now();
+        let a = &self.sealed_artifact(a)?;
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = scoped_tx!(pool, Scope::Tenant(&a.tenant_id));
             fence!(tx, lease, now);
             sqlx::query("UPDATE jobs SET state = 'done', locked_by = NULL, locked_until_ms = NULL, finished_at = $2 \
                          WHERE id = $1")
@@ -162,7 +173,7 @@ impl JobStore for SqlStore {
     ) -> StoreResult<()> {
         let now = Utc::now();
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = scoped_tx!(pool, Scope::System);
             fence!(tx, lease, now);
             record_job_failure!(tx, lease, error.to_string(), retry_at_ms, now);
             tx.commit().await?;
@@ -172,12 +183,12 @@ impl JobStore for SqlStore {
 
     async fn release_job(&self, lease: &Lease) -> StoreResult<()> {
         let now = Utc::now();
-        let rows = on_pool!(self, pool => sqlx::query(
+        let rows = on_pool!(self, pool => scoped!(pool, Scope::System, tx => sqlx::query(
             "UPDATE jobs SET state = 'queued', locked_by = NULL, locked_until_ms = NULL, run_at_ms = 0, \
              attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, updated_at = $3 \
              WHERE id = $1 AND lease_gen = $2 AND state = 'running'")
             .bind(&lease.job_id).bind(lease.lease_gen).bind(now)
-            .execute(pool).await?.rows_affected());
+            .execute(&mut *tx).await?.rows_affected()));
         if rows != 1 {
             return Err(StoreError::Fenced);
         }
@@ -186,24 +197,26 @@ impl JobStore for SqlStore {
     }
 
     async fn get_job(&self, job_id: &str) -> StoreResult<Option<JobRecord>> {
+        // Cross-tenant: queue introspection by job id (operators, tests, and the generate
+        // endpoint waiting on the job it just enqueued).
         let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
-        Ok(
-            on_pool!(self, pool => sqlx::query_as::<_, JobRecord>(&sql).bind(job_id).fetch_optional(pool).await?),
-        )
+        Ok(on_pool!(self, pool => scoped!(pool, Scope::System, tx =>
+            sqlx::query_as::<_, JobRecord>(&sql).bind(job_id).fetch_optional(&mut *tx).await?)))
     }
 
     async fn jobs_for_task(&self, task_id: &str) -> StoreResult<Vec<JobRecord>> {
         let sql =
             format!("SELECT {JOB_COLUMNS} FROM jobs WHERE task_id = $1 ORDER BY created_at, id");
-        Ok(
-            on_pool!(self, pool => sqlx::query_as::<_, JobRecord>(&sql).bind(task_id).fetch_all(pool).await?),
-        )
+        // Cross-tenant: queue introspection, like `get_job`.
+        Ok(on_pool!(self, pool => scoped!(pool, Scope::System, tx =>
+            sqlx::query_as::<_, JobRecord>(&sql).bind(task_id).fetch_all(&mut *tx).await?)))
     }
 
     async fn count_unfinished_jobs(&self, queues: &[String]) -> StoreResult<i64> {
         if queues.is_empty() {
             return Ok(0);
         }
+        // Cross-tenant, like the claim: the worker's idle and shutdown checks see whole queues.
         let sql = format!(
             "SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running') AND queue IN ({})",
             placeholders(1, queues.len())
@@ -213,7 +226,7 @@ impl JobStore for SqlStore {
             for queue in queues {
                 q = q.bind(queue);
             }
-            Ok(q.fetch_one(pool).await?)
+            Ok(scoped!(pool, Scope::System, tx => q.fetch_one(&mut *tx).await?))
         })
     }
 
@@ -231,7 +244,7 @@ impl JobStore for SqlStore {
             for queue in queues {
                 q = q.bind(queue);
             }
-            Ok(q.fetch_one(pool).await?)
+            Ok(scoped!(pool, Scope::System, tx => q.fetch_one(&mut *tx).await?))
         })
     }
 }

@@ -7,8 +7,10 @@ mod folders;
 mod hotwords;
 mod jobs;
 mod migrate;
+mod provider_jobs;
 mod records;
 mod retention;
+mod sealed;
 mod search;
 pub mod sql;
 mod tasks;
@@ -18,9 +20,11 @@ use async_trait::async_trait;
 
 pub use api_keys::{ApiKeyAuth, ApiKeyRecord, ApiKeyStore};
 pub use migrate::{MigrationStatus, Migrator};
+pub use provider_jobs::{HotwordSyncOutcome, HotwordSyncRecord, ProviderJobStore};
 pub use records::*;
+pub use sealed::{ResealBatch, ResealCursor, SealedFieldStore, SealedTable};
 pub use search::SearchHit;
-pub use sql::SqlStore;
+pub use sql::{DatabaseRole, SqlStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -37,6 +41,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration error: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A personal field could not be opened (a missing key, or a damaged value).
+    #[error("field encryption: {0}")]
+    Crypto(#[from] crate::crypto::CryptoError),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -243,8 +250,10 @@ pub trait HotwordStore: Send + Sync {
         limit: i64,
         offset: i64,
     ) -> StoreResult<(Vec<HotwordSetRecord>, i64)>;
+    /// Changes `set` (as read through `get_hotword_set`); a global one in the system scope.
     async fn update_hotword_set(&self, owner: &Owner, set: &HotwordSetRecord) -> StoreResult<()>;
-    async fn delete_hotword_set(&self, owner: &Owner, id: &str) -> StoreResult<()>;
+    /// Deletes `set` (as read through `get_hotword_set`); a global one in the system scope.
+    async fn delete_hotword_set(&self, owner: &Owner, set: &HotwordSetRecord) -> StoreResult<()>;
     /// Every set that applies to `owner`'s tasks (global, tenant, user).
     async fn applicable_hotword_sets(&self, owner: &Owner) -> StoreResult<Vec<HotwordSetRecord>>;
 }
@@ -385,6 +394,7 @@ pub trait Store:
     + FolderStore
     + TemplateStore
     + HotwordStore
+    + ProviderJobStore
     + RetentionStore
     + SearchStore
 {

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::sql::{is_postgres, on_pool, SqlStore};
+use super::sql::{is_postgres, on_pool, scoped, scoped_tx, Scope, SqlStore};
 use super::*;
 use crate::domain::search_text::index_tokens;
 
@@ -78,15 +78,24 @@ pub(super) fn transcript_documents(segments: &Value, full_text: &str) -> Vec<Doc
     docs
 }
 
-/// The string values of an artifact's content, in document order (citation ids left out).
+/// The string values of an artifact's content, in document order (citation ids and the
+/// encrypted personal fields left out).
 pub(super) fn artifact_document(content: &Value) -> Document {
     fn collect(v: &Value, out: &mut Vec<String>) {
         match v {
-            Value::String(s) if !s.trim().is_empty() => out.push(s.trim().to_string()),
+            // Sealed values never reach the index (they are skipped by key below anyway).
+            Value::String(s) if !s.trim().is_empty() && !s.starts_with(crate::crypto::PREFIX) => {
+                out.push(s.trim().to_string())
+            }
             Value::Array(items) => items.iter().for_each(|i| collect(i, out)),
+            // Citation ids are references; owners and participants are encrypted personal
+            // fields, which the index must not hold in clear (docs/ARCHITECTURE.md).
             Value::Object(map) => map
                 .iter()
-                .filter(|(k, _)| !k.ends_with("_ids"))
+                .filter(|(k, _)| {
+                    !k.ends_with("_ids")
+                        && !crate::crypto::CONTENT_PERSONAL_KEYS.contains(&k.as_str())
+                })
                 .for_each(|(_, v)| collect(v, out)),
             _ => {}
         }
@@ -201,11 +210,13 @@ fn fts5_query(tokens: &[&str]) -> String {
 #[async_trait]
 impl SearchStore for SqlStore {
     async fn backfill_search(&self, limit: i64) -> StoreResult<usize> {
-        let missing: Vec<(String, String)> = on_pool!(self, pool => sqlx::query_as(
+        // Cross-tenant: the maintenance job finds unindexed tasks of every tenant; each one is
+        // then indexed in its own tenant's scope.
+        let missing: Vec<(String, String)> = on_pool!(self, pool => scoped!(pool, Scope::System, tx => sqlx::query_as(
             "SELECT t.tenant_id, t.id FROM tasks t \
              WHERE EXISTS (SELECT 1 FROM transcript_revisions r WHERE r.task_id = t.id) \
              AND NOT EXISTS (SELECT 1 FROM search_documents d WHERE d.task_id = t.id) LIMIT $1")
-            .bind(limit).fetch_all(pool).await?);
+            .bind(limit).fetch_all(&mut *tx).await?));
         for (tenant_id, task_id) in &missing {
             let Some(latest) = self.latest_transcript(tenant_id, task_id).await? else {
                 continue;
@@ -227,7 +238,7 @@ impl SearchStore for SqlStore {
             }
             let now = Utc::now();
             on_pool!(self, pool => {
-                let mut tx = pool.begin().await?;
+                let mut tx = scoped_tx!(pool, Scope::Tenant(tenant_id));
                 index_transcript!(tx, task_id, &revision, now);
                 for a in &newest {
                     let a = NewArtifact {
@@ -284,9 +295,9 @@ impl SearchStore for SqlStore {
                  WHERE {matches} AND d.tenant_id = $2 AND d.user_id = $3 \
                  AND t.tenant_id = $2 AND t.user_id = $3 AND t.is_deleted = FALSE \
                  ORDER BY {rank}, d.created_at DESC, d.id LIMIT $4");
-            Ok(sqlx::query_as::<_, SearchHit>(&sql)
+            Ok(scoped!(pool, Scope::Tenant(&owner.tenant_id), tx => sqlx::query_as::<_, SearchHit>(&sql)
                 .bind(query).bind(&owner.tenant_id).bind(&owner.user_id).bind(limit)
-                .fetch_all(pool).await?)
+                .fetch_all(&mut *tx).await?))
         })
     }
 }
@@ -325,7 +336,13 @@ mod tests {
         }));
         assert!(doc.text.contains("Incident review") && doc.text.contains("扩大连接池"));
         assert!(!doc.text.contains("seg_0002"), "{}", doc.text);
+        assert!(
+            !doc.text.contains("Speaker 1"),
+            "participants are not indexed"
+        );
         assert!(doc.tokens.contains("incident review"), "{}", doc.tokens);
+        let doc = artifact_document(&json!({"items": [{"owner": "Marcus", "task": "Upgrade PG"}]}));
+        assert_eq!(doc.text, "Upgrade PG");
     }
 
     #[test]

@@ -29,6 +29,9 @@ pub struct SqlStore {
     pub(super) pool: Pool,
     /// Wakes idle workers when a job is enqueued (in-process on SQLite; fed by LISTEN on PostgreSQL).
     pub(super) jobs_signal: Arc<Notify>,
+    /// Seals personal fields on write and opens them on read (`store/sealed.rs`); plaintext
+    /// until `with_field_cipher` gives it the keyring.
+    pub(super) fields: crate::crypto::FieldCipher,
 }
 
 /// Runs `$body` with `$pool` bound to the concrete pool of the active backend.
@@ -41,6 +44,79 @@ macro_rules! on_pool {
     };
 }
 pub(super) use on_pool;
+
+/// Which rows a transaction may touch under PostgreSQL row-level security
+/// (`migrations/postgres/0006_rls.up.sql`). Every store method that reads or writes a
+/// tenant-owned table runs in a transaction opened by `scoped_tx!`/`scoped!` with one of these.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Scope<'a> {
+    /// One tenant's rows (plus, for reading, the global templates and hotword sets).
+    Tenant(&'a str),
+    /// Every tenant's rows. Only for the paths that are cross-tenant by nature (the queue,
+    /// retention sweeps, identity-provider provisioning, API-key lookup, global rows);
+    /// `docs/ARCHITECTURE.md` lists them.
+    System,
+}
+
+impl<'a> Scope<'a> {
+    /// The values of `app.tenant_id` and `app.scope` for this scope.
+    pub(super) fn settings(self) -> (&'a str, &'static str) {
+        match self {
+            Scope::Tenant(tenant) => (tenant, "tenant"),
+            Scope::System => ("", "system"),
+        }
+    }
+}
+
+/// Sets the scope for the current transaction only (`is_local`), so a pooled connection never
+/// carries it into the next transaction.
+pub(super) const SET_SCOPE: &str =
+    "SELECT set_config('app.tenant_id', $1, true), set_config('app.scope', $2, true)";
+
+/// Begins a transaction on `$pool` limited to `$scope` (a `Scope`): on PostgreSQL its first
+/// statement sets the settings the row-level security policies read; SQLite has no policies.
+macro_rules! scoped_tx {
+    ($pool:expr, $scope:expr) => {{
+        let mut tx = $pool.begin().await?;
+        if $crate::store::sql::is_postgres($pool) {
+            let (tenant, scope) = $crate::store::sql::Scope::settings($scope);
+            sqlx::query($crate::store::sql::SET_SCOPE)
+                .bind(tenant)
+                .bind(scope)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx
+    }};
+}
+pub(super) use scoped_tx;
+
+/// Evaluates `$body` with `$tx` bound to a transaction limited to `$scope`, then commits; an
+/// early return through `?` rolls back. For methods that are one statement (or a few reads).
+macro_rules! scoped {
+    ($pool:expr, $scope:expr, $tx:ident => $body:expr) => {{
+        let mut $tx = $crate::store::sql::scoped_tx!($pool, $scope);
+        let out = $body;
+        $tx.commit().await?;
+        out
+    }};
+}
+pub(super) use scoped;
+
+/// The PostgreSQL login role's attributes that matter for row-level security.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DatabaseRole {
+    pub name: String,
+    pub superuser: bool,
+    pub bypass_rls: bool,
+}
+
+impl DatabaseRole {
+    /// Superusers and `BYPASSRLS` roles are never bound by policies, even `FORCE`d ones.
+    pub fn bypasses_rls(&self) -> bool {
+        self.superuser || self.bypass_rls
+    }
+}
 
 /// Connection settings the store needs; `schema` isolates PostgreSQL tests.
 #[derive(Debug, Clone)]
@@ -84,7 +160,11 @@ impl SqlStore {
             spawn_job_listener(&pool, jobs_signal.clone()).await?;
             Pool::Postgres(pool)
         };
-        Ok(SqlStore { pool, jobs_signal })
+        Ok(SqlStore {
+            pool,
+            jobs_signal,
+            fields: crate::crypto::FieldCipher::plaintext(),
+        })
     }
 
     pub fn jobs_signal(&self) -> Arc<Notify> {
@@ -93,6 +173,22 @@ impl SqlStore {
 
     pub async fn close(&self) {
         on_pool!(self, pool => pool.close().await)
+    }
+
+    /// The PostgreSQL role the pool logs in as, with the attributes that would let it ignore
+    /// row-level security; `None` on SQLite, which has no policies.
+    pub async fn database_role(&self) -> StoreResult<Option<DatabaseRole>> {
+        match &self.pool {
+            Pool::Sqlite(_) => Ok(None),
+            Pool::Postgres(pool) => Ok(Some(
+                sqlx::query_as::<_, DatabaseRole>(
+                    "SELECT rolname AS name, rolsuper AS superuser, rolbypassrls AS bypass_rls \
+                     FROM pg_roles WHERE rolname = current_user",
+                )
+                .fetch_one(pool)
+                .await?,
+            )),
+        }
     }
 
     /// Creates a PostgreSQL schema (for an isolated test database).

@@ -4,7 +4,7 @@ use chrono::Utc;
 use sqlx::types::Json;
 
 use super::jobs::record_job_failure;
-use super::sql::{insert_event, insert_job, on_pool, SqlStore};
+use super::sql::{insert_event, insert_job, on_pool, scoped, scoped_tx, Scope, SqlStore};
 use super::*;
 use crate::domain::task::{estimate_remaining_secs, TaskState};
 
@@ -66,9 +66,9 @@ impl SqlStore {
             "SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1 AND tenant_id = $2 AND user_id = $3 \
              AND ($4 OR is_deleted = FALSE)"
         );
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, TaskRecord>(&sql)
+        self.opened(on_pool!(self, pool => scoped!(pool, Scope::Tenant(&owner.tenant_id), tx => sqlx::query_as::<_, TaskRecord>(&sql)
             .bind(task_id).bind(&owner.tenant_id).bind(&owner.user_id).bind(include_deleted)
-            .fetch_optional(pool).await?))
+            .fetch_optional(&mut *tx).await?)))
     }
 }
 
@@ -82,7 +82,7 @@ impl TaskStore for SqlStore {
     ) -> StoreResult<TaskRecord> {
         let now = Utc::now();
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = scoped_tx!(pool, Scope::Tenant(&t.tenant_id));
             sqlx::query(
                 "INSERT INTO tasks (id, tenant_id, user_id, name, meeting_type, asr_language, output_language, \
                  skip_speaker_recognition, hotword_set_id, prompt_instance, state, progress, folder_id, \
@@ -125,8 +125,8 @@ impl TaskStore for SqlStore {
         task_id: &str,
     ) -> StoreResult<Option<TaskRecord>> {
         let sql = format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1 AND tenant_id = $2");
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, TaskRecord>(&sql)
-            .bind(task_id).bind(tenant_id).fetch_optional(pool).await?))
+        self.opened(on_pool!(self, pool => scoped!(pool, Scope::Tenant(tenant_id), tx => sqlx::query_as::<_, TaskRecord>(&sql)
+            .bind(task_id).bind(tenant_id).fetch_optional(&mut *tx).await?)))
     }
 
     async fn list_tasks(&self, owner: &Owner, f: &TaskFilter) -> StoreResult<Vec<TaskRecord>> {
@@ -142,19 +142,19 @@ impl TaskStore for SqlStore {
             None => (0i64, None),
             Some(folder) => (1i64, folder.clone()),
         };
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, TaskRecord>(&sql)
+        self.opened(on_pool!(self, pool => scoped!(pool, Scope::Tenant(&owner.tenant_id), tx => sqlx::query_as::<_, TaskRecord>(&sql)
             .bind(&owner.tenant_id).bind(&owner.user_id).bind(&f.state).bind(folder_filter)
             .bind(folder).bind(f.include_deleted).bind(f.limit).bind(f.offset)
-            .fetch_all(pool).await?))
+            .fetch_all(&mut *tx).await?)))
     }
 
     async fn rename_task(&self, owner: &Owner, task_id: &str, name: &str) -> StoreResult<()> {
         let now = Utc::now();
-        let rows = on_pool!(self, pool => sqlx::query(
+        let rows = on_pool!(self, pool => scoped!(pool, Scope::Tenant(&owner.tenant_id), tx => sqlx::query(
             "UPDATE tasks SET name = $4, updated_at = $5 WHERE id = $1 AND tenant_id = $2 AND user_id = $3 \
              AND is_deleted = FALSE")
             .bind(task_id).bind(&owner.tenant_id).bind(&owner.user_id).bind(name).bind(now)
-            .execute(pool).await?.rows_affected());
+            .execute(&mut *tx).await?.rows_affected()));
         if rows == 0 {
             return Err(StoreError::NotFound);
         }
@@ -162,10 +162,10 @@ impl TaskStore for SqlStore {
     }
 
     async fn delete_task(&self, owner: &Owner, task_id: &str) -> StoreResult<()> {
-        let rows = on_pool!(self, pool => sqlx::query(
+        let rows = on_pool!(self, pool => scoped!(pool, Scope::Tenant(&owner.tenant_id), tx => sqlx::query(
             "DELETE FROM tasks WHERE id = $1 AND tenant_id = $2 AND user_id = $3")
             .bind(task_id).bind(&owner.tenant_id).bind(&owner.user_id)
-            .execute(pool).await?.rows_affected());
+            .execute(&mut *tx).await?.rows_affected()));
         if rows == 0 {
             return Err(StoreError::NotFound);
         }
@@ -173,24 +173,28 @@ impl TaskStore for SqlStore {
     }
 
     async fn task_files(&self, tenant_id: &str, task_id: &str) -> StoreResult<Vec<TaskFileRecord>> {
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, TaskFileRecord>(
+        Ok(
+            on_pool!(self, pool => scoped!(pool, Scope::Tenant(tenant_id), tx => sqlx::query_as::<_, TaskFileRecord>(
             "SELECT file_order, object_key, original_filename, sha256, size_bytes, duration_secs, offset_secs \
              FROM task_files WHERE task_id = $1 AND tenant_id = $2 ORDER BY file_order")
-            .bind(task_id).bind(tenant_id).fetch_all(pool).await?))
+            .bind(task_id).bind(tenant_id).fetch_all(&mut *tx).await?)),
+        )
     }
 
     async fn task_events(&self, tenant_id: &str, task_id: &str) -> StoreResult<Vec<TaskEvent>> {
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, TaskEvent>(
+        Ok(
+            on_pool!(self, pool => scoped!(pool, Scope::Tenant(tenant_id), tx => sqlx::query_as::<_, TaskEvent>(
             "SELECT id, from_state, to_state, reason, detail, created_at FROM task_events \
              WHERE task_id = $1 AND tenant_id = $2 ORDER BY id")
-            .bind(task_id).bind(tenant_id).fetch_all(pool).await?))
+            .bind(task_id).bind(tenant_id).fetch_all(&mut *tx).await?)),
+        )
     }
 
     async fn task_steps(&self, tenant_id: &str, task_id: &str) -> StoreResult<Vec<StepRecord>> {
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, StepRecord>(
+        self.opened_in_task(task_id, on_pool!(self, pool => scoped!(pool, Scope::Tenant(tenant_id), tx => sqlx::query_as::<_, StepRecord>(
             "SELECT step, status, attempts, result, error, provider_job_id, started_at, completed_at \
              FROM task_steps WHERE task_id = $1 AND tenant_id = $2")
-            .bind(task_id).bind(tenant_id).fetch_all(pool).await?))
+            .bind(task_id).bind(tenant_id).fetch_all(&mut *tx).await?)))
     }
 
     async fn cancel_task(&self, owner: &Owner, task_id: &str, reason: &str) -> StoreResult<String> {
@@ -200,7 +204,7 @@ impl TaskStore for SqlStore {
             .ok_or(StoreError::NotFound)?;
         let now = Utc::now();
         let updated = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = scoped_tx!(pool, Scope::Tenant(&owner.tenant_id));
             let sql = format!(
                 "UPDATE tasks SET state = 'cancelled', updated_at = $3, completed_at = $3 \
                  WHERE id = $1 AND tenant_id = $2 AND state = $4 AND state IN {ACTIVE_STATES}");
@@ -241,14 +245,15 @@ impl TaskStore for SqlStore {
             .await?
             .ok_or(StoreError::NotFound)?;
         let now = c.confirmed_at;
+        let (confirmed_by, confirmed_by_name) = self.sealed_person(task_id, c)?;
         let updated = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = scoped_tx!(pool, Scope::Tenant(&owner.tenant_id));
             let rows = sqlx::query(
                 "UPDATE tasks SET state = 'archived', is_confirmed = TRUE, confirmed_by = $3, confirmed_by_name = $4, \
                  confirmed_at = $5, confirmation_items = $6, updated_at = $5 \
                  WHERE id = $1 AND tenant_id = $2 AND state = $7 AND state IN ('success', 'partial_success') \
                  AND is_confirmed = FALSE")
-                .bind(task_id).bind(&owner.tenant_id).bind(&c.confirmed_by).bind(&c.confirmed_by_name)
+                .bind(task_id).bind(&owner.tenant_id).bind(&confirmed_by).bind(&confirmed_by_name)
                 .bind(now).bind(Json(&c.items)).bind(&task.state)
                 .execute(&mut *tx).await?.rows_affected();
             if rows == 1 {
@@ -262,11 +267,12 @@ impl TaskStore for SqlStore {
                     let mut metadata = metadata.0;
                     metadata["watermark"] = c.watermark.clone();
                     metadata["confirmed"] = serde_json::Value::Bool(true);
+                    let metadata = self.sealed_metadata(&id, &metadata)?;
                     sqlx::query("UPDATE artifacts SET metadata = $2 WHERE id = $1")
                         .bind(&id).bind(Json(&metadata)).execute(&mut *tx).await?;
                 }
                 insert_event!(&mut *tx, tenant = &owner.tenant_id, task = task_id, from = Some(&task.state),
-                    to = "archived", reason = format!("confirmed by {}", c.confirmed_by_name),
+                    to = "archived", reason = "minutes confirmed",
                     detail = Some(Json(serde_json::json!({"confirmation_items": c.items}))), now = now);
             }
             tx.commit().await?;
@@ -292,7 +298,7 @@ impl TaskStore for SqlStore {
             .ok_or(StoreError::NotFound)?;
         let now = Utc::now();
         let updated = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = scoped_tx!(pool, Scope::Tenant(&owner.tenant_id));
             let rows = sqlx::query(
                 "UPDATE tasks SET state = 'queued', error_code = NULL, error_message = NULL, error_detail = NULL, \
                  retryable = NULL, failed_stage = NULL, completed_at = NULL, updated_at = $3 \
@@ -331,7 +337,7 @@ impl TaskStore for SqlStore {
     ) -> StoreResult<()> {
         let now = Utc::now();
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = scoped_tx!(pool, Scope::Tenant(tenant_id));
             fence!(tx, lease, now);
             let duration: Option<Option<f64>> = sqlx::query_scalar(
                 "SELECT audio_duration FROM tasks WHERE id = $1 AND tenant_id = $2")
@@ -351,7 +357,7 @@ impl TaskStore for SqlStore {
     async fn start_stage(&self, lease: &Lease, s: &StageStart) -> StoreResult<()> {
         let now = Utc::now();
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = scoped_tx!(pool, Scope::Tenant(&s.tenant_id));
             fence!(tx, lease, now);
             let current: Option<(String, Option<f64>)> = sqlx::query_as(
                 "SELECT state, audio_duration FROM tasks WHERE id = $1 AND tenant_id = $2")
@@ -388,8 +394,18 @@ impl TaskStore for SqlStore {
         d: &StageCompletion,
     ) -> StoreResult<Option<ArtifactRecord>> {
         let now = Utc::now();
+        // Personal fields are sealed before the transaction (they are bound to ids known here).
+        let result = self.sealed_step_result(&d.task_id, &d.result)?;
+        let mapping = match &d.speaker_mapping {
+            Some(m) => Some(self.sealed_mapping(&d.task_id, &m.mapping)?),
+            None => None,
+        };
+        let artifact = match &d.artifact {
+            Some(a) => Some(self.sealed_artifact(a)?),
+            None => None,
+        };
         let artifact_id = on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = scoped_tx!(pool, Scope::Tenant(&d.tenant_id));
             fence!(tx, lease, now);
             sqlx::query("UPDATE jobs SET state = 'done', locked_by = NULL, locked_until_ms = NULL, finished_at = $2 \
                          WHERE id = $1")
@@ -401,7 +417,7 @@ impl TaskStore for SqlStore {
                  error = excluded.error, provider_job_id = COALESCE(excluded.provider_job_id, task_steps.provider_job_id), \
                  completed_at = excluded.completed_at, updated_at = excluded.updated_at")
                 .bind(&d.task_id).bind(d.step).bind(&d.tenant_id).bind(d.outcome.as_str())
-                .bind(Json(&d.result)).bind(&d.error).bind(&d.provider_job_id).bind(now)
+                .bind(Json(&result)).bind(&d.error).bind(&d.provider_job_id).bind(now)
                 .execute(&mut *tx).await?;
             for (order, duration, offset) in &d.file_offsets {
                 sqlx::query("UPDATE task_files SET duration_secs = $3, offset_secs = $4 \
@@ -440,15 +456,15 @@ impl TaskStore for SqlStore {
                     .execute(&mut *tx).await?;
                 super::search::index_transcript!(tx, &d.task_id, t, now);
             }
-            if let Some(m) = &d.speaker_mapping {
+            if let (Some(m), Some(mapping)) = (&d.speaker_mapping, &mapping) {
                 sqlx::query(
                     "INSERT INTO speaker_mappings (task_id, version, tenant_id, mapping, author, reason, created_at) \
                      SELECT $1, COALESCE(MAX(version), 0) + 1, $2, $3, $4, $5, $6 \
                      FROM speaker_mappings WHERE task_id = $1")
-                    .bind(&d.task_id).bind(&d.tenant_id).bind(Json(&m.mapping)).bind(&m.author).bind(&m.reason)
+                    .bind(&d.task_id).bind(&d.tenant_id).bind(Json(mapping)).bind(&m.author).bind(&m.reason)
                     .bind(now).execute(&mut *tx).await?;
             }
-            if let Some(a) = &d.artifact {
+            if let Some(a) = &artifact {
                 super::content::insert_artifact_row!(tx, a, now);
             }
             insert_costs!(tx, &d.tenant_id, &d.task_id, &d.costs, now);
@@ -470,7 +486,7 @@ impl TaskStore for SqlStore {
     async fn fail_stage(&self, lease: &Lease, f: &StageFailure) -> StoreResult<()> {
         let now = Utc::now();
         on_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
+            let mut tx = scoped_tx!(pool, Scope::Tenant(&f.tenant_id));
             fence!(tx, lease, now);
             record_job_failure!(tx, lease, format!("{}: {}", f.error_code, f.error_detail), f.retry_at_ms, now);
             sqlx::query("UPDATE task_steps SET status = 'failed', error = $3, updated_at = $4 \

@@ -43,6 +43,56 @@ pub fn postgres_url() -> Option<String> {
         .filter(|u| !u.is_empty())
 }
 
+/// The login role the application uses in PostgreSQL tests: neither superuser nor BYPASSRLS,
+/// so the whole suite runs under row-level security and a store method that forgets to set
+/// its tenant fails its tests. Trust authentication needs no password; one is set for servers
+/// that ask.
+pub const PG_APP_ROLE: &str = "minutes_app_test";
+
+/// Runs `sql` (several statements allowed) as the administrator of `MINUTES_TEST_POSTGRES_URL`.
+pub async fn pg_admin_execute(admin_url: &str, sql: &str) {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(admin_url)
+        .await
+        .expect("connect as the PostgreSQL test administrator");
+    sqlx::raw_sql(sql)
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let _ = conn.close().await;
+}
+
+/// `admin_url` with `PG_APP_ROLE` as the user; creates the role on first use (concurrent test
+/// processes may race to create it, hence the exception handler).
+pub async fn pg_app_url(admin_url: &str) -> String {
+    pg_admin_execute(
+        admin_url,
+        &format!(
+            "DO $$ BEGIN \
+               CREATE ROLE {PG_APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD '{PG_APP_ROLE}'; \
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+        ),
+    )
+    .await;
+    let mut url = url::Url::parse(admin_url).expect("MINUTES_TEST_POSTGRES_URL is a URL");
+    url.set_username(PG_APP_ROLE).expect("a user can be set");
+    url.set_password(Some(PG_APP_ROLE))
+        .expect("a password can be set");
+    url.to_string()
+}
+
+/// Creates `schema` owned by the app role (which then runs the migrations, as the owner role
+/// of a deployment does) and returns the URL the app connects with.
+pub async fn create_app_schema(admin_url: &str, schema: &str) -> String {
+    let app_url = pg_app_url(admin_url).await;
+    pg_admin_execute(
+        admin_url,
+        &format!("CREATE SCHEMA \"{schema}\" AUTHORIZATION {PG_APP_ROLE}"),
+    )
+    .await;
+    app_url
+}
+
 pub struct TestOptions {
     pub asr: ScriptedAsr,
     pub llm: ScriptedLlm,
@@ -51,6 +101,8 @@ pub struct TestOptions {
     pub configure: Box<dyn FnOnce(&mut Config) + Send>,
     /// Build engines from the configuration (real providers) instead of the scripted ones.
     pub engines_from_config: bool,
+    /// Presigns object URLs (stands in for an S3-compatible store).
+    pub url_signer: Option<Arc<dyn minutes::storage::UrlSigner>>,
 }
 
 impl Default for TestOptions {
@@ -62,6 +114,7 @@ impl Default for TestOptions {
             diarizer: None,
             configure: Box::new(|_| {}),
             engines_from_config: false,
+            url_signer: None,
         }
     }
 }
@@ -113,10 +166,7 @@ impl TestApp {
         let mut config = test_config(dir.path());
         let pg = postgres_url().map(|url| (url, format!("t_{}", uuid::Uuid::new_v4().simple())));
         if let Some((url, schema)) = &pg {
-            config.database.url = url.clone();
-            SqlStore::create_pg_schema(url, schema)
-                .await
-                .expect("create test schema");
+            config.database.url = create_app_schema(url, schema).await;
         }
         (opts.configure)(&mut config);
         minutes::telemetry::init(&minutes::config::LogConfig {
@@ -138,6 +188,7 @@ impl TestApp {
                 engines,
                 clock: Some(clock.clone()),
                 pg_schema: pg.as_ref().map(|(_, s)| s.clone()),
+                url_signer: opts.url_signer,
             },
         )
         .await
@@ -153,6 +204,37 @@ impl TestApp {
             pg,
             allow_unrun: false,
         }
+    }
+
+    /// Rebuilds the `App` on the same database, objects and engines with a changed configuration
+    /// (other field-encryption keys, say), as a restart of the service would.
+    pub async fn reopen(&mut self, configure: impl FnOnce(&mut Config)) {
+        let mut config = self.app.config.clone();
+        configure(&mut config);
+        let app = App::build_with(
+            &config,
+            Overrides {
+                engines: Some(Engines {
+                    asr: self.asr.clone(),
+                    llm: self.llm.clone(),
+                    voiceprint: self.app.voiceprint.clone(),
+                    diarizer: self.app.diarizer.clone(),
+                }),
+                clock: Some(self.clock.clone()),
+                pg_schema: self.pg.as_ref().map(|(_, s)| s.clone()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("app rebuilds");
+        let old = std::mem::replace(&mut self.app, Arc::new(app));
+        self.router = minutes::http::router(self.app.clone());
+        old.sql.close().await;
+    }
+
+    /// The PostgreSQL schema of this test (`None` on SQLite), for reading around the store.
+    pub fn pg_schema(&self) -> Option<&str> {
+        self.pg.as_ref().map(|(_, s)| s.as_str())
     }
 
     /// For tests that leave jobs behind on purpose (cancelled, released, scheduled retries).

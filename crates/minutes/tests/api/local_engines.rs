@@ -63,6 +63,7 @@ async fn transcribe(model: &str, audio: &str, language: &str, hotwords: &[&str])
             audio_wav: wav,
             language: language.into(),
             hotwords: hotwords.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
         })
         .await
         .unwrap();

@@ -13,6 +13,14 @@ async fn quotas_refuse_work_before_it_is_queued_and_report_usage() {
             c.quotas.audio_minutes_per_month = 1;
             c.quotas.storage_bytes = 2_000_000;
             c.quotas.warn_at = 0.5;
+            c.quotas.tenants.insert(
+                "tenant_quota_big".into(),
+                minutes::config::QuotaOverride {
+                    storage_bytes: Some(0),
+                    concurrent_pipelines: Some(3),
+                    ..Default::default()
+                },
+            );
         }),
         ..Default::default()
     })
@@ -108,4 +116,30 @@ async fn quotas_refuse_work_before_it_is_queued_and_report_usage() {
         )
         .await;
     assert_eq!(code, StatusCode::CREATED);
+
+    // A tenant with an override: unlimited storage, three pipelines, the default audio minutes.
+    let big = t.login("quota_big").await;
+    let (_, quota) = t.get("/api/v1/quota", &big).await;
+    let limit = |name: &str| {
+        quota["quotas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["quota"] == name)
+            .unwrap()["limit"]
+            .clone()
+    };
+    assert_eq!(limit("storage_bytes"), 0, "{quota}");
+    assert_eq!(limit("concurrent_pipelines"), 3, "{quota}");
+    assert_eq!(limit("audio_minutes_per_month"), 1, "{quota}");
+    for name in ["a.wav", "b.wav"] {
+        let (code, _) = t
+            .upload_bytes(
+                &big,
+                name,
+                std::fs::read(data_file("parts/zh02_incident_review.part1.wav")).unwrap(),
+            )
+            .await;
+        assert_eq!(code, StatusCode::CREATED, "no storage limit for {name}");
+    }
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use crate::helpers::{postgres_url, TestApp};
+use crate::helpers::{create_app_schema, postgres_url, TestApp};
 use minutes::domain::ids;
 use minutes::queue::Clock;
 use minutes::store::sql::ConnectOptions;
@@ -28,11 +28,9 @@ fn noop_job(priority: i64, run_at_ms: i64) -> NewJob {
 async fn migrations_go_up_down_and_up_again() {
     let dir = tempfile::tempdir().unwrap();
     let schema = format!("m_{}", uuid::Uuid::new_v4().simple());
+    // On PostgreSQL the migrations run as the (non-superuser) app role that owns the schema.
     let url = match postgres_url() {
-        Some(url) => {
-            SqlStore::create_pg_schema(&url, &schema).await.unwrap();
-            url
-        }
+        Some(admin) => create_app_schema(&admin, &schema).await,
         None => format!("sqlite://{}", dir.path().join("m.db").display()),
     };
     let store = SqlStore::connect(&ConnectOptions {
@@ -80,8 +78,8 @@ async fn migrations_go_up_down_and_up_again() {
     m.up().await.unwrap();
     store.ping().await.unwrap();
     store.close().await;
-    if postgres_url().is_some() {
-        SqlStore::drop_pg_schema(&url, &schema).await.unwrap();
+    if let Some(admin) = postgres_url() {
+        SqlStore::drop_pg_schema(&admin, &schema).await.unwrap();
     }
 }
 

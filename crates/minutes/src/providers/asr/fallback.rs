@@ -147,6 +147,7 @@ mod tests {
             duration_secs: 1.0,
             language: "en-US".into(),
             hotwords: vec![],
+            ..Default::default()
         }
     }
 

@@ -2,6 +2,8 @@
 pub mod fallback;
 pub mod local;
 pub mod openai;
+pub mod volcano;
 
 pub use fallback::FallbackAsr;
 pub use openai::{OpenAiAsr, OpenAiAsrSettings};
+pub use volcano::{VolcanoAsr, VolcanoAsrSettings};

@@ -1,4 +1,6 @@
 //! Speech-to-text over the OpenAI-compatible `POST {base_url}/audio/transcriptions` endpoint.
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -8,6 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::egress::EgressPolicy;
 use crate::providers::http::{check_base_url, endpoint, serialize_redacted, ProviderHttp};
+use crate::providers::keys::{
+    collect_keys, KeyPool, KeyPoolSettings, ProviderClock, SystemProviderClock,
+};
 use crate::providers::{AsrOutput, AsrSegment, ProviderError, SpeechToText, TranscribeRequest};
 
 /// Whisper reads at most 224 prompt tokens and silently drops the rest; ~200 words keeps the
@@ -31,6 +36,12 @@ pub struct OpenAiAsrSettings {
     pub base_url: String,
     #[serde(default, serialize_with = "serialize_redacted")]
     pub api_key: Option<SecretString>,
+    /// More keys for the key pool, separated by commas, spaces or newlines.
+    #[serde(default, serialize_with = "serialize_redacted")]
+    pub api_keys: Option<SecretString>,
+    /// A file with one key per line (a mounted secret).
+    #[serde(default)]
+    pub api_keys_file: Option<PathBuf>,
     #[serde(default = "default_model")]
     pub model: String,
     #[serde(default = "default_timeout_secs")]
@@ -42,6 +53,7 @@ pub struct OpenAiAsrSettings {
 pub struct OpenAiAsr {
     name: String,
     http: ProviderHttp,
+    keys: Arc<KeyPool>,
     url: String,
     model: String,
 }
@@ -58,12 +70,35 @@ impl OpenAiAsr {
         settings: OpenAiAsrSettings,
         egress: &EgressPolicy,
     ) -> Result<Self, ProviderError> {
+        Self::with_pool(
+            settings,
+            egress,
+            KeyPoolSettings::default(),
+            Arc::new(SystemProviderClock),
+        )
+    }
+
+    /// An adapter whose keys (`api_key`, `api_keys`, `api_keys_file`; none for servers without
+    /// authentication) form a pool with the given breaker and retry settings.
+    pub fn with_pool(
+        settings: OpenAiAsrSettings,
+        egress: &EgressPolicy,
+        pool: KeyPoolSettings,
+        clock: Arc<dyn ProviderClock>,
+    ) -> Result<Self, ProviderError> {
         let name = Self::DEFAULT_NAME.to_string();
         check_base_url(&name, &settings.base_url, egress)?;
         let timeout = Duration::from_secs(settings.timeout_secs.max(1));
-        let http = ProviderHttp::with_egress(&name, settings.api_key, timeout, egress)?;
+        let http = ProviderHttp::with_egress(&name, timeout, egress)?;
+        let keys = collect_keys(
+            &name,
+            settings.api_key.as_ref(),
+            settings.api_keys.as_ref(),
+            settings.api_keys_file.as_deref(),
+        )?;
         Ok(Self {
             url: endpoint(settings.base_url.trim(), "audio/transcriptions"),
+            keys: Arc::new(KeyPool::new(&name, keys, pool, clock)),
             name,
             http,
             model: settings.model,
@@ -74,7 +109,15 @@ impl OpenAiAsr {
     pub fn with_name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self.http.set_provider(&self.name);
+        if let Some(pool) = Arc::get_mut(&mut self.keys) {
+            pool.set_provider(&self.name);
+        }
         self
+    }
+
+    /// The key pool, for health reporting.
+    pub fn key_pool(&self) -> Arc<KeyPool> {
+        self.keys.clone()
     }
 
     async fn form(&self, req: &TranscribeRequest) -> Result<Form, ProviderError> {
@@ -116,10 +159,18 @@ impl SpeechToText for OpenAiAsr {
     }
 
     async fn transcribe(&self, req: &TranscribeRequest) -> Result<AsrOutput, ProviderError> {
-        let form = self.form(req).await?;
+        // The form streams the WAV from disk, so every attempt builds its own.
         let body = self
-            .http
-            .send(self.http.post(&self.url).multipart(form))
+            .keys
+            .call(|key| async move {
+                let form = self.form(req).await?;
+                self.http
+                    .send(
+                        self.http.post(&self.url, key.as_ref()).multipart(form),
+                        key.as_ref(),
+                    )
+                    .await
+            })
             .await?;
         let parsed: VerboseTranscription = serde_json::from_slice(&body).map_err(|e| {
             self.invalid(format!(

@@ -6,7 +6,9 @@ use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use minutes_audio::vad;
-use minutes_speaker::diarize::{diarize, DiarizeOptions};
+use minutes_audio::WavSamples;
+use minutes_speaker::diarize::{diarize_source, DiarizeOptions, SampleSource};
+use minutes_speaker::SpeakerError;
 use minutes_speaker::{CamPlus, Embedder, FbankStatsEmbedder};
 
 use crate::providers::{Diarizer, ProviderError, SpeakerTurn};
@@ -70,9 +72,10 @@ impl Inner {
             provider: NAME.into(),
             detail: e.to_string(),
         };
-        // The embedder needs every sample anyway; the energies come from the same read.
-        let samples = minutes_audio::read_wav_f32(wav).map_err(|e| failed(&e))?;
-        let energies: Vec<f32> = vad::energies_of(&samples).collect();
+        // Two passes over the file, a minute and then a window at a time: a two-hour meeting
+        // would be 460 MB of samples in memory.
+        let mut source = WavSource(WavSamples::open(wav).map_err(|e| failed(&e))?);
+        let energies = vad::frame_energies(&mut source.0).map_err(|e| failed(&e))?;
         let speech = vad::speech_regions(&energies, &vad::VadOptions::default());
         let opts = DiarizeOptions {
             threshold: self.settings.threshold,
@@ -80,7 +83,8 @@ impl Inner {
             ..DiarizeOptions::default()
         };
         let engine = self.engine()?;
-        let turns = diarize(&samples, &speech, engine.as_ref(), &opts).map_err(|e| failed(&e))?;
+        let turns =
+            diarize_source(&mut source, &speech, engine.as_ref(), &opts).map_err(|e| failed(&e))?;
         Ok(turns
             .into_iter()
             .map(|t| SpeakerTurn {
@@ -89,6 +93,21 @@ impl Inner {
                 label: format!("spk{}", t.label),
             })
             .collect())
+    }
+}
+
+/// The normalized meeting WAV, read window by window.
+struct WavSource(WavSamples);
+
+impl SampleSource for WavSource {
+    fn sample_count(&self) -> usize {
+        self.0.len() as usize
+    }
+
+    fn read(&mut self, start: usize, end: usize) -> Result<Vec<f32>, SpeakerError> {
+        self.0
+            .read(start as u64, end.saturating_sub(start))
+            .map_err(|e| SpeakerError::Source(e.to_string()))
     }
 }
 

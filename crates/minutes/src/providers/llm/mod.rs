@@ -1,6 +1,8 @@
 //! Language models that write artifacts as structured JSON.
 pub mod extractive;
+pub mod gemini;
 pub mod openai;
 
 pub use extractive::ExtractiveGenerator;
+pub use gemini::{Gemini, GeminiSettings};
 pub use openai::{OpenAiChat, OpenAiChatSettings};

@@ -1,4 +1,6 @@
 //! Structured JSON generation over the OpenAI-compatible `POST {base_url}/chat/completions` endpoint.
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -9,6 +11,9 @@ use serde_json::{json, Value};
 use crate::egress::EgressPolicy;
 use crate::providers::http::{
     body_excerpt, check_base_url, endpoint, serialize_redacted, ProviderHttp,
+};
+use crate::providers::keys::{
+    collect_keys, KeyPool, KeyPoolSettings, ProviderClock, SystemProviderClock,
 };
 use crate::providers::{GenerateOutput, GenerateRequest, LanguageModel, ProviderError, TokenUsage};
 
@@ -38,6 +43,12 @@ pub struct OpenAiChatSettings {
     pub base_url: String,
     #[serde(default, serialize_with = "serialize_redacted")]
     pub api_key: Option<SecretString>,
+    /// More keys for the key pool, separated by commas, spaces or newlines.
+    #[serde(default, serialize_with = "serialize_redacted")]
+    pub api_keys: Option<SecretString>,
+    /// A file with one key per line (a mounted secret).
+    #[serde(default)]
+    pub api_keys_file: Option<PathBuf>,
     #[serde(default = "default_model")]
     pub model: String,
     #[serde(default = "default_temperature")]
@@ -57,6 +68,7 @@ pub struct OpenAiChatSettings {
 pub struct OpenAiChat {
     name: String,
     http: ProviderHttp,
+    keys: Arc<KeyPool>,
     url: String,
     settings: OpenAiChatSettings,
 }
@@ -73,12 +85,35 @@ impl OpenAiChat {
         settings: OpenAiChatSettings,
         egress: &EgressPolicy,
     ) -> Result<Self, ProviderError> {
+        Self::with_pool(
+            settings,
+            egress,
+            KeyPoolSettings::default(),
+            Arc::new(SystemProviderClock),
+        )
+    }
+
+    /// An adapter whose keys (`api_key`, `api_keys`, `api_keys_file`; none for servers without
+    /// authentication) form a pool with the given breaker and retry settings.
+    pub fn with_pool(
+        settings: OpenAiChatSettings,
+        egress: &EgressPolicy,
+        pool: KeyPoolSettings,
+        clock: Arc<dyn ProviderClock>,
+    ) -> Result<Self, ProviderError> {
         let name = Self::DEFAULT_NAME.to_string();
         check_base_url(&name, &settings.base_url, egress)?;
         let timeout = Duration::from_secs(settings.timeout_secs.max(1));
-        let http = ProviderHttp::with_egress(&name, settings.api_key.clone(), timeout, egress)?;
+        let http = ProviderHttp::with_egress(&name, timeout, egress)?;
+        let keys = collect_keys(
+            &name,
+            settings.api_key.as_ref(),
+            settings.api_keys.as_ref(),
+            settings.api_keys_file.as_deref(),
+        )?;
         Ok(Self {
             url: endpoint(settings.base_url.trim(), "chat/completions"),
+            keys: Arc::new(KeyPool::new(&name, keys, pool, clock)),
             name,
             http,
             settings,
@@ -89,7 +124,15 @@ impl OpenAiChat {
     pub fn with_name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self.http.set_provider(&self.name);
+        if let Some(pool) = Arc::get_mut(&mut self.keys) {
+            pool.set_provider(&self.name);
+        }
         self
+    }
+
+    /// The key pool, for health reporting.
+    pub fn key_pool(&self) -> Arc<KeyPool> {
+        self.keys.clone()
     }
 
     /// The chat-completions request body for `req`.
@@ -166,8 +209,14 @@ impl OpenAiChat {
             });
         }
         if finish == "length" {
-            // Truncated JSON would fail to parse anyway; say why instead of a parse error.
-            return Err(self.invalid("answer truncated (finish_reason length); raise max_tokens"));
+            // Permanent: the same prompt under the same cap truncates again, and every retry
+            // is paid for. The fix is configuration (max_tokens, llm.max_transcript_chars).
+            return Err(ProviderError::Rejected {
+                provider: self.name.clone(),
+                detail: "answer truncated at the output token limit (finish_reason length); \
+                         raise llm.openai.max_tokens or lower llm.max_transcript_chars"
+                    .into(),
+            });
         }
         let content = match choice.message.content {
             Some(Value::String(text)) => text,
@@ -219,17 +268,27 @@ impl LanguageModel for OpenAiChat {
 
     async fn generate(&self, req: &GenerateRequest) -> Result<GenerateOutput, ProviderError> {
         let body = self.request_body(req);
-        let answer = self
-            .http
-            .send(self.http.post(&self.url).json(&body))
-            .await?;
-        self.parse(&answer)
+        self.keys
+            .call(|key| {
+                let body = &body;
+                async move {
+                    let answer = self
+                        .http
+                        .send(
+                            self.http.post(&self.url, key.as_ref()).json(body),
+                            key.as_ref(),
+                        )
+                        .await?;
+                    self.parse(&answer)
+                }
+            })
+            .await
     }
 }
 
 /// Removes a Markdown code fence (```` ```json … ``` ````) that some servers wrap JSON in even in
 /// JSON mode.
-fn strip_code_fence(text: &str) -> &str {
+pub(crate) fn strip_code_fence(text: &str) -> &str {
     let trimmed = text.trim();
     let Some(rest) = trimmed.strip_prefix("```") else {
         return trimmed;

@@ -9,6 +9,7 @@ use axum::Router;
 
 use super::*;
 use crate::providers::http::test_support::serve;
+use crate::providers::keys::{KeyState, ManualProviderClock};
 
 /// What the fake server saw: multipart fields by name, the file's metadata, the auth header.
 #[derive(Debug, Default)]
@@ -71,9 +72,24 @@ fn settings(base: &str) -> OpenAiAsrSettings {
     OpenAiAsrSettings {
         base_url: format!("{base}/v1"),
         api_key: Some(SecretString::from("sk-test-key")),
+        api_keys: None,
+        api_keys_file: None,
         model: "whisper-large-v3".into(),
         timeout_secs: 5,
     }
+}
+
+/// An adapter whose retry waits pass on a manual clock instead of in real time.
+fn manual(settings: OpenAiAsrSettings) -> (OpenAiAsr, Arc<ManualProviderClock>) {
+    let clock = Arc::new(ManualProviderClock::at(1_700_000_000_000));
+    let asr = OpenAiAsr::with_pool(
+        settings,
+        &EgressPolicy::default(),
+        KeyPoolSettings::default(),
+        clock.clone(),
+    )
+    .expect("adapter");
+    (asr, clock)
 }
 
 /// A WAV-named file with non-repeating bytes so truncation or reordering would show.
@@ -92,6 +108,7 @@ fn request(path: &std::path::Path, language: &str, hotwords: &[&str]) -> Transcr
         duration_secs: 42.0,
         language: language.into(),
         hotwords: hotwords.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
     }
 }
 
@@ -248,8 +265,8 @@ async fn error_for(
 ) -> ProviderError {
     let (base, _) = fake(status, extra, body).await;
     let (_dir, path, _) = audio(1000);
-    OpenAiAsr::new(settings(&base))
-        .expect("adapter")
+    manual(settings(&base))
+        .0
         .transcribe(&request(&path, "en-US", &[]))
         .await
         .expect_err("must fail")
@@ -265,9 +282,10 @@ async fn rate_limit_carries_retry_after() {
     .await;
     assert_eq!(
         err,
-        ProviderError::RateLimited {
+        ProviderError::QuotaExceeded {
             provider: "openai-asr".into(),
-            retry_after: Some(Duration::from_secs(7))
+            retry_after: Some(Duration::from_secs(7)),
+            detail: "every API key is resting: key 0 rate_limited for 7s".into(),
         }
     );
 }
@@ -365,4 +383,53 @@ fn settings_defaults_and_redaction() {
     assert!(
         serde_json::from_str::<OpenAiAsrSettings>(r#"{"base_url": "x", "modle": "y"}"#).is_err()
     );
+}
+
+#[tokio::test]
+async fn a_rate_limited_key_hands_over_to_the_next_one() {
+    // The server limits the first key and serves the second.
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let handler = |State(seen): State<Arc<Mutex<Vec<String>>>>, headers: AxHeaders| async move {
+        let auth = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        seen.lock().expect("lock").push(auth.clone());
+        if auth == "Bearer sk-first" {
+            (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "40")], "{}").into_response()
+        } else {
+            (StatusCode::OK, VERBOSE).into_response()
+        }
+    };
+    let router = Router::new()
+        .route("/v1/audio/transcriptions", post(handler))
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
+        .with_state(seen.clone());
+    let base = serve(router).await;
+    let mut s = settings(&base);
+    s.api_key = Some(SecretString::from("sk-first"));
+    s.api_keys = Some(SecretString::from("sk-second"));
+    let (asr, clock) = manual(s);
+    let (_dir, path, _) = audio(1000);
+    let out = asr
+        .transcribe(&request(&path, "en-US", &[]))
+        .await
+        .expect("second key answers");
+    assert_eq!(out.segments.len(), 2);
+    assert_eq!(
+        *seen.lock().expect("lock"),
+        vec![
+            "Bearer sk-first".to_string(),
+            "Bearer sk-second".to_string()
+        ]
+    );
+    assert!(clock.slept().is_empty(), "rotation must not wait");
+    let status = asr.key_pool().status();
+    assert_eq!(status[0].state, KeyState::RateLimited);
+    assert_eq!(
+        status[0].until.map(|t| t.timestamp_millis()),
+        Some(clock.now_ms() + 40_000)
+    );
+    assert_eq!(status[1].state, KeyState::Active);
 }

@@ -8,6 +8,7 @@ use axum::{Json, Router};
 
 use super::*;
 use crate::providers::http::test_support::serve;
+use crate::providers::keys::{KeyState, ManualProviderClock};
 
 /// The last request the fake server received: headers and JSON body.
 #[derive(Debug, Default)]
@@ -66,6 +67,8 @@ fn settings(base: &str) -> OpenAiChatSettings {
     OpenAiChatSettings {
         base_url: format!("{base}/v1"),
         api_key: Some(SecretString::from("sk-chat-key")),
+        api_keys: None,
+        api_keys_file: None,
         model: "gpt-4o-mini".into(),
         temperature: 0.2,
         max_tokens: Some(2048),
@@ -95,6 +98,19 @@ async fn generate(answer: String) -> Result<GenerateOutput, ProviderError> {
         .expect("adapter")
         .generate(&request())
         .await
+}
+
+/// An adapter whose retry waits pass on a manual clock instead of in real time.
+fn manual(settings: OpenAiChatSettings) -> (OpenAiChat, Arc<ManualProviderClock>) {
+    let clock = Arc::new(ManualProviderClock::at(1_700_000_000_000));
+    let chat = OpenAiChat::with_pool(
+        settings,
+        &EgressPolicy::default(),
+        KeyPoolSettings::default(),
+        clock.clone(),
+    )
+    .expect("adapter");
+    (chat, clock)
 }
 
 #[tokio::test]
@@ -204,14 +220,15 @@ async fn content_filter_and_refusal_are_blocked() {
 }
 
 #[tokio::test]
-async fn truncated_answer_is_invalid() {
+async fn truncated_answer_is_a_permanent_rejection() {
     let err = generate(completion(r#"{"title": "Wee"#, "length"))
         .await
         .expect_err("truncated");
     assert!(
-        matches!(&err, ProviderError::InvalidResponse { detail, .. } if detail.contains("truncated")),
+        matches!(&err, ProviderError::Rejected { detail, .. } if detail.contains("truncated")),
         "{err:?}"
     );
+    assert!(!err.is_retryable());
 }
 
 #[tokio::test]
@@ -257,15 +274,18 @@ async fn overloaded_server_is_unavailable() {
         r#"{"error": "overloaded"}"#.into(),
     )
     .await;
-    let err = OpenAiChat::new(settings(&base))
-        .expect("adapter")
-        .generate(&request())
-        .await
-        .expect_err("503");
+    let (chat, clock) = manual(settings(&base));
+    let err = chat.generate(&request()).await.expect_err("503");
     assert!(
         matches!(&err, ProviderError::Unavailable { detail, .. } if detail.contains("503")),
         "{err:?}"
     );
+    // Three attempts with two jittered exponential backoffs (1 s, then 2 s, at 50–100 %).
+    let slept = clock.slept();
+    assert_eq!(slept.len(), 2, "{slept:?}");
+    assert!((500..=1000).contains(&slept[0].as_millis()), "{slept:?}");
+    assert!((1000..=2000).contains(&slept[1].as_millis()), "{slept:?}");
+    assert_eq!(chat.key_pool().status()[0].consecutive_failures, 3);
 }
 
 #[tokio::test]
@@ -276,8 +296,22 @@ async fn rate_limit_is_reported_with_its_hint() {
         r#"{"error": {"message": "Rate limit reached"}}"#.into(),
     )
     .await;
-    let err = OpenAiChat::new(settings(&base))
-        .expect("adapter")
+    let (chat, clock) = manual(settings(&base));
+    let err = chat.generate(&request()).await.expect_err("429");
+    // The only key rested for the hint (retry-after-ms wins) between the three attempts…
+    assert_eq!(clock.slept(), vec![Duration::from_millis(2500); 2]);
+    // …and the pool, dry at the end, says when to come back.
+    assert!(
+        matches!(&err, ProviderError::QuotaExceeded { retry_after: Some(d), provider, .. }
+            if *d == Duration::from_millis(2500) && provider == "openai-chat"),
+        "{err:?}"
+    );
+
+    // A keyless server (a local model) has no pool to exhaust: the 429 itself is reported.
+    let mut keyless = settings(&base);
+    keyless.api_key = None;
+    let err = manual(keyless)
+        .0
         .generate(&request())
         .await
         .expect_err("429");
@@ -287,6 +321,75 @@ async fn rate_limit_is_reported_with_its_hint() {
             provider: "openai-chat".into(),
             retry_after: Some(Duration::from_millis(2500))
         }
+    );
+}
+
+#[tokio::test]
+async fn long_rate_limits_exhaust_the_pool_with_quota_exceeded() {
+    let (base, seen) = fake(
+        StatusCode::TOO_MANY_REQUESTS,
+        vec![("retry-after", "120")],
+        r#"{"error": {"message": "Rate limit reached"}}"#.into(),
+    )
+    .await;
+    let mut s = settings(&base);
+    s.api_keys = Some(SecretString::from("sk-two, sk-three"));
+    let (chat, clock) = manual(s);
+    let err = chat.generate(&request()).await.expect_err("exhausted");
+    let ProviderError::QuotaExceeded {
+        retry_after,
+        detail,
+        ..
+    } = &err
+    else {
+        panic!("expected QuotaExceeded, got {err:?}");
+    };
+    assert_eq!(*retry_after, Some(Duration::from_secs(120)));
+    assert!(detail.contains("key 2 rate_limited"), "{detail}");
+    assert!(!detail.contains("sk-"), "{detail}");
+    assert_eq!(err.code(), "quota_exceeded");
+    assert!(err.is_retryable());
+    // Each key was tried once; nobody waited two minutes inside the call.
+    assert_eq!(
+        seen.lock().expect("lock").auth.as_deref(),
+        Some("Bearer sk-three")
+    );
+    assert!(clock.slept().is_empty());
+    assert!(chat
+        .key_pool()
+        .status()
+        .iter()
+        .all(|k| k.state == KeyState::RateLimited));
+}
+
+#[tokio::test]
+async fn insufficient_quota_rests_the_key_and_tries_the_next() {
+    let handler = |headers: AxHeaders| async move {
+        let auth = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if auth == "Bearer sk-chat-key" {
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                r#"{"error": {"message": "You exceeded your current quota", "type": "insufficient_quota", "code": "insufficient_quota"}}"#.to_string(),
+            )
+        } else {
+            (StatusCode::OK, completion(r#"{"title": "Paid"}"#, "stop"))
+        }
+    };
+    let base = serve(Router::new().route("/v1/chat/completions", post(handler))).await;
+    let mut s = settings(&base);
+    s.api_keys = Some(SecretString::from("sk-backup"));
+    let (chat, clock) = manual(s);
+    let out = chat.generate(&request()).await.expect("backup key answers");
+    assert_eq!(out.content, json!({"title": "Paid"}));
+    let first = &chat.key_pool().status()[0];
+    assert_eq!(first.state, KeyState::QuotaExceeded);
+    // Without a hint the key rests for provider_keys.half_open_after_secs.
+    assert_eq!(
+        first.until.map(|t| t.timestamp_millis()),
+        Some(clock.now_ms() + 300_000)
     );
 }
 
