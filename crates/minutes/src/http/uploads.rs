@@ -16,6 +16,9 @@ use minutes_audio::Container;
 
 /// Bytes needed to recognize every accepted container by its magic bytes.
 const SNIFF_BYTES: usize = 64;
+/// The head of an upload the decoder probe reads: headers and the first packets of every
+/// accepted format fit (MP4 with its index at the end is the exception, see `probe_head`).
+const PROBE_BYTES: usize = 1 << 20;
 
 fn too_large(limit: u64) -> ApiError {
     ApiError::new(
@@ -113,12 +116,21 @@ pub async fn upload(
         })?;
         let key = new_upload_key(&caller.user_id, container);
         let mut writer = app.objects.writer(&key).await.map_err(ApiError::internal)?;
-        let copied = copy_field(&mut writer, pending, &mut field, limit).await;
+        let mut probe = Vec::with_capacity(PROBE_BYTES.min(limit as usize));
+        let copied = copy_field(&mut writer, pending, &mut field, limit, &mut probe).await;
         if let Err(e) = copied {
             writer.abort().await;
             return Err(e);
         }
         let written = writer.finish().await.map_err(ApiError::internal)?;
+        let max_secs = app.config.audio.max_duration_secs;
+        let duration = match probe_head(probe, container, written.size_bytes, max_secs).await {
+            Ok(duration) => duration,
+            Err(e) => {
+                let _ = app.objects.delete(&key).await;
+                return Err(e);
+            }
+        };
         let upload = upload_row(&caller.owner(), &key, &original, container, &written);
         if let Err(e) = app.store.insert_upload(&upload).await {
             let _ = app.objects.delete(&key).await;
@@ -142,7 +154,7 @@ pub async fn upload(
                 "sha256": written.sha256,
                 "original_filename": original,
                 "format": upload.container,
-                "duration": null,
+                "duration": duration,
                 "message": "uploaded",
             })),
         ));
@@ -153,24 +165,92 @@ pub async fn upload(
     ))
 }
 
+/// Streams the field to the object store, keeping its first `PROBE_BYTES` in `probe`.
 async fn copy_field(
     writer: &mut ObjectWriter,
     pending: Vec<bytes::Bytes>,
     field: &mut axum::extract::multipart::Field<'_>,
     limit: u64,
+    probe: &mut Vec<u8>,
 ) -> ApiResult<()> {
+    let mut write = |chunk: &[u8]| {
+        let keep = (PROBE_BYTES - probe.len()).min(chunk.len());
+        probe.extend_from_slice(&chunk[..keep]);
+        writer.write(chunk);
+        writer.size()
+    };
+    let mut size = 0;
     for chunk in pending {
-        writer.write(&chunk);
+        size = write(&chunk);
     }
     loop {
-        if writer.size() > limit {
+        if size > limit {
             return Err(too_large(limit));
         }
         match field.chunk().await.map_err(multipart_error)? {
-            Some(chunk) => writer.write(&chunk),
+            Some(chunk) => size = write(&chunk),
             None => return Ok(()),
         }
     }
+}
+
+/// The decoder probe: the head must decode as the format its magic bytes name, and what its
+/// headers declare must be plausible (no 4 GB WAV of 2 KB, no 100-hour MP3). Returns the
+/// declared duration when the headers state one.
+async fn probe_head(
+    head: Vec<u8>,
+    container: Container,
+    size: u64,
+    max_secs: f64,
+) -> ApiResult<Option<f64>> {
+    let whole = size as usize <= head.len();
+    let probed = tokio::task::spawn_blocking(move || {
+        let mut file = tempfile::NamedTempFile::new()?;
+        std::io::Write::write_all(&mut file, &head)?;
+        Ok::<_, std::io::Error>(minutes_audio::probe(file.path()))
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+    let info = match probed {
+        Ok(info) => info,
+        // An MP4 longer than the probe window may keep its index at the end: the prepare
+        // stage decodes the whole file and names it if it is broken.
+        Err(_) if container == Container::Mp4 && !whole => return Ok(None),
+        Err(e) => {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "input_unsupported_format",
+                format!("the file looks like {container:?} but does not decode: {e}"),
+            ))
+        }
+    };
+    let Some(declared) = info.duration_secs else {
+        return Ok(None);
+    };
+    if declared > max_secs {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "input_too_long",
+            format!(
+                "the file's headers declare {declared:.0} s of audio, over the {max_secs:.0} s limit"
+            ),
+        ));
+    }
+    // Uncompressed audio needs at least a byte per sample. A recording cut short (a crashed
+    // recorder) still decodes what it holds; a header declaring many times the bytes received
+    // is forged.
+    let min_bytes = declared * f64::from(info.sample_rate) * f64::from(info.channels);
+    if info.codec.starts_with("pcm") && min_bytes > size as f64 * 4.0 + f64::from(1u32 << 20) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "input_corrupted",
+            format!(
+                "the WAV header declares {declared:.0} s of audio but the file holds only {size} bytes"
+            ),
+        ));
+    }
+    Ok(Some(declared))
 }
 
 fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
@@ -187,12 +267,21 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> ApiError {
 /// Keeps the original name as metadata only: no path parts, no control characters, bounded length.
 fn sanitize_filename(name: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or("audio");
-    let clean: String = base.chars().filter(|c| !c.is_control()).take(200).collect();
+    let clean: String = base
+        .chars()
+        .filter(|c| !c.is_control() && !is_bidi_control(*c))
+        .take(200)
+        .collect();
     if clean.trim().is_empty() {
         "audio".into()
     } else {
         clean
     }
+}
+
+/// Direction overrides make `evil\u{202E}3pm.exe` display as `evilexe.mp3`.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 pub async fn delete_upload(
@@ -235,5 +324,7 @@ mod tests {
         assert_eq!(sanitize_filename("C:\\x\\meeting.mp3"), "meeting.mp3");
         assert_eq!(sanitize_filename("a\u{0}b\nc.wav"), "abc.wav");
         assert_eq!(sanitize_filename("/"), "audio");
+        assert_eq!(sanitize_filename("evil\u{202E}vaw.exe"), "evilvaw.exe");
+        assert_eq!(sanitize_filename(&"a".repeat(10_000)).len(), 200);
     }
 }

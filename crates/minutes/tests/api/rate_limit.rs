@@ -110,3 +110,46 @@ async fn api_instances_share_one_budget_through_redis() {
         StatusCode::TOO_MANY_REQUESTS
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_budget_is_60_a_minute_and_forwarded_headers_do_not_reset_it() {
+    let t = TestApp::with(TestOptions {
+        configure: Box::new(|c| {
+            c.rate_limit.enabled = true;
+            c.rate_limit.per_minute = 60;
+        }),
+        ..Default::default()
+    })
+    .await;
+    let token = t.login("rl_sixty").await;
+    let get = |forwarded: Option<String>| {
+        let mut req = Request::builder()
+            .uri("/api/v1/tasks")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"));
+        if let Some(ip) = forwarded {
+            req = req
+                .header("x-forwarded-for", ip.clone())
+                .header("x-real-ip", ip);
+        }
+        t.router.clone().oneshot(req.body(Body::empty()).unwrap())
+    };
+    for i in 0..60 {
+        // Every request claims another client address; the budget is the token's subject's.
+        let response = get(Some(format!("10.0.{}.{}", i / 250, i % 250 + 1)))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "request {}", i + 1);
+    }
+    let response = get(Some("203.0.113.9".into())).await.unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS, "the 61st");
+    let retry: u64 = response.headers()[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry), "one token refills in 1 s: {retry}");
+    assert_eq!(
+        get(None).await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
