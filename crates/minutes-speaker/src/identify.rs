@@ -72,11 +72,19 @@ impl Default for Thresholds {
     }
 }
 
+/// How far below `gap` a margin may fall and still count as reaching it: `top1 - top2` is
+/// rounded in f32, so a margin of exactly the configured gap (0.55 - 0.40 against 0.15) can
+/// land a few ulps short.
+pub const GAP_TOLERANCE: f32 = 1e-6;
+
 /// Accept when `top1 >= high`; otherwise accept when `top1 >= min_accept` and it beats the
 /// runner-up by at least `gap` ("gap rescue"); otherwise the speaker is unknown. With a single
 /// enrolled speaker pass `f32::NEG_INFINITY` (or -1) as `top2`.
 pub fn decide(top1: f32, top2: f32, thresholds: &Thresholds) -> Decision {
-    if top1 >= thresholds.high || (top1 >= thresholds.min_accept && top1 - top2 >= thresholds.gap) {
+    let margin = top1 - top2;
+    if top1 >= thresholds.high
+        || (top1 >= thresholds.min_accept && margin >= thresholds.gap - GAP_TOLERANCE)
+    {
         Decision::Accept
     } else {
         Decision::Unknown

@@ -22,6 +22,7 @@ use crate::providers::keys::{KeyPool, ProviderClock};
 use crate::providers::llm::extractive::ExtractiveGenerator;
 use crate::providers::llm::gemini::Gemini;
 use crate::providers::llm::openai::OpenAiChat;
+use crate::providers::voiceprint::{LocalVoiceprint, LocalVoiceprintSettings};
 use crate::providers::{Diarizer, LanguageModel, SpeechToText, Voiceprint};
 use crate::queue::{Clock, SystemClock};
 use crate::ratelimit::{MemoryLimiter, RateLimiter, RedisLimiter};
@@ -245,6 +246,29 @@ impl ProviderClock for PoolClock {
     }
 }
 
+/// The configured voiceprint engine (`voiceprint.provider`). The local engine needs the
+/// CAM++ model: unlike diarization it has no degraded mode (fbank statistics do not carry a
+/// voice from one recording to another), so a missing model stops the start.
+pub fn voiceprint_from_config(config: &Config) -> anyhow::Result<Option<Arc<dyn Voiceprint>>> {
+    Ok(match config.voiceprint.provider {
+        VoiceprintProviderKind::None => None,
+        VoiceprintProviderKind::Local => {
+            let model = crate::models::resolve(
+                std::path::Path::new(&config.models.dir),
+                &config.voiceprint.local.model,
+                crate::models::ModelKind::SpeakerEmbedding,
+            )
+            .context(
+                "voiceprint.local.model (install it: `minutes models install campplus-zh-en`)",
+            )?;
+            Some(Arc::new(LocalVoiceprint::new(LocalVoiceprintSettings {
+                model,
+                thresholds: config.voiceprint.local.thresholds,
+            })))
+        }
+    })
+}
+
 fn engines_from_config(
     config: &Config,
     egress: &EgressPolicy,
@@ -325,9 +349,7 @@ fn engines_from_config(
         }
         LlmProviderKind::Local => Arc::new(ExtractiveGenerator::new()),
     };
-    let voiceprint = match config.voiceprint.provider {
-        VoiceprintProviderKind::None => None,
-    };
+    let voiceprint = voiceprint_from_config(config)?;
     let diarizer: Option<Arc<dyn Diarizer>> = match config.diarization.provider {
         DiarizationProviderKind::None => None,
         DiarizationProviderKind::Local => {

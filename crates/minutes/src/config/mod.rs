@@ -209,6 +209,8 @@ pub struct LlmConfig {
 pub enum VoiceprintProviderKind {
     /// No voiceprint engine: the identify stage records itself as skipped.
     None,
+    /// CAM++ embeddings on the CPU, kept (sealed) in the database.
+    Local,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -237,6 +239,29 @@ pub struct DiarizationConfig {
 #[serde(deny_unknown_fields)]
 pub struct VoiceprintConfig {
     pub provider: VoiceprintProviderKind,
+    /// Samples (3–6 s each) cut per diarized label for identification; they vote.
+    pub samples_per_label: usize,
+    pub enrollment: VoiceprintEnrollmentConfig,
+    pub local: LocalVoiceprintConfig,
+}
+
+/// What `POST /speakers` accepts as an enrollment sample.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VoiceprintEnrollmentConfig {
+    pub max_sample_bytes: u64,
+    /// Seconds of speech (after the energy VAD) the sample must hold.
+    pub min_speech_secs: f64,
+    pub max_speech_secs: f64,
+}
+
+/// `voiceprint.provider: local`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalVoiceprintConfig {
+    /// A catalog name (`campplus-zh-en`) or the path of a CAM++ state dict.
+    pub model: String,
+    pub thresholds: crate::providers::voiceprint::ScoreThresholds,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -412,6 +437,31 @@ impl Config {
         Ok(config)
     }
 
+    fn validate_voiceprint(&self) -> Result<(), ConfigError> {
+        let v = &self.voiceprint;
+        v.local
+            .thresholds
+            .validate()
+            .map_err(|reason| ConfigError::Invalid {
+                key: "voiceprint.local.thresholds",
+                reason,
+            })?;
+        let e = &v.enrollment;
+        if !(e.min_speech_secs > 0.0 && e.min_speech_secs < e.max_speech_secs) {
+            return Err(ConfigError::Invalid {
+                key: "voiceprint.enrollment",
+                reason: "needs 0 < min_speech_secs < max_speech_secs".into(),
+            });
+        }
+        if !(1..=20).contains(&v.samples_per_label) {
+            return Err(ConfigError::Invalid {
+                key: "voiceprint.samples_per_label",
+                reason: "between 1 and 20".into(),
+            });
+        }
+        Ok(())
+    }
+
     /// Fills derived defaults and rejects combinations that cannot work.
     fn resolve(&mut self) -> Result<(), ConfigError> {
         if self.database.url.trim().is_empty() {
@@ -461,6 +511,7 @@ impl Config {
                 ),
             });
         }
+        self.validate_voiceprint()?;
         self.auth.idp.resolve()?;
         self.auth.api_keys.validate()?;
         self.network.validate()?;

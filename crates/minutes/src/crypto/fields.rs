@@ -26,6 +26,16 @@ pub enum Column {
     TaskConfirmedBy,
     /// The responsible person's name.
     TaskConfirmedByName,
+    /// A registry speaker's name.
+    SpeakerName,
+    /// The voiceprint provider's id of a registry speaker's feature.
+    SpeakerFeatureId,
+    /// Who consented to a registry speaker's enrollment.
+    SpeakerConsentSubject,
+    /// The consent wording of a registry speaker's enrollment.
+    SpeakerConsentText,
+    /// A local voiceprint embedding (base64 of little-endian f32).
+    VoiceprintEmbedding,
 }
 
 impl Column {
@@ -37,6 +47,11 @@ impl Column {
             Column::StepResult => "task_steps.result",
             Column::TaskConfirmedBy => "tasks.confirmed_by",
             Column::TaskConfirmedByName => "tasks.confirmed_by_name",
+            Column::SpeakerName => "speakers.name",
+            Column::SpeakerFeatureId => "speakers.provider_feature_id",
+            Column::SpeakerConsentSubject => "speakers.consent_subject",
+            Column::SpeakerConsentText => "speakers.consent_text",
+            Column::VoiceprintEmbedding => "voiceprint_features.embedding",
         }
     }
 }
@@ -98,7 +113,13 @@ fn visit(column: Column, value: &mut Value, f: &mut Visit<'_>) -> Result<(), Cry
                 }
             }
         }
-        Column::TaskConfirmedBy | Column::TaskConfirmedByName => {}
+        Column::TaskConfirmedBy
+        | Column::TaskConfirmedByName
+        | Column::SpeakerName
+        | Column::SpeakerFeatureId
+        | Column::SpeakerConsentSubject
+        | Column::SpeakerConsentText
+        | Column::VoiceprintEmbedding => {}
     }
     Ok(())
 }

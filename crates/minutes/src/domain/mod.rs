@@ -11,3 +11,4 @@ pub mod stage;
 pub mod task;
 pub mod templates;
 pub mod transcript;
+pub mod voiceprint;

@@ -95,12 +95,24 @@ pub const NOOP_JOB: &str = "noop";
 /// Job kind that creates, updates or deletes a hotword set's provider-side table, on `asr`.
 pub const HOTWORD_SYNC_JOB: &str = "sync_hotword_table";
 
+/// Job kind that enrolls a registry speaker with the voiceprint engine, on `voiceprint`.
+pub const ENROLL_VOICEPRINT_JOB: &str = "enroll_voiceprint";
+/// Job kind that deletes an erased speaker's feature at the voiceprint provider, on `voiceprint`.
+pub const ERASE_VOICEPRINT_JOB: &str = "erase_voiceprint";
+
 /// Every job kind a worker knows.
 pub fn job_kinds() -> Vec<&'static str> {
     Stage::ALL
         .iter()
         .map(|s| s.name())
-        .chain([REGENERATE_JOB, RETENTION_JOB, NOOP_JOB, HOTWORD_SYNC_JOB])
+        .chain([
+            REGENERATE_JOB,
+            RETENTION_JOB,
+            NOOP_JOB,
+            HOTWORD_SYNC_JOB,
+            ENROLL_VOICEPRINT_JOB,
+            ERASE_VOICEPRINT_JOB,
+        ])
         .collect()
 }
 

@@ -17,6 +17,7 @@ mod quota;
 mod search;
 mod server;
 mod sessions;
+mod speaker_registry;
 mod speakers;
 mod tasks;
 mod templates;
@@ -101,9 +102,27 @@ fn cors(origins: &[String]) -> CorsLayer {
         .max_age(Duration::from_secs(600))
 }
 
+/// Errors outside any handler keep the `{detail, code, retryable}` body too.
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not accept that method",
+    )
+}
+
+async fn no_such_route() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "not_found",
+        "no such route (the API lives under /api/v1)",
+    )
+}
+
 /// The whole route table.
 pub fn router(app: Arc<App>) -> Router {
     let upload_limit = app.config.server.max_upload_bytes as usize + 64 * 1024;
+    let sample_limit = app.config.voiceprint.enrollment.max_sample_bytes as usize + 64 * 1024;
     let timeout = Duration::from_secs(app.config.server.request_timeout_secs);
     let api = Router::new()
         .route("/", get(health::root))
@@ -195,6 +214,16 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/sessions/batch-restore", post(sessions::batch_restore))
         .route("/trash/sessions", get(sessions::trash))
         .route("/search", get(search::search))
+        .route(
+            "/speakers",
+            post(speaker_registry::enroll)
+                .layer(DefaultBodyLimit::max(sample_limit))
+                .get(speaker_registry::list),
+        )
+        .route(
+            "/speakers/{id}",
+            get(speaker_registry::get).delete(speaker_registry::erase),
+        )
         .layer(DefaultBodyLimit::max(app.config.server.max_body_bytes))
         // Long-polls (60 s) and generation waits (300 s) fit under this bound.
         .layer(TimeoutLayer::with_status_code(
@@ -205,7 +234,9 @@ pub fn router(app: Arc<App>) -> Router {
         .route(
             "/upload",
             post(uploads::upload).layer(DefaultBodyLimit::max(upload_limit)),
-        );
+        )
+        // After every route: it applies to the routes added so far.
+        .method_not_allowed_fallback(method_not_allowed);
     Router::new()
         .nest(
             "/api/v1",
@@ -215,6 +246,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/ready", get(health::ready))
         // Serves /openapi.json as well as the UI at /docs.
         .merge(openapi::swagger_ui())
+        .fallback(no_such_route)
         // The span carries the path only: query strings can hold search terms and tickets.
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {

@@ -76,6 +76,10 @@ pub const ROUTES: &[(&str, &str, &str, bool)] = &[
     ("post", "/sessions/batch-move", "Move up to 500 sessions (task_ids, folder_id); others' ids are skipped", true),
     ("post", "/sessions/batch-delete", "Move up to 500 sessions to the trash; others' ids are skipped", true),
     ("post", "/sessions/batch-restore", "Restore up to 500 sessions from the trash; others' ids are skipped", true),
+    ("post", "/speakers", "Enroll a named speaker for voiceprint identification (multipart: name, consent_given=true, consent_subject, consent_text or consent_reference, consent_method, consent_version, consented_at, file = 3–60 s of their speech): 202, state `enrolling` until the engine's job makes it `active` or `failed`; 409 when no voiceprint engine is configured", true),
+    ("get", "/speakers", "The tenant's speakers registry (?limit&offset), names opened", true),
+    ("get", "/speakers/{id}", "One registry entry with its consent record", true),
+    ("delete", "/speakers/{id}", "Erase a speaker (the member who enrolled them or a tenant admin): embeddings, name and consent wording go now (200 `erased`); a remote provider's feature by a job (202 `erasing`)", true),
     ("get", "/search", "Search your transcripts and artifacts (?q= 1–200 characters, Chinese or English; limit 1–100, default 20): {query, total, results: [{task_id, task_name, kind, segment_id|artifact_id, start_time, snippet, created_at}]}", true),
 ];
 

@@ -1,4 +1,5 @@
-//! identify_speakers (optional): voiceprint 1:N on a few samples per diarized label.
+//! identify_speakers (optional): voiceprint 1:N against the tenant's speakers registry, on a
+//! few 3–6 s samples per diarized label that vote.
 use serde_json::json;
 
 use super::prepare_audio::normalized_key;
@@ -7,10 +8,12 @@ use crate::domain::transcript::Segment;
 use crate::providers::SpeakerSample;
 use crate::store::StepOutcome;
 
-/// Samples per label and their length bounds (seconds): enough for a vote, short enough to be cheap.
-const SAMPLES_PER_LABEL: usize = 3;
+/// Sample length bounds (seconds): long enough for a stable voiceprint, short enough to be cheap.
 const MIN_SAMPLE_SECS: f64 = 3.0;
 const MAX_SAMPLE_SECS: f64 = 6.0;
+/// Cut off both ends of a turn: diarization and ASR boundaries are approximate, and the
+/// neighbouring speaker's voice there would blur the sample.
+const EDGE_SECS: f64 = 0.2;
 
 pub(super) async fn run(ctx: &StageCtx<'_>) -> Result<StageOutput, StageError> {
     let Some(voiceprint) = ctx.app.voiceprint.clone() else {
@@ -34,7 +37,12 @@ pub(super) async fn run(ctx: &StageCtx<'_>) -> Result<StageOutput, StageError> {
         .download_to(&normalized_key(&ctx.task.tenant_id, &ctx.task.id), &wav)
         .await
         .map_err(|e| StageError::internal("fetching normalized audio", e))?;
-    let picks = pick_samples(&segments);
+    let registry = ctx
+        .app
+        .store
+        .voiceprint_registry(&ctx.task.tenant_id, voiceprint.name())
+        .await?;
+    let picks = pick_samples(&segments, ctx.app.config.voiceprint.samples_per_label);
     let samples = tokio::task::spawn_blocking(move || {
         picks
             .into_iter()
@@ -46,7 +54,7 @@ pub(super) async fn run(ctx: &StageCtx<'_>) -> Result<StageOutput, StageError> {
     .await
     .map_err(|e| StageError::internal("audio worker thread", e))?
     .map_err(|e| StageError::internal("cutting voiceprint samples", e))?;
-    match voiceprint.identify(&samples).await {
+    match voiceprint.identify(&registry, &samples).await {
         Ok(matches) => Ok(StageOutput {
             result: json!({ "provider": voiceprint.name(), "matches": matches }),
             ..Default::default()
@@ -72,25 +80,76 @@ fn skipped(reason: &str) -> StageOutput {
     }
 }
 
-/// The longest turns of each label, trimmed to at most `MAX_SAMPLE_SECS`.
-fn pick_samples(segments: &[Segment]) -> Vec<(String, f64, f64)> {
+/// Up to `per_label` samples of each label: its turns (edges trimmed) cut into pieces of at
+/// most `MAX_SAMPLE_SECS`, pieces shorter than `MIN_SAMPLE_SECS` dropped, longest first, so a
+/// long monologue gives several samples to vote with.
+fn pick_samples(segments: &[Segment], per_label: usize) -> Vec<(String, f64, f64)> {
     let mut labels: Vec<&str> = segments.iter().map(|s| s.speaker.as_str()).collect();
     labels.sort_unstable();
     labels.dedup();
     let mut out = Vec::new();
     for label in labels {
-        let mut turns: Vec<&Segment> = segments
-            .iter()
-            .filter(|s| s.speaker == label && s.end_time - s.start_time >= MIN_SAMPLE_SECS)
-            .collect();
-        turns.sort_by(|a, b| (b.end_time - b.start_time).total_cmp(&(a.end_time - a.start_time)));
-        for s in turns.into_iter().take(SAMPLES_PER_LABEL) {
-            out.push((
-                label.to_string(),
-                s.start_time,
-                s.end_time.min(s.start_time + MAX_SAMPLE_SECS),
-            ));
+        let mut pieces: Vec<(f64, f64)> = Vec::new();
+        for s in segments.iter().filter(|s| s.speaker == label) {
+            let (mut start, end) = (s.start_time + EDGE_SECS, s.end_time - EDGE_SECS);
+            while end - start >= MIN_SAMPLE_SECS {
+                let piece_end = end.min(start + MAX_SAMPLE_SECS);
+                pieces.push((start, piece_end));
+                start = piece_end;
+            }
+        }
+        // Longest first; equal lengths in time order (a stable sort keeps it).
+        pieces.sort_by(|a, b| (b.1 - b.0).total_cmp(&(a.1 - a.0)));
+        for (start, end) in pieces.into_iter().take(per_label) {
+            out.push((label.to_string(), start, end));
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seg(speaker: &str, start: f64, end: f64) -> Segment {
+        Segment {
+            id: "seg_0001".into(),
+            start_time: start,
+            end_time: end,
+            speaker: speaker.into(),
+            text: "x".into(),
+            confidence: None,
+            part_index: None,
+            part_time: None,
+        }
+    }
+
+    #[test]
+    fn long_turns_give_several_samples_and_short_ones_none() {
+        let picks = pick_samples(
+            &[
+                seg("A", 0.0, 14.0),
+                seg("B", 14.0, 17.0),
+                seg("B", 20.0, 23.6),
+                seg("A", 30.0, 34.0),
+            ],
+            3,
+        );
+        let a: Vec<(f64, f64)> = picks
+            .iter()
+            .filter(|p| p.0 == "A")
+            .map(|p| (p.1, p.2))
+            .collect();
+        // 0.2–13.8 → 0.2–6.2, 6.2–12.2 (12.2–13.8 is too short); 30.2–33.8.
+        assert_eq!(a.len(), 3);
+        assert!(a
+            .iter()
+            .all(|(s, e)| e - s >= MIN_SAMPLE_SECS && e - s <= MAX_SAMPLE_SECS + 1e-9));
+        assert!((a[0].0 - 0.2).abs() < 1e-9 && (a[0].1 - 6.2).abs() < 1e-9);
+        // B: 14.2–16.8 is 2.6 s (dropped), 20.2–23.4 is 3.2 s.
+        let b: Vec<_> = picks.iter().filter(|p| p.0 == "B").collect();
+        assert_eq!(b.len(), 1);
+        assert!((b[0].1 - 20.2).abs() < 1e-9);
+        assert_eq!(pick_samples(&[seg("A", 0.0, 40.0)], 2).len(), 2);
+    }
 }

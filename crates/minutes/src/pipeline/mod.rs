@@ -13,6 +13,7 @@ mod prepare_audio;
 pub mod prompt;
 mod summarize;
 mod transcribe;
+pub mod voiceprints;
 
 use std::path::PathBuf;
 
@@ -26,7 +27,10 @@ use crate::store::{
     StageCompletion, StageFailure, StageStart, StepOutcome, StoreError, TaskRecord,
 };
 
-pub use crate::domain::stage::{HOTWORD_SYNC_JOB, NOOP_JOB, REGENERATE_JOB, RETENTION_JOB};
+pub use crate::domain::stage::{
+    ENROLL_VOICEPRINT_JOB, ERASE_VOICEPRINT_JOB, HOTWORD_SYNC_JOB, NOOP_JOB, REGENERATE_JOB,
+    RETENTION_JOB,
+};
 pub use error::{JobError, StageError};
 pub use prepare_audio::normalized_key;
 
@@ -128,6 +132,8 @@ pub async fn execute(app: &App, job: &ClaimedJob) -> Result<(), JobError> {
         REGENERATE_JOB => generate::regenerate(app, job).await,
         RETENTION_JOB => maintenance::run(app, job).await,
         HOTWORD_SYNC_JOB => hotword_sync::run(app, job).await,
+        ENROLL_VOICEPRINT_JOB => voiceprints::enroll(app, job).await,
+        ERASE_VOICEPRINT_JOB => voiceprints::erase(app, job).await,
         NOOP_JOB => Ok(app.store.complete_job(&job.lease()).await?),
         other => Err(JobError::Failed(StageError::permanent(
             "unknown_job",

@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use crate::domain::voiceprint::{EnrolledSpeaker, StoredEmbedding, VoiceprintRegistry};
 pub use error::ProviderError;
 
 /// What an ASR engine is given: one normalized 16 kHz mono s16 WAV of the whole meeting.
@@ -140,12 +141,48 @@ pub struct SpeakerMatch {
     pub confidence: f64,
 }
 
+/// What an enrollment left at the provider.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Enrollment {
+    /// The provider's id of the speaker's feature (what `delete` takes).
+    pub feature_id: String,
+    /// Embeddings the service keeps itself (local engines); empty when the provider keeps
+    /// the feature (remote engines).
+    pub embeddings: Vec<StoredEmbedding>,
+}
+
+/// A voiceprint engine: enrolls named speakers of a tenant's registry and identifies
+/// diarized speakers against it (1:N, top-k ≥ 2 with the gap-rescue decision).
 #[async_trait]
 pub trait Voiceprint: Send + Sync {
+    /// Also recorded on every registry entry enrolled with this engine: identification only
+    /// uses entries of the engine that enrolled them.
     fn name(&self) -> &str;
-    /// Identifies the speakers behind the samples; labels without a confident match are omitted.
-    async fn identify(&self, samples: &[SpeakerSample])
-        -> Result<Vec<SpeakerMatch>, ProviderError>;
+    /// Identifies the speakers behind the samples against the tenant's `registry`; labels
+    /// without a confident match are omitted.
+    async fn identify(
+        &self,
+        registry: &VoiceprintRegistry,
+        samples: &[SpeakerSample],
+    ) -> Result<Vec<SpeakerMatch>, ProviderError>;
+    /// Enrolls `speaker_id` of `tenant_id` from a 16 kHz mono s16 WAV of their speech.
+    async fn enroll(
+        &self,
+        tenant_id: &str,
+        speaker_id: &str,
+        wav: &[u8],
+    ) -> Result<Enrollment, ProviderError> {
+        let _ = (tenant_id, speaker_id, wav);
+        Err(ProviderError::Rejected {
+            provider: self.name().to_string(),
+            detail: "this voiceprint engine does not enroll speakers".into(),
+        })
+    }
+    /// Deletes a feature `enroll` made; deleting one that is already gone succeeds.
+    async fn delete(&self, tenant_id: &str, feature_id: &str) -> Result<(), ProviderError> {
+        let _ = (tenant_id, feature_id);
+        Ok(())
+    }
 }
 
 /// One transcript line a prompt was built from, in structured form (for engines that read the

@@ -12,6 +12,7 @@ mod records;
 mod retention;
 mod sealed;
 mod search;
+mod speakers;
 pub mod sql;
 mod tasks;
 mod templates;
@@ -24,6 +25,7 @@ pub use provider_jobs::{HotwordSyncOutcome, HotwordSyncRecord, ProviderJobStore}
 pub use records::*;
 pub use sealed::{ResealBatch, ResealCursor, SealedFieldStore, SealedTable};
 pub use search::SearchHit;
+pub use speakers::{EnrollmentOutcome, SpeakerRecord, SpeakerStore};
 pub use sql::{DatabaseRole, SqlStore};
 
 #[derive(Debug, thiserror::Error)]
@@ -397,6 +399,7 @@ pub trait Store:
     + ProviderJobStore
     + RetentionStore
     + SearchStore
+    + SpeakerStore
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;

@@ -176,14 +176,18 @@ pub enum SealedTable {
     Artifacts,
     Tasks,
     TaskSteps,
+    Speakers,
+    VoiceprintFeatures,
 }
 
 impl SealedTable {
-    pub const ALL: [SealedTable; 4] = [
+    pub const ALL: [SealedTable; 6] = [
         SealedTable::SpeakerMappings,
         SealedTable::Artifacts,
         SealedTable::Tasks,
         SealedTable::TaskSteps,
+        SealedTable::Speakers,
+        SealedTable::VoiceprintFeatures,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -192,6 +196,8 @@ impl SealedTable {
             SealedTable::Artifacts => "artifacts",
             SealedTable::Tasks => "tasks",
             SealedTable::TaskSteps => "task_steps",
+            SealedTable::Speakers => "speakers",
+            SealedTable::VoiceprintFeatures => "voiceprint_features",
         }
     }
 
@@ -204,6 +210,11 @@ impl SealedTable {
                 "tasks WHERE (confirmed_by IS NOT NULL OR confirmed_by_name IS NOT NULL)"
             }
             SealedTable::TaskSteps => "task_steps WHERE result IS NOT NULL",
+            SealedTable::Speakers => {
+                "speakers WHERE (name IS NOT NULL OR provider_feature_id IS NOT NULL \
+                 OR consent_subject IS NOT NULL OR consent_text IS NOT NULL)"
+            }
+            SealedTable::VoiceprintFeatures => "voiceprint_features WHERE TRUE",
         }
     }
 }
@@ -363,6 +374,54 @@ impl SealedFieldStore for SqlStore {
                             batch.values.add(n);
                         }
                         batch.next = Some(ResealCursor { key: task_id, sub: step });
+                    }
+                }
+                SealedTable::Speakers => {
+                    let sql = format!(
+                        "SELECT id, name, provider_feature_id, consent_subject, consent_text FROM {rows} \
+                         AND id > $1 ORDER BY id LIMIT $2 {lock}");
+                    type Row = (String, Option<String>, Option<String>, Option<String>, Option<String>);
+                    let found: Vec<Row> = sqlx::query_as(&sql)
+                        .bind(&start.key).bind(limit).fetch_all(&mut *tx).await?;
+                    for (id, mut name, mut feature, mut subject, mut text) in found {
+                        batch.rows += 1;
+                        let mut n = ResealCount::default();
+                        for (column, value) in [
+                            (Column::SpeakerName, &mut name),
+                            (Column::SpeakerFeatureId, &mut feature),
+                            (Column::SpeakerConsentSubject, &mut subject),
+                            (Column::SpeakerConsentText, &mut text),
+                        ] {
+                            if let Some(v) = value.as_mut() {
+                                n.add(c.reseal_text(column, &id, v)?);
+                            }
+                        }
+                        if n.changed() {
+                            sqlx::query("UPDATE speakers SET name = $2, provider_feature_id = $3, \
+                                         consent_subject = $4, consent_text = $5 WHERE id = $1")
+                                .bind(&id).bind(&name).bind(&feature).bind(&subject).bind(&text)
+                                .execute(&mut *tx).await?;
+                            batch.rewritten += 1;
+                            batch.values.add(n);
+                        }
+                        batch.next = Some(ResealCursor { key: id, sub: String::new() });
+                    }
+                }
+                SealedTable::VoiceprintFeatures => {
+                    let sql = format!(
+                        "SELECT id, embedding FROM {rows} AND id > $1 ORDER BY id LIMIT $2 {lock}");
+                    let found: Vec<(String, String)> = sqlx::query_as(&sql)
+                        .bind(&start.key).bind(limit).fetch_all(&mut *tx).await?;
+                    for (id, mut embedding) in found {
+                        batch.rows += 1;
+                        let n = c.reseal_text(Column::VoiceprintEmbedding, &id, &mut embedding)?;
+                        if n.changed() {
+                            sqlx::query("UPDATE voiceprint_features SET embedding = $2 WHERE id = $1")
+                                .bind(&id).bind(&embedding).execute(&mut *tx).await?;
+                            batch.rewritten += 1;
+                            batch.values.add(n);
+                        }
+                        batch.next = Some(ResealCursor { key: id, sub: String::new() });
                     }
                 }
             }

@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 use minutes::providers::{
     AsrOutput, AsrSegment, GenerateOutput, GenerateRequest, LanguageModel, ProviderError,
     SpeakerMatch, SpeakerSample, SpeechToText, TokenUsage, TranscribeRequest, Voiceprint,
+    VoiceprintRegistry,
 };
 
 /// Two turns: one in part 1 (< 12.4 s) and one in part 2 of the zh02 parts.
@@ -149,6 +150,7 @@ impl Voiceprint for ScriptedVoiceprint {
 
     async fn identify(
         &self,
+        _registry: &VoiceprintRegistry,
         samples: &[SpeakerSample],
     ) -> Result<Vec<SpeakerMatch>, ProviderError> {
         if self.fail {

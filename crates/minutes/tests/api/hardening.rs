@@ -243,3 +243,37 @@ async fn slow_clients_are_cut_off_by_the_read_timeouts() {
         "{answer}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_routes_and_methods_answer_with_the_error_body() {
+    let t = TestApp::new().await;
+    let token = t.login("hard_routes").await;
+    let (code, body) = t
+        .request(
+            Method::PUT,
+            "/api/v1/tasks",
+            Some(&token),
+            Body::empty(),
+            None,
+        )
+        .await;
+    assert_eq!(code, StatusCode::METHOD_NOT_ALLOWED, "{body}");
+    assert_eq!(body["code"], "method_not_allowed");
+    assert_eq!(body["retryable"], false);
+    let (code, body) = t
+        .request(
+            Method::GET,
+            "/api/v1/no-such-thing",
+            Some(&token),
+            Body::empty(),
+            None,
+        )
+        .await;
+    assert_eq!(code, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["code"], "not_found");
+    let (code, body) = t
+        .request(Method::GET, "/elsewhere", None, Body::empty(), None)
+        .await;
+    assert_eq!(code, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["code"], "not_found");
+}

@@ -30,6 +30,7 @@ mod route_matrix;
 mod search;
 mod security;
 mod sessions;
+mod speakers;
 mod store_contract;
 mod templates;
 mod uploads;

@@ -147,7 +147,10 @@ async fn the_default_budget_is_60_a_minute_and_forwarded_headers_do_not_reset_it
         .unwrap()
         .parse()
         .unwrap();
-    assert!((1..=2).contains(&retry), "one token refills in 1 s: {retry}");
+    assert!(
+        (1..=2).contains(&retry),
+        "one token refills in 1 s: {retry}"
+    );
     assert_eq!(
         get(None).await.unwrap().status(),
         StatusCode::TOO_MANY_REQUESTS

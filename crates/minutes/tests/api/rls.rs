@@ -35,6 +35,8 @@ const TABLES: &[(&str, &str)] = &[
     ("api_keys", "tenant_id"),
     ("prompt_templates", "tenant_id"),
     ("hotword_sets", "tenant_id"),
+    ("speakers", "tenant_id"),
+    ("voiceprint_features", "tenant_id"),
 ];
 
 /// Tables where both tenants of the test certainly have rows.

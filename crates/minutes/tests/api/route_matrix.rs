@@ -3,7 +3,8 @@
 //! resources. The table must cover the router exactly (a route without an entry fails), foreign
 //! answers must not leak the fixture's names, ids or transcript, every answer must match what
 //! `/openapi.json` documents for it, and the fixture is unchanged after every credential but the
-//! valid one has been tried on every route.
+//! valid one has been tried on every route. The table is `route_matrix/cases.rs`, the fixture and
+//! its snapshot `fixture.rs`, the check against `/openapi.json` `conformance.rs`.
 //!
 //! Who is who (identity-provider tokens, so tenants and roles come from claims):
 //! * owner `alice-m` — a member of tenant `acme-t1`; owns every user-level fixture resource
@@ -167,7 +168,7 @@ fn the_matrix_the_documented_routes_and_the_router_agree() {
     let missing: Vec<_> = documented.difference(&matrix).collect();
     assert!(
         missing.is_empty(),
-        "routes without a route-matrix entry (add them to cases() in tests/api/route_matrix.rs): {missing:?}"
+        "routes without a route-matrix entry (add them to cases() in tests/api/route_matrix/cases.rs): {missing:?}"
     );
     let unknown: Vec<_> = matrix.difference(&documented).collect();
     assert!(

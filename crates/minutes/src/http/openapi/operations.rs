@@ -7,6 +7,7 @@ use super::schemas::{
     time, ARTIFACT_TYPES, STATES,
 };
 use crate::domain::task::{ASR_LANGUAGES, OUTPUT_LANGUAGES};
+use crate::domain::voiceprint::CONSENT_METHODS;
 
 /// What the document says about one operation beyond `ROUTES`.
 pub(super) struct Operation {
@@ -568,6 +569,58 @@ pub(super) fn operation(method: &str, path: &str) -> Option<Operation> {
                 ("results", array(schema_ref("SearchResult"))),
             ]))
         }
+        ("post", "/speakers") => {
+            body = form_body(optional(
+                &[
+                    (
+                        "name",
+                        json!({"type": "string", "minLength": 1, "maxLength": 128}),
+                    ),
+                    ("consent_given", one_of(&["true"])),
+                    (
+                        "consent_subject",
+                        json!({"type": "string", "minLength": 1, "maxLength": 128}),
+                    ),
+                    ("consent_text", json!({"type": "string", "maxLength": 4000})),
+                    (
+                        "consent_reference",
+                        json!({"type": "string", "maxLength": 128}),
+                    ),
+                    ("consent_method", one_of(&CONSENT_METHODS)),
+                    (
+                        "consent_version",
+                        json!({"type": "string", "maxLength": 128}),
+                    ),
+                    ("consented_at", time()),
+                    (
+                        "file",
+                        json!({"type": "string", "contentMediaType": "application/octet-stream"}),
+                    ),
+                ],
+                &["name", "consent_given", "consent_subject", "file"],
+            ));
+            vec![(202, json_content(speaker()))]
+        }
+        ("get", "/speakers") => {
+            query_params = paging();
+            ok(object(&[
+                ("speakers", array(speaker())),
+                ("total", of("integer")),
+                ("limit", of("integer")),
+                ("offset", of("integer")),
+            ]))
+        }
+        ("get", "/speakers/{id}") => ok(speaker()),
+        ("delete", "/speakers/{id}") => {
+            let erased = |states: &[&str]| {
+                json_content(object(&[
+                    ("success", of("boolean")),
+                    ("speaker_id", string()),
+                    ("state", one_of(states)),
+                ]))
+            };
+            vec![(200, erased(&["erased"])), (202, erased(&["erasing"]))]
+        }
         _ => return None,
     };
     Some(Operation {
@@ -584,6 +637,36 @@ pub(super) fn undescribed() -> Operation {
         body: None,
         answers: ok(any()),
     }
+}
+
+/// A speakers-registry entry (`http/speaker_registry.rs`).
+fn speaker() -> Value {
+    object(&[
+        ("speaker_id", string()),
+        ("name", nullable("string")),
+        (
+            "state",
+            one_of(&["enrolling", "active", "failed", "erasing", "erased"]),
+        ),
+        ("provider", string()),
+        ("error", nullable("string")),
+        ("sample_seconds", nullable("number")),
+        (
+            "consent",
+            object(&[
+                ("subject", nullable("string")),
+                ("text", nullable("string")),
+                ("reference", nullable("string")),
+                ("method", one_of(&CONSENT_METHODS)),
+                ("version", string()),
+                ("consented_at", time()),
+            ]),
+        ),
+        // The enrolling member's id, for that member and tenant admins; null for others.
+        ("created_by", nullable("string")),
+        ("created_at", time()),
+        ("updated_at", time()),
+    ])
 }
 
 fn task_ids() -> Value {

@@ -230,7 +230,9 @@ pub(super) fn schemas() -> Value {
     json!({
         "Error": {"type": "object", "required": ["detail", "code", "retryable"], "properties": {
             "detail": {"type": "string"}, "code": {"type": "string"}, "retryable": {"type": "boolean"},
-            "errors": {"type": "array", "items": {"type": "object"}}}},
+            // A list of {loc, msg, type} on 422 (of {quota, used, limit} on quota_exceeded); an
+            // object with the queued job's ids on llm_quota_exceeded.
+            "errors": {"type": ["array", "object"], "items": {"type": "object"}}}},
         "Task": task,
         "TaskStatus": status,
         "ArtifactInfo": object(&artifact_info()),

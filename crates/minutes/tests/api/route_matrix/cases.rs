@@ -295,6 +295,23 @@ pub(super) fn cases() -> Vec<Case> {
             with_json(format!("{V}/sessions/batch-restore"), json!({"task_ids": [f.task_batch_trashed]}))
         }),
         case("get", "/search", "a word of the owner's transcript", Owner, anyone, |_| bare(format!("{V}/search?q=Redis"))),
+        // Speakers registry: the tenant's members read it, the member who enrolled a speaker (or a
+        // tenant admin) erases, other tenants see nothing. The matrix app has no voiceprint
+        // engine, so enrolling is refused (409) for everyone and creates nothing.
+        case("post", "/speakers", "no voiceprint engine", Owner, (409, 409, 409), |_| {
+            with_form(format!("{V}/speakers"), vec![
+                ("name", None, b"matrix speaker".to_vec()),
+                ("consent_given", None, b"true".to_vec()),
+                ("consent_subject", None, b"matrix speaker".to_vec()),
+                ("consent_text", None, b"I agree.".to_vec()),
+                ("file", Some("s.wav"), tiny_wav()),
+            ])
+        }),
+        case("get", "/speakers", "list", Owner, anyone, |_| bare(format!("{V}/speakers?limit=1000"))),
+        case("get", "/speakers/{id}", "tenant speaker", Owner, (200, 200, 404), |f| bare(format!("{V}/speakers/{}", f.speaker))),
+        case("delete", "/speakers/{id}", "enrolled by the owner", Owner, (200, 403, 404), |f| {
+            bare(format!("{V}/speakers/{}", f.speaker_erase))
+        }),
     ]
 }
 

@@ -44,6 +44,9 @@ pub(super) struct Fx {
     pub(super) folder_delete: String,
     pub(super) api_key: String,
     pub(super) api_key_delete: String,
+    /// Speakers-registry entries enrolled by the owner (the tenant's members see them).
+    pub(super) speaker: String,
+    pub(super) speaker_erase: String,
 }
 
 impl Fx {
@@ -88,6 +91,8 @@ impl Fx {
             TENANT_MARK,
             &self.tenant_hotwords,
             &self.tenant_hotwords_delete,
+            &self.speaker,
+            &self.speaker_erase,
         ]
     }
 }
@@ -190,6 +195,36 @@ async fn hotword_set(t: &TestApp, token: &str, name: &str, scope: &str) -> Strin
     id(&body, "hotword_set_id")
 }
 
+/// A registry entry enrolled by the owner, written through the store: the matrix app has no
+/// voiceprint engine (its enrollment job, never run, is counted in the snapshot like others).
+async fn speaker(t: &TestApp, name: &str) -> String {
+    let now = chrono::Utc::now();
+    let s = minutes::store::SpeakerRecord {
+        id: minutes::domain::ids::new_id("spk"),
+        tenant_id: TENANT.into(),
+        name: Some(name.into()),
+        provider: "local-campplus".into(),
+        provider_feature_id: None,
+        state: "enrolling".into(),
+        error: None,
+        sample_seconds: Some(10.0),
+        consent_subject: Some(name.into()),
+        consent_text: Some("I agree.".into()),
+        consent_reference: None,
+        consent_method: "electronic".into(),
+        consent_version: "1".into(),
+        consented_at: now,
+        created_by: OWNER.into(),
+        created_at: now,
+        updated_at: now,
+        erased_at: None,
+        erased_by: None,
+    };
+    let job = minutes::pipeline::voiceprints::enroll_job(&t.app, TENANT, &s.id);
+    t.app.store.create_speaker(&s, &job).await.unwrap();
+    s.id
+}
+
 pub(super) async fn fixture(t: &TestApp, tok: &Tokens) -> Fx {
     let alice = tok.owner.as_str();
     let mut f = Fx {
@@ -276,6 +311,9 @@ pub(super) async fn fixture(t: &TestApp, tok: &Tokens) -> Fx {
         "folder_id",
     );
 
+    f.speaker = speaker(t, &format!("{TENANT_MARK} speaker")).await;
+    f.speaker_erase = speaker(t, &format!("{TENANT_MARK} speaker 2")).await;
+
     let uri = format!("{V}/api-keys");
     let key = |n: &str| Some(json!({"name": format!("{MARK} {n}"), "scopes": ["read", "write"]}));
     f.api_key = id(&ok(t, Method::POST, &uri, alice, key("key")).await, "id");
@@ -297,6 +335,9 @@ pub(super) async fn snapshot(t: &TestApp, f: &Fx, tok: &Tokens) -> BTreeMap<Stri
         format!("{V}/prompt-templates"),
         format!("{V}/folders"),
         format!("{V}/api-keys"),
+        format!("{V}/speakers?limit=1000"),
+        format!("{V}/speakers/{}", f.speaker),
+        format!("{V}/speakers/{}", f.speaker_erase),
     ];
     for task in [&f.task, &f.task_confirm] {
         uris.push(format!("{V}/tasks/{task}/transcript"));

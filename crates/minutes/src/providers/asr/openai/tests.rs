@@ -389,7 +389,11 @@ fn settings_defaults_and_redaction() {
 async fn a_rate_limited_key_hands_over_to_the_next_one() {
     // The server limits the first key and serves the second.
     let seen: Arc<Mutex<Vec<String>>> = Arc::default();
-    let handler = |State(seen): State<Arc<Mutex<Vec<String>>>>, headers: AxHeaders| async move {
+    // The upload is read before answering, as real servers do: answering early and closing
+    // the connection would turn the 429 into a transport error on the client side.
+    let handler = |State(seen): State<Arc<Mutex<Vec<String>>>>,
+                   headers: AxHeaders,
+                   _upload: axum::body::Bytes| async move {
         let auth = headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())

@@ -364,7 +364,7 @@ async fn long_rate_limits_exhaust_the_pool_with_quota_exceeded() {
 
 #[tokio::test]
 async fn insufficient_quota_rests_the_key_and_tries_the_next() {
-    let handler = |headers: AxHeaders| async move {
+    let handler = |headers: AxHeaders, _body: String| async move {
         let auth = headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())

@@ -1,0 +1,2 @@
+DROP TABLE voiceprint_features;
+DROP TABLE speakers;
