@@ -22,7 +22,7 @@ use crate::providers::keys::{KeyPool, ProviderClock};
 use crate::providers::llm::extractive::ExtractiveGenerator;
 use crate::providers::llm::gemini::Gemini;
 use crate::providers::llm::openai::OpenAiChat;
-use crate::providers::voiceprint::{LocalVoiceprint, LocalVoiceprintSettings};
+use crate::providers::voiceprint::{IflytekVoiceprint, LocalVoiceprint, LocalVoiceprintSettings};
 use crate::providers::{Diarizer, LanguageModel, SpeechToText, Voiceprint};
 use crate::queue::{Clock, SystemClock};
 use crate::ratelimit::{MemoryLimiter, RateLimiter, RedisLimiter};
@@ -249,7 +249,10 @@ impl ProviderClock for PoolClock {
 /// The configured voiceprint engine (`voiceprint.provider`). The local engine needs the
 /// CAM++ model: unlike diarization it has no degraded mode (fbank statistics do not carry a
 /// voice from one recording to another), so a missing model stops the start.
-pub fn voiceprint_from_config(config: &Config) -> anyhow::Result<Option<Arc<dyn Voiceprint>>> {
+pub fn voiceprint_from_config(
+    config: &Config,
+    egress: &EgressPolicy,
+) -> anyhow::Result<Option<Arc<dyn Voiceprint>>> {
     Ok(match config.voiceprint.provider {
         VoiceprintProviderKind::None => None,
         VoiceprintProviderKind::Local => {
@@ -266,6 +269,10 @@ pub fn voiceprint_from_config(config: &Config) -> anyhow::Result<Option<Arc<dyn 
                 thresholds: config.voiceprint.local.thresholds,
             })))
         }
+        VoiceprintProviderKind::Iflytek => Some(Arc::new(
+            IflytekVoiceprint::new(config.voiceprint.iflytek.clone(), egress)
+                .context("voiceprint.iflytek")?,
+        )),
     })
 }
 
@@ -349,7 +356,7 @@ fn engines_from_config(
         }
         LlmProviderKind::Local => Arc::new(ExtractiveGenerator::new()),
     };
-    let voiceprint = voiceprint_from_config(config)?;
+    let voiceprint = voiceprint_from_config(config, egress)?;
     let diarizer: Option<Arc<dyn Diarizer>> = match config.diarization.provider {
         DiarizationProviderKind::None => None,
         DiarizationProviderKind::Local => {

@@ -211,6 +211,8 @@ pub enum VoiceprintProviderKind {
     None,
     /// CAM++ embeddings on the CPU, kept (sealed) in the database.
     Local,
+    /// iFlyTek's 声纹识别 WebAPI (a feature group per tenant at the provider).
+    Iflytek,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -243,6 +245,7 @@ pub struct VoiceprintConfig {
     pub samples_per_label: usize,
     pub enrollment: VoiceprintEnrollmentConfig,
     pub local: LocalVoiceprintConfig,
+    pub iflytek: crate::providers::voiceprint::IflytekVoiceprintSettings,
 }
 
 /// What `POST /speakers` accepts as an enrollment sample.
@@ -446,6 +449,19 @@ impl Config {
                 key: "voiceprint.local.thresholds",
                 reason,
             })?;
+        v.iflytek
+            .thresholds
+            .validate()
+            .map_err(|reason| ConfigError::Invalid {
+                key: "voiceprint.iflytek.thresholds",
+                reason,
+            })?;
+        if v.iflytek.max_qps.is_nan() || v.iflytek.max_qps <= 0.0 {
+            return Err(ConfigError::Invalid {
+                key: "voiceprint.iflytek.max_qps",
+                reason: "must be above 0".into(),
+            });
+        }
         let e = &v.enrollment;
         if !(e.min_speech_secs > 0.0 && e.min_speech_secs < e.max_speech_secs) {
             return Err(ConfigError::Invalid {

@@ -1,6 +1,8 @@
 //! Voiceprint engines: enrollment into a tenant's speakers registry and 1:N identification
-//! with the gap-rescue decision. `local.rs` (CAM++ on the CPU, embeddings kept by the service).
+//! with the gap-rescue decision. `local.rs` (CAM++ on the CPU, embeddings kept by the service),
+//! `iflytek.rs` (iFlyTek's 声纹识别 API, features kept by the provider).
 //! Shared here: the configurable thresholds and the vote over several samples per label.
+pub mod iflytek;
 pub mod local;
 
 use std::collections::BTreeMap;
@@ -8,6 +10,7 @@ use std::collections::BTreeMap;
 use minutes_speaker::identify::{decide, Decision, Thresholds};
 use serde::{Deserialize, Serialize};
 
+pub use iflytek::{IflytekVoiceprint, IflytekVoiceprintSettings};
 pub use local::{LocalVoiceprint, LocalVoiceprintSettings};
 
 /// The gap-rescue decision's thresholds. Scores are engine-specific, so each engine has its
