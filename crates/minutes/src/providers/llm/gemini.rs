@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 pub use schema::{to_response_schema, SchemaError};
 
-use super::openai::strip_code_fence;
+use super::openai::json_object;
 use crate::egress::EgressPolicy;
 use crate::providers::http::{
     body_excerpt, check_base_url, classify_status, endpoint, parse_retry_after, serialize_redacted,
@@ -310,18 +310,7 @@ impl Gemini {
         if text.trim().is_empty() {
             return Err(self.invalid("the candidate has no text"));
         }
-        let content: Value = serde_json::from_str(strip_code_fence(&text)).map_err(|e| {
-            self.invalid(format!(
-                "answer is not JSON ({e}): {}",
-                body_excerpt(text.as_bytes(), None)
-            ))
-        })?;
-        if !content.is_object() {
-            return Err(self.invalid(format!(
-                "answer is not a JSON object: {}",
-                body_excerpt(content.to_string().as_bytes(), None)
-            )));
-        }
+        let content = json_object(&text).map_err(|e| self.invalid(e))?;
         let usage = resp.usage_metadata.unwrap_or_default();
         Ok(GenerateOutput {
             content,

@@ -229,18 +229,7 @@ impl OpenAiChat {
                 )
             }
         };
-        let content: Value = serde_json::from_str(strip_code_fence(&content)).map_err(|e| {
-            self.invalid(format!(
-                "content is not JSON ({e}): {}",
-                body_excerpt(content.as_bytes(), None)
-            ))
-        })?;
-        if !content.is_object() {
-            return Err(self.invalid(format!(
-                "content is not a JSON object: {}",
-                body_excerpt(content.to_string().as_bytes(), None)
-            )));
-        }
+        let content = json_object(&content).map_err(|e| self.invalid(e))?;
         let usage = resp.usage.unwrap_or_default();
         Ok(GenerateOutput {
             content,
@@ -284,6 +273,23 @@ impl LanguageModel for OpenAiChat {
             })
             .await
     }
+}
+
+/// The model's answer as a JSON object (a code fence around it tolerated), or why it is not.
+pub(crate) fn json_object(text: &str) -> Result<Value, String> {
+    let value: Value = serde_json::from_str(strip_code_fence(text)).map_err(|e| {
+        format!(
+            "the answer is not JSON ({e}): {}",
+            body_excerpt(text.as_bytes(), None)
+        )
+    })?;
+    if !value.is_object() {
+        return Err(format!(
+            "the answer is not a JSON object: {}",
+            body_excerpt(value.to_string().as_bytes(), None)
+        ));
+    }
+    Ok(value)
 }
 
 /// Removes a Markdown code fence (```` ```json … ``` ````) that some servers wrap JSON in even in

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::{vote, SampleVerdict, ScoreThresholds};
+use super::{named_matches, SampleVerdict, ScoreThresholds};
 use crate::egress::EgressPolicy;
 use crate::providers::hotword_tables::read_secret;
 use crate::providers::http::{
@@ -432,21 +432,7 @@ impl Voiceprint for IflytekVoiceprint {
                 accepted,
             });
         }
-        Ok(vote(&verdicts)
-            .into_iter()
-            .filter_map(|v| {
-                let s = registry
-                    .speakers
-                    .iter()
-                    .find(|s| s.speaker_id == v.speaker_id)?;
-                Some(SpeakerMatch {
-                    label: v.label,
-                    name: s.name.clone(),
-                    speaker_id: Some(s.speaker_id.clone()),
-                    confidence: (v.confidence * 1000.0).round() / 1000.0,
-                })
-            })
-            .collect())
+        Ok(named_matches(&verdicts, registry))
     }
 
     async fn enroll(

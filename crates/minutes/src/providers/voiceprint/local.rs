@@ -11,7 +11,7 @@ use minutes_audio::vad;
 use minutes_speaker::identify::top_k;
 use minutes_speaker::{centroid, CamPlus};
 
-use super::{vote, SampleVerdict, ScoreThresholds};
+use super::{named_matches, SampleVerdict, ScoreThresholds};
 use crate::providers::{
     Enrollment, ProviderError, SpeakerMatch, SpeakerSample, StoredEmbedding, Voiceprint,
     VoiceprintRegistry,
@@ -171,21 +171,7 @@ impl Inner {
                 accepted,
             });
         }
-        Ok(vote(&verdicts)
-            .into_iter()
-            .filter_map(|v| {
-                let speaker = registry
-                    .speakers
-                    .iter()
-                    .find(|s| s.speaker_id == v.speaker_id)?;
-                Some(SpeakerMatch {
-                    label: v.label,
-                    name: speaker.name.clone(),
-                    speaker_id: Some(speaker.speaker_id.clone()),
-                    confidence: (v.confidence * 1000.0).round() / 1000.0,
-                })
-            })
-            .collect())
+        Ok(named_matches(&verdicts, registry))
     }
 }
 

@@ -89,6 +89,28 @@ pub struct LabelVote {
     pub samples: usize,
 }
 
+/// The labels the vote named, with the registry names (3-decimal confidence).
+pub fn named_matches(
+    verdicts: &[SampleVerdict],
+    registry: &crate::domain::voiceprint::VoiceprintRegistry,
+) -> Vec<crate::providers::SpeakerMatch> {
+    vote(verdicts)
+        .into_iter()
+        .filter_map(|v| {
+            let speaker = registry
+                .speakers
+                .iter()
+                .find(|s| s.speaker_id == v.speaker_id)?;
+            Some(crate::providers::SpeakerMatch {
+                label: v.label,
+                name: speaker.name.clone(),
+                speaker_id: Some(speaker.speaker_id.clone()),
+                confidence: (v.confidence * 1000.0).round() / 1000.0,
+            })
+        })
+        .collect()
+}
+
 /// Every label's samples vote; a speaker wins a label with a strict majority of its samples
 /// (samples that matched nobody count against), so one lucky sample among three cannot name a
 /// label, and a label split between two people stays unknown. Labels in order.
