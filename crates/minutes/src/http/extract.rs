@@ -241,6 +241,14 @@ impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
     }
 }
 
+/// A list request's page: `limit` 1..=1000 (100 when absent), `offset` ≥ 0.
+pub fn page(limit: Option<i64>, offset: Option<i64>) -> (i64, i64) {
+    (
+        limit.unwrap_or(100).clamp(1, 1000),
+        offset.unwrap_or(0).max(0),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::nesting_exceeds;

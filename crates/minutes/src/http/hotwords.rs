@@ -244,15 +244,10 @@ pub async fn list(
     caller: Caller,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Value>> {
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let (limit, offset) = super::extract::page(q.limit, q.offset);
     let (sets, total) = app
         .store
-        .list_hotword_sets(
-            &caller.owner(),
-            q.scope.as_deref(),
-            limit,
-            q.offset.unwrap_or(0).max(0),
-        )
+        .list_hotword_sets(&caller.owner(), q.scope.as_deref(), limit, offset)
         .await?;
     Ok(Json(
         json!({"hotword_sets": sets.iter().map(|s| view(s, false)).collect::<Vec<_>>(), "total": total}),

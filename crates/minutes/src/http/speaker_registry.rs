@@ -297,8 +297,7 @@ pub async fn list(
     caller: Caller,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Value>> {
-    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let offset = q.offset.unwrap_or(0).max(0);
+    let (limit, offset) = super::extract::page(q.limit, q.offset);
     let (speakers, total) = app
         .store
         .list_speakers(&caller.tenant_id, limit, offset)

@@ -236,6 +236,7 @@ pub async fn list(
             ));
         }
     }
+    let (limit, offset) = super::extract::page(q.limit, q.offset);
     let filter = TaskFilter {
         state: q.state,
         // "" selects the root (tasks in no folder), as in the original.
@@ -243,8 +244,8 @@ pub async fn list(
             .folder_id
             .map(|f| if f.is_empty() { None } else { Some(f) }),
         include_deleted: q.include_deleted,
-        limit: q.limit.unwrap_or(100).clamp(1, 1000),
-        offset: q.offset.unwrap_or(0).max(0),
+        limit,
+        offset,
     };
     let tasks = app.store.list_tasks(&caller.owner(), &filter).await?;
     let mut out = Vec::with_capacity(tasks.len());
