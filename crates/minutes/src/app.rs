@@ -20,6 +20,7 @@ use crate::providers::diarization::local::{LocalDiarizer, LocalDiarizerSettings}
 use crate::providers::hotword_tables::BoostingTables;
 use crate::providers::keys::{KeyPool, ProviderClock};
 use crate::providers::llm::extractive::ExtractiveGenerator;
+use crate::providers::llm::fallback::FallbackLlm;
 use crate::providers::llm::gemini::Gemini;
 use crate::providers::llm::openai::OpenAiChat;
 use crate::providers::voiceprint::{IflytekVoiceprint, LocalVoiceprint, LocalVoiceprintSettings};
@@ -28,6 +29,7 @@ use crate::queue::{Clock, SystemClock};
 use crate::ratelimit::{MemoryLimiter, RateLimiter, RedisLimiter};
 use crate::storage::{ObjectStorage, UrlSigner};
 use crate::store::sql::ConnectOptions;
+use crate::telemetry::metrics::Metrics;
 use crate::store::{DatabaseRole, Migrator, SqlStore, Store, TemplateStore};
 
 pub struct App {
@@ -50,6 +52,8 @@ pub struct App {
     pub egress: EgressPolicy,
     /// `None` when rate limiting is turned off.
     pub limiter: Option<Arc<dyn RateLimiter>>,
+    /// This process's Prometheus metrics.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Engines chosen by the caller instead of by configuration (tests use scripted engines here).
@@ -104,9 +108,10 @@ impl App {
         }
         let egress = EgressPolicy::from_config(&config.network);
         let clock = overrides.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let metrics = Arc::new(Metrics::new());
         let (engines, key_pools) = match overrides.engines {
             Some(e) => (e, Vec::new()),
-            None => engines_from_config(config, &egress, &clock, &objects)?,
+            None => engines_from_config(config, &egress, &clock, &objects, &metrics)?,
         };
         warm.await.context("loading the search dictionary")?;
         let limiter = limiter_from_config(config).await?;
@@ -127,6 +132,7 @@ impl App {
             auth: Arc::new(auth),
             egress,
             limiter,
+            metrics,
         })
     }
 }
@@ -281,6 +287,7 @@ fn engines_from_config(
     egress: &EgressPolicy,
     clock: &Arc<dyn Clock>,
     objects: &ObjectStorage,
+    metrics: &Arc<Metrics>,
 ) -> anyhow::Result<(Engines, Vec<Arc<KeyPool>>)> {
     let pool_clock: Arc<dyn ProviderClock> = Arc::new(PoolClock(clock.clone()));
     let pools = &config.provider_keys;
@@ -329,32 +336,41 @@ fn engines_from_config(
     let asr: Arc<dyn SpeechToText> = if chain.len() == 1 {
         chain.remove(0)
     } else {
-        Arc::new(FallbackAsr::new(chain))
+        Arc::new(FallbackAsr::new(chain).with_metrics(metrics.clone()))
     };
-    let llm: Arc<dyn LanguageModel> = match config.llm.provider {
-        LlmProviderKind::Openai => {
-            let llm = OpenAiChat::with_pool(
-                config.llm.openai.clone(),
-                egress,
-                pools.clone(),
-                pool_clock.clone(),
-            )
-            .context("llm.openai")?;
-            key_pools.push(llm.key_pool());
-            Arc::new(llm)
-        }
-        LlmProviderKind::Gemini => {
-            let llm = Gemini::with_pool(
-                config.llm.gemini.clone(),
-                egress,
-                pools.clone(),
-                pool_clock.clone(),
-            )
-            .context("llm.gemini")?;
-            key_pools.push(llm.key_pool());
-            Arc::new(llm)
-        }
-        LlmProviderKind::Local => Arc::new(ExtractiveGenerator::new()),
+    let mut llm_for = |kind: LlmProviderKind| -> anyhow::Result<Arc<dyn LanguageModel>> {
+        Ok(match kind {
+            LlmProviderKind::Openai => {
+                let llm = OpenAiChat::with_pool(
+                    config.llm.openai.clone(),
+                    egress,
+                    pools.clone(),
+                    pool_clock.clone(),
+                )
+                .context("llm.openai")?;
+                key_pools.push(llm.key_pool());
+                Arc::new(llm)
+            }
+            LlmProviderKind::Gemini => {
+                let llm = Gemini::with_pool(
+                    config.llm.gemini.clone(),
+                    egress,
+                    pools.clone(),
+                    pool_clock.clone(),
+                )
+                .context("llm.gemini")?;
+                key_pools.push(llm.key_pool());
+                Arc::new(llm)
+            }
+            LlmProviderKind::Local => Arc::new(ExtractiveGenerator::new()),
+        })
+    };
+    let primary_llm = llm_for(config.llm.provider)?;
+    let llm: Arc<dyn LanguageModel> = match config.llm.fallback {
+        Some(kind) => Arc::new(
+            FallbackLlm::new(vec![primary_llm, llm_for(kind)?]).with_metrics(metrics.clone()),
+        ),
+        None => primary_llm,
     };
     let voiceprint = voiceprint_from_config(config, egress)?;
     let diarizer: Option<Arc<dyn Diarizer>> = match config.diarization.provider {

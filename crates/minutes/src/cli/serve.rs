@@ -61,7 +61,24 @@ pub async fn worker(
         }
         opts.queues = queues;
     }
-    Worker::new(app.clone(), opts).run(shutdown_token()).await;
+    let shutdown = shutdown_token();
+    if let (true, Some(bind)) = (config.metrics.enabled, &config.metrics.worker_bind) {
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .with_context(|| format!("binding metrics.worker_bind {bind}"))?;
+        tracing::info!(%bind, "serving /metrics and /health");
+        let router = crate::http::worker_router(app.clone());
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            let served = axum::serve(listener, router)
+                .with_graceful_shutdown(async move { stop.cancelled().await })
+                .await;
+            if let Err(e) = served {
+                tracing::warn!(error = %e, "the metrics listener stopped");
+            }
+        });
+    }
+    Worker::new(app.clone(), opts).run(shutdown).await;
     app.sql.close().await;
     Ok(())
 }

@@ -1,5 +1,8 @@
 //! Layered configuration: embedded defaults → optional YAML file → `MINUTES__SECTION__KEY` env.
 //! Secrets are `SecretString`s: they never print, and `config print` redacts them.
+mod engines;
+mod limits;
+mod pricing;
 mod secret;
 mod security;
 
@@ -10,12 +13,11 @@ use figment::Figment;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use crate::providers::asr::openai::OpenAiAsrSettings;
-use crate::providers::asr::volcano::VolcanoAsrSettings;
 use crate::providers::keys::KeyPoolSettings;
-use crate::providers::llm::gemini::GeminiSettings;
-use crate::providers::llm::openai::OpenAiChatSettings;
 
+pub use engines::*;
+pub use limits::*;
+pub use pricing::{EstimateAssumptions, Micros, PricingConfig, TokenPrice};
 pub use secret::{redact, redact_dsn};
 pub use security::{ApiKeyConfig, IdpConfig, NetworkConfig, StaticKey};
 
@@ -52,6 +54,9 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub rate_limit: RateLimitConfig,
     pub quotas: QuotaConfig,
+    /// Provider price tables for the cost ledger and estimates.
+    pub pricing: PricingConfig,
+    pub metrics: MetricsConfig,
     pub network: NetworkConfig,
     pub encryption: EncryptionConfig,
     pub log: LogConfig,
@@ -133,227 +138,10 @@ pub struct AudioConfig {
     pub max_duration_secs: f64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AsrProviderKind {
-    Openai,
-    /// Embedded Whisper on CTranslate2 (needs the `local-asr` cargo feature and a model).
-    Local,
-    /// Volcano Engine BigModel file recognition (needs an object store that presigns URLs).
-    Volcano,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AsrConfig {
-    pub primary: AsrProviderKind,
-    pub fallback: Option<AsrProviderKind>,
-    pub openai: OpenAiAsrSettings,
-    pub local: LocalAsrSettings,
-    #[serde(default)]
-    pub volcano: VolcanoAsrSettings,
-}
-
-impl AsrConfig {
-    /// Whether Volcano is in the chain (primary or fallback).
-    pub fn uses_volcano(&self) -> bool {
-        self.primary == AsrProviderKind::Volcano || self.fallback == Some(AsrProviderKind::Volcano)
-    }
-}
-
-/// The embedded Whisper engine (`asr.primary: local`, cargo feature `local-asr`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LocalAsrSettings {
-    /// A catalog name (`whisper-base`, `whisper-tiny-en`) or a CTranslate2 Whisper directory.
-    pub model: String,
-    /// CTranslate2 compute type: int8, int8_float32, float32 …
-    pub compute_type: String,
-    /// Intra-op threads (0 = one per core).
-    pub threads: usize,
-    pub beam_size: usize,
-    /// Segments sampled for language detection when the task's language is `auto`.
-    pub detect_language_segments: usize,
-}
-
-/// Where installed offline models live (`minutes models install`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ModelsConfig {
-    /// Empty means `$MINUTES_MODELS_DIR`, else `{data_dir}/models`.
-    pub dir: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LlmProviderKind {
-    Openai,
-    /// Google's Gemini API.
-    Gemini,
-    /// The offline extractive generator (no model; rule- and rank-based minutes).
-    Local,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LlmConfig {
-    pub provider: LlmProviderKind,
-    /// Transcripts longer than this (characters of prompt lines) are summarised map-reduce.
-    pub max_transcript_chars: usize,
-    pub openai: OpenAiChatSettings,
-    pub gemini: GeminiSettings,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum VoiceprintProviderKind {
-    /// No voiceprint engine: the identify stage records itself as skipped.
-    None,
-    /// CAM++ embeddings on the CPU, kept (sealed) in the database.
-    Local,
-    /// iFlyTek's 声纹识别 WebAPI (a feature group per tenant at the provider).
-    Iflytek,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DiarizationProviderKind {
-    /// Transcripts from engines without speaker labels keep one speaker.
-    None,
-    /// CAM++ embeddings + clustering (fbank statistics when the model is not installed).
-    Local,
-}
-
-/// Speaker separation for ASR engines that return no speakers (the local Whisper).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DiarizationConfig {
-    pub provider: DiarizationProviderKind,
-    /// A catalog name (`campplus-zh-en`) or the path of a CAM++ state dict.
-    pub model: String,
-    /// Cosine-distance threshold for merging clusters; null = the engine's measured default.
-    pub threshold: Option<f32>,
-    /// Upper bound on speakers when known; null = estimated from the threshold.
-    pub max_speakers: Option<usize>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct VoiceprintConfig {
-    pub provider: VoiceprintProviderKind,
-    /// Samples (3–6 s each) cut per diarized label for identification; they vote.
-    pub samples_per_label: usize,
-    pub enrollment: VoiceprintEnrollmentConfig,
-    pub local: LocalVoiceprintConfig,
-    pub iflytek: crate::providers::voiceprint::IflytekVoiceprintSettings,
-}
-
-/// What `POST /speakers` accepts as an enrollment sample.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct VoiceprintEnrollmentConfig {
-    pub max_sample_bytes: u64,
-    /// Seconds of speech (after the energy VAD) the sample must hold.
-    pub min_speech_secs: f64,
-    pub max_speech_secs: f64,
-}
-
-/// `voiceprint.provider: local`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LocalVoiceprintConfig {
-    /// A catalog name (`campplus-zh-en`) or the path of a CAM++ state dict.
-    pub model: String,
-    pub thresholds: crate::providers::voiceprint::ScoreThresholds,
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineConfig {
     pub default_template: String,
-}
-
-/// Request budgets per authenticated user (GCRA); shared through Redis when `redis_url` is set.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RateLimitConfig {
-    pub enabled: bool,
-    pub per_minute: u32,
-    pub upload_per_minute: u32,
-    pub login_per_minute: u32,
-    #[serde(serialize_with = "secret::redact_url")]
-    pub redis_url: String,
-    pub key_prefix: String,
-}
-
-/// Per-tenant limits, checked before work is accepted (0 = unlimited). The top-level numbers
-/// apply to every tenant; `tenants.<id>` overrides any of them for one tenant.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct QuotaConfig {
-    pub audio_minutes_per_month: u64,
-    pub concurrent_pipelines: u64,
-    pub llm_tokens_per_month: u64,
-    pub storage_bytes: u64,
-    /// Share of a quota from which `GET /quota` warns.
-    pub warn_at: f64,
-    #[serde(default)]
-    pub tenants: std::collections::BTreeMap<String, QuotaOverride>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QuotaLimits {
-    pub audio_minutes_per_month: u64,
-    pub concurrent_pipelines: u64,
-    pub llm_tokens_per_month: u64,
-    pub storage_bytes: u64,
-}
-
-/// One tenant's limits where they differ from the defaults.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct QuotaOverride {
-    pub audio_minutes_per_month: Option<u64>,
-    pub concurrent_pipelines: Option<u64>,
-    pub llm_tokens_per_month: Option<u64>,
-    pub storage_bytes: Option<u64>,
-}
-
-impl QuotaConfig {
-    /// The limits that apply to `tenant_id`.
-    pub fn limits_for(&self, tenant_id: &str) -> QuotaLimits {
-        let d = QuotaLimits {
-            audio_minutes_per_month: self.audio_minutes_per_month,
-            concurrent_pipelines: self.concurrent_pipelines,
-            llm_tokens_per_month: self.llm_tokens_per_month,
-            storage_bytes: self.storage_bytes,
-        };
-        match self.tenants.get(tenant_id) {
-            None => d,
-            Some(o) => QuotaLimits {
-                audio_minutes_per_month: o
-                    .audio_minutes_per_month
-                    .unwrap_or(d.audio_minutes_per_month),
-                concurrent_pipelines: o.concurrent_pipelines.unwrap_or(d.concurrent_pipelines),
-                llm_tokens_per_month: o.llm_tokens_per_month.unwrap_or(d.llm_tokens_per_month),
-                storage_bytes: o.storage_bytes.unwrap_or(d.storage_bytes),
-            },
-        }
-    }
-}
-
-/// How long trash and audio are kept (text is kept); enforced by the hourly retention job.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RetentionConfig {
-    pub trash_days: u32,
-    /// Audio of confirmed, uncorrected tasks is kept this long after completion.
-    pub audio_days: u32,
-    /// Audio of confirmed tasks that were corrected is kept this long after confirmation.
-    pub audio_extended_days: u32,
-    /// Hard maximum for any audio (unconfirmed tasks keep theirs until then).
-    pub audio_max_days: u32,
-    pub interval_minutes: u32,
 }
 
 /// Field-level encryption of personal data. The keys themselves are never configuration: they
@@ -380,6 +168,23 @@ pub enum LogFormat {
 pub struct LogConfig {
     pub format: LogFormat,
     pub filter: String,
+}
+
+/// `GET /metrics` (Prometheus text format).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    /// A file holding the bearer token scrapers must send; none = the endpoint is open (it
+    /// carries counts and provider names, no personal data). Required in production.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    #[serde(skip)]
+    pub token: Option<SecretString>,
+    /// Where `minutes worker` serves `/metrics` and `/health` (host:port); none = nowhere.
+    /// `minutes serve` always serves them with the API.
+    #[serde(default)]
+    pub worker_bind: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -440,44 +245,6 @@ impl Config {
         Ok(config)
     }
 
-    fn validate_voiceprint(&self) -> Result<(), ConfigError> {
-        let v = &self.voiceprint;
-        v.local
-            .thresholds
-            .validate()
-            .map_err(|reason| ConfigError::Invalid {
-                key: "voiceprint.local.thresholds",
-                reason,
-            })?;
-        v.iflytek
-            .thresholds
-            .validate()
-            .map_err(|reason| ConfigError::Invalid {
-                key: "voiceprint.iflytek.thresholds",
-                reason,
-            })?;
-        if v.iflytek.max_qps.is_nan() || v.iflytek.max_qps <= 0.0 {
-            return Err(ConfigError::Invalid {
-                key: "voiceprint.iflytek.max_qps",
-                reason: "must be above 0".into(),
-            });
-        }
-        let e = &v.enrollment;
-        if !(e.min_speech_secs > 0.0 && e.min_speech_secs < e.max_speech_secs) {
-            return Err(ConfigError::Invalid {
-                key: "voiceprint.enrollment",
-                reason: "needs 0 < min_speech_secs < max_speech_secs".into(),
-            });
-        }
-        if !(1..=20).contains(&v.samples_per_label) {
-            return Err(ConfigError::Invalid {
-                key: "voiceprint.samples_per_label",
-                reason: "between 1 and 20".into(),
-            });
-        }
-        Ok(())
-    }
-
     /// Fills derived defaults and rejects combinations that cannot work.
     fn resolve(&mut self) -> Result<(), ConfigError> {
         if self.database.url.trim().is_empty() {
@@ -515,7 +282,9 @@ impl Config {
         }) {
             return Err(ConfigError::Invalid {
                 key: "server.cors_origins",
-                reason: format!("`{bad}`: list exact origins like https://app.example.com (no `*`, no trailing slash)"),
+                reason: format!(
+                    "`{bad}`: list exact origins like https://app.example.com (no `*`, no trailing slash)"
+                ),
             });
         }
         if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
@@ -527,7 +296,27 @@ impl Config {
                 ),
             });
         }
-        self.validate_voiceprint()?;
+        self.voiceprint.validate()?;
+        self.pricing.validate()?;
+        if let Some(path) = self.metrics.token_file.clone() {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|source| ConfigError::Read { path, source })?;
+            self.metrics.token = Some(SecretString::from(text.trim().to_string()));
+        }
+        if let Some(token) = std::env::var("MINUTES_METRICS_TOKEN")
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+        {
+            self.metrics.token = Some(SecretString::from(token.trim().to_string()));
+        }
+        if let Some(bind) = &self.metrics.worker_bind {
+            if bind.parse::<std::net::SocketAddr>().is_err() {
+                return Err(ConfigError::Invalid {
+                    key: "metrics.worker_bind",
+                    reason: format!("`{bind}` is not host:port (e.g. 0.0.0.0:9100)"),
+                });
+            }
+        }
         self.auth.idp.resolve()?;
         self.auth.api_keys.validate()?;
         self.network.validate()?;
@@ -598,6 +387,13 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "provider_keys",
                 reason: reason.into(),
+            });
+        }
+        // Last: the other checks name a more basic mistake first.
+        if self.profile == Profile::Production && self.metrics.enabled && self.metrics.token.is_none() {
+            return Err(ConfigError::Invalid {
+                key: "metrics.token_file",
+                reason: "production serves /metrics only to scrapers with a token (MINUTES_METRICS_TOKEN or metrics.token_file), or set metrics.enabled: false".into(),
             });
         }
         if self.audio.max_duration_secs.is_nan() || self.audio.max_duration_secs <= 0.0 {

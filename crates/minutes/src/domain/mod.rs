@@ -1,6 +1,7 @@
 //! Pure domain types: ids, task states and stages, transcripts, artifacts. No I/O here.
 pub mod artifact;
 pub mod corrections;
+pub mod cost;
 pub mod hotwords;
 pub mod ids;
 pub mod render;

@@ -5,6 +5,7 @@ mod api_keys;
 mod artifacts;
 pub mod auth;
 mod confirm;
+mod costs;
 mod corrections;
 mod error;
 mod exports;
@@ -12,6 +13,7 @@ mod extract;
 mod folders;
 mod health;
 mod hotwords;
+mod metrics;
 pub mod openapi;
 mod quota;
 mod search;
@@ -42,6 +44,7 @@ use tower_http::trace::TraceLayer;
 use crate::app::App;
 
 pub use error::{ApiError, ApiResult};
+pub use metrics::worker_router;
 pub use server::serve;
 
 /// The task detail shape of the API, for other front ends (`minutes run --json`).
@@ -128,15 +131,18 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/", get(health::root))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
+        .route("/metrics", get(metrics::scrape))
         .route("/auth/dev/login", post(auth::dev_login))
         .route("/upload/{*file_path}", delete(uploads::delete_upload))
         .route("/tasks", post(tasks::create).get(tasks::list))
+        .route("/tasks/estimate", post(costs::estimate_task))
         .route("/tasks/{id}", get(tasks::get).delete(tasks::delete))
         .route("/tasks/{id}/status", get(tasks::status))
         .route("/tasks/{id}/rename", patch(tasks::rename))
         .route("/tasks/{id}/cancel", post(tasks::cancel))
         .route("/tasks/{id}/retry", post(tasks::retry))
         .route("/tasks/{id}/history", get(tasks::history))
+        .route("/tasks/{id}/cost", get(costs::task_cost))
         .route(
             "/tasks/{id}/transcript",
             get(transcripts::get).put(corrections::correct),
@@ -197,6 +203,7 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/tasks/{id}/hotwords", get(hotwords::task_report))
         .route("/admin/audit", get(admin::audit))
+        .route("/admin/costs", get(costs::admin_costs))
         .route("/api-keys", get(api_keys::list).post(api_keys::create))
         .route("/api-keys/{id}", delete(api_keys::revoke))
         .route("/quota", get(quota::get))
@@ -244,9 +251,16 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
+        // Where Prometheus looks by default (also under /api/v1).
+        .route("/metrics", get(metrics::scrape))
         // Serves /openapi.json as well as the UI at /docs.
         .merge(openapi::swagger_ui())
         .fallback(no_such_route)
+        // Inside the routing: the route template is known by the time a request is counted.
+        .layer(axum::middleware::from_fn_with_state(
+            AppState(app.clone()),
+            metrics::track,
+        ))
         // The span carries the path only: query strings can hold search terms and tickets.
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {

@@ -6,6 +6,7 @@ use super::summarize::{invalid, summarize, Line};
 use super::{job_task_record, JobError, StageCtx, StageError, StageOutput};
 use crate::app::App;
 use crate::domain::artifact::{validate_content, ArtifactType};
+use crate::domain::cost::Usage;
 use crate::domain::ids;
 use crate::domain::transcript::{join_text, Segment, Transcript};
 use crate::store::{ClaimedJob, NewArtifact, NewCost, Owner, TaskRecord};
@@ -59,16 +60,19 @@ pub(super) async fn regenerate(app: &App, job: &ClaimedJob) -> Result<(), JobErr
     if artifact_payload.is_null() {
         artifact_payload = task.prompt_instance.0.clone();
     }
-    let (mut artifact, costs) =
+    let (mut artifact, mut costs) =
         build_artifact(app, &task, artifact_type, &artifact_payload, &requested_by)
             .await
             .map_err(JobError::Failed)?;
     if let Some(id) = payload["artifact_id"].as_str() {
         artifact.id = id.to_string();
     }
+    // A regeneration is a new call and a new bill, on the requesting job.
+    costs.iter_mut().for_each(|c| c.bill_to(job));
     app.store
         .complete_job_with_artifact(&job.lease(), &artifact, &costs)
         .await?;
+    super::count_costs(app, &costs);
     Ok(())
 }
 
@@ -188,14 +192,24 @@ async fn build_artifact(
     let ids: Vec<String> = segments.iter().map(|s| s.id.clone()).collect();
     let validated = validate_content(artifact_type, &output.content, &ids)
         .map_err(|e| invalid(e.to_string()))?;
-    let costs = vec![NewCost {
-        provider: app.llm.name().to_string(),
-        api_type: "llm",
-        units: (output.usage.prompt_tokens + output.usage.completion_tokens) as f64,
-        unit: "token",
-        metadata: json!({"model": output.model, "prompt_tokens": output.usage.prompt_tokens,
-                         "completion_tokens": output.usage.completion_tokens}),
-    }];
+    let costs = output
+        .billed
+        .iter()
+        .map(|b| {
+            NewCost::priced(
+                &app.config.pricing,
+                "generate_artifact",
+                &b.provider,
+                &b.model,
+                Usage::Tokens {
+                    input: b.usage.prompt_tokens,
+                    output: b.usage.completion_tokens,
+                },
+                json!({"artifact_type": artifact_type.as_str(), "prompt_tokens": b.usage.prompt_tokens,
+                       "completion_tokens": b.usage.completion_tokens}),
+            )
+        })
+        .collect();
     let artifact = NewArtifact {
         id: ids::artifact_id(),
         task_id: task.id.clone(),
@@ -208,7 +222,8 @@ async fn build_artifact(
             "parameters": prompt_instance["parameters"].as_object().cloned().unwrap_or_default(),
         }),
         metadata: json!({
-            "llm_provider": app.llm.name(),
+            "llm_provider": output.provider,
+            "llm_fallback_errors": output.fallback_errors,
             "llm_model": output.model,
             "token_count": output.usage.prompt_tokens + output.usage.completion_tokens,
             "dropped_citations": validated.dropped_citations,

@@ -6,7 +6,8 @@ use super::prepare_audio::normalized_key;
 use super::{StageCtx, StageError, StageOutput};
 use crate::domain::transcript::Segment;
 use crate::providers::SpeakerSample;
-use crate::store::StepOutcome;
+use crate::domain::cost::Usage;
+use crate::store::{NewCost, StepOutcome};
 
 /// Sample length bounds (seconds): long enough for a stable voiceprint, short enough to be cheap.
 const MIN_SAMPLE_SECS: f64 = 3.0;
@@ -57,6 +58,15 @@ pub(super) async fn run(ctx: &StageCtx<'_>) -> Result<StageOutput, StageError> {
     match voiceprint.identify(&registry, &samples).await {
         Ok(matches) => Ok(StageOutput {
             result: json!({ "provider": voiceprint.name(), "matches": matches }),
+            // One 1:N search per sample (iFlyTek bills per call; the local engine prices at 0).
+            costs: vec![NewCost::priced(
+                &ctx.app.config.pricing,
+                "identify_speakers",
+                voiceprint.name(),
+                "",
+                Usage::Calls(samples.len() as u64),
+                json!({"labels": matches.len()}),
+            )],
             ..Default::default()
         }),
         // Optional stage: keep the diarization labels and finish as partial_success.

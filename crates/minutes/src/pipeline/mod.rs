@@ -182,6 +182,9 @@ async fn run_stage(app: &App, job: &ClaimedJob, stage: Stage) -> Result<(), JobE
             .map_err(JobError::Failed)?
         }
     };
+    let mut costs = output.costs;
+    costs.iter_mut().for_each(|c| c.bill_to(job));
+    let billed: Vec<NewCost> = costs.clone();
     let next_job = stage
         .next()
         .map(|next| stage_job(app, next, &tenant_id, &task_id));
@@ -205,14 +208,22 @@ async fn run_stage(app: &App, job: &ClaimedJob, stage: Stage) -> Result<(), JobE
                 transcript: output.transcript,
                 speaker_mapping: output.speaker_mapping,
                 artifact: output.artifact,
-                costs: output.costs,
+                costs,
                 final_state: output.final_state,
                 progress,
                 next_job,
             },
         )
         .await?;
+    count_costs(app, &billed);
     Ok(())
+}
+
+/// Adds a completed step's bill to `minutes_provider_cost_micros_total`.
+pub(crate) fn count_costs(app: &App, costs: &[NewCost]) {
+    for c in costs {
+        app.metrics.cost(&c.provider, c.usage.api_type(), c.amount.0);
+    }
 }
 
 /// The task a job works on, read in the job's tenant.

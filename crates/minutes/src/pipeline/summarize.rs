@@ -14,9 +14,36 @@ pub(super) struct Generated {
     pub content: Value,
     pub model: String,
     pub usage: TokenUsage,
+    /// Token usage per provider and model that answered (a fallback can split a map-reduce).
+    pub billed: Vec<LlmUse>,
+    /// The provider of the last answer (the one that wrote the artifact).
+    pub provider: String,
+    pub fallback_errors: Vec<String>,
     pub prompt_hash: String,
     /// `{"strategy": "single"}` or the map-reduce coverage record.
     pub strategy: Value,
+}
+
+/// Tokens one provider's model used for an artifact.
+pub(super) struct LlmUse {
+    pub provider: String,
+    pub model: String,
+    pub usage: TokenUsage,
+}
+
+/// Adds `out`'s usage to its provider's and model's row.
+fn bill(billed: &mut Vec<LlmUse>, out: &GenerateOutput) {
+    match billed
+        .iter_mut()
+        .find(|b| b.provider == out.provider && b.model == out.model)
+    {
+        Some(b) => add(&mut b.usage, out.usage),
+        None => billed.push(LlmUse {
+            provider: out.provider.clone(),
+            model: out.model.clone(),
+            usage: out.usage,
+        }),
+    }
 }
 
 /// One transcript line (`[seg_0001] name: text`) and the segment it comes from, if any.
@@ -49,11 +76,16 @@ pub(super) async fn summarize(
     if total <= budget || !app.llm.needs_chunking() {
         let user = render(template_body, &with_transcript(values, lines));
         let out = call(app, &user, artifact_type, values, lines).await?;
+        let mut billed = Vec::new();
+        bill(&mut billed, &out);
         return Ok(Generated {
             prompt_hash: prompt_hash(SYSTEM_PROMPT, &user, &artifact_type.json_schema()),
             content: out.content,
             model: out.model,
             usage: out.usage,
+            billed,
+            provider: out.provider,
+            fallback_errors: out.fallback_errors,
             strategy: json!({"strategy": "single"}),
         });
     }
@@ -63,6 +95,9 @@ pub(super) async fn summarize(
     let mut partials = Vec::with_capacity(chunks.len());
     let mut ranges = Vec::with_capacity(chunks.len());
     let mut model = String::new();
+    let mut billed = Vec::new();
+    let mut provider = String::new();
+    let mut fallback_errors = Vec::new();
     for (i, part) in chunks.iter().enumerate() {
         let ids: Vec<String> = part.iter().filter_map(|l| l.segment_id.clone()).collect();
         let (first, last) = (
@@ -88,6 +123,8 @@ pub(super) async fn summarize(
         let partial = validate_content(ArtifactType::MeetingMinutes, &out.content, &ids)
             .map_err(|e| invalid(format!("part {} of {}: {e}", i + 1, chunks.len())))?;
         add(&mut usage, out.usage);
+        bill(&mut billed, &out);
+        fallback_errors.extend(out.fallback_errors);
         prompts.push_str(&user);
         model = out.model;
         partials.push(partial.content);
@@ -117,8 +154,11 @@ pub(super) async fn summarize(
             let user = render(REDUCE_PROMPT, &v);
             let out = call(app, &user, target, values, &[]).await?;
             add(&mut usage, out.usage);
+            bill(&mut billed, &out);
+            fallback_errors.extend(out.fallback_errors);
             prompts.push_str(&user);
             model = out.model;
+            provider = out.provider;
             merged.push(out.content);
         }
         partials = merged;
@@ -130,6 +170,9 @@ pub(super) async fn summarize(
         content: partials.remove(0),
         model,
         usage,
+        billed,
+        provider,
+        fallback_errors,
         prompt_hash: prompt_hash(SYSTEM_PROMPT, &prompts, &artifact_type.json_schema()),
         strategy: json!({"strategy": "map_reduce", "chunks": chunks.len(), "chunk_ranges": ranges,
                          "reduce_rounds": rounds, "budget_chars": budget}),

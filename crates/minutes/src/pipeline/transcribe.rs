@@ -3,6 +3,7 @@ use serde_json::{json, Value};
 
 use super::prepare_audio::normalized_key;
 use super::{StageCtx, StageError, StageOutput};
+use crate::domain::cost::Usage;
 use crate::domain::stage::Stage;
 use crate::domain::transcript::{segment_id, Segment, Transcript};
 use crate::providers::{AsrSegment, ProgressFn, TranscribeRequest};
@@ -79,13 +80,14 @@ pub(super) async fn run(ctx: &StageCtx<'_>) -> Result<StageOutput, StageError> {
             author: "system".into(),
             reason: format!("asr:{}", output.provider),
         }),
-        costs: vec![NewCost {
-            provider: output.provider.clone(),
-            api_type: "asr",
-            units: duration,
-            unit: "second",
-            metadata: json!({"language": task.asr_language}),
-        }],
+        costs: vec![NewCost::priced(
+            &ctx.app.config.pricing,
+            "transcribe",
+            &output.provider,
+            "",
+            Usage::AudioSeconds(duration),
+            json!({"language": task.asr_language}),
+        )],
         ..Default::default()
     })
 }

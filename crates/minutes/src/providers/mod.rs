@@ -107,6 +107,10 @@ pub struct AsrOutput {
 #[async_trait]
 pub trait SpeechToText: Send + Sync {
     fn name(&self) -> &str;
+    /// The engine a task is expected to run on (a chain's first): what estimates price.
+    fn primary_name(&self) -> &str {
+        self.name()
+    }
     async fn transcribe(&self, req: &TranscribeRequest) -> Result<AsrOutput, ProviderError>;
 }
 
@@ -220,13 +224,21 @@ pub struct TokenUsage {
 pub struct GenerateOutput {
     /// The parsed JSON object the model returned (not yet validated against the artifact schema).
     pub content: Value,
+    /// The provider that answered (after any fallback): what the call is billed to.
+    pub provider: String,
     pub model: String,
     pub usage: TokenUsage,
+    /// Errors of providers tried before the one that answered.
+    pub fallback_errors: Vec<String>,
 }
 
 #[async_trait]
 pub trait LanguageModel: Send + Sync {
     fn name(&self) -> &str;
+    /// The model a task is expected to use (a chain's first): what estimates price.
+    fn primary_name(&self) -> &str {
+        self.name()
+    }
     fn model(&self) -> &str;
     /// Whether a transcript beyond `llm.max_transcript_chars` must be cut into parts and
     /// map-reduced. Engines that read `GenerateRequest::transcript` take it whole in one call.

@@ -1,6 +1,6 @@
 //! `Worker`: bounded-concurrency job loop with leases, heartbeats, fencing and graceful shutdown.
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -10,6 +10,7 @@ use super::backoff::backoff_ms;
 use crate::app::App;
 use crate::pipeline::{self, JobError};
 use crate::store::{ClaimedJob, StoreError};
+use crate::telemetry::metrics::JobOutcome;
 
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
@@ -127,6 +128,7 @@ async fn run_claimed(app: Arc<App>, job: ClaimedJob, abort: CancellationToken) {
     let lease = job.lease();
     let lost = CancellationToken::new();
     let heartbeat = tokio::spawn(heartbeat_loop(app.clone(), lease.clone(), lost.clone()));
+    let started = Instant::now();
     let outcome = tokio::select! {
         r = pipeline::execute(&app, &job) => Some(r),
         _ = abort.cancelled() => None,
@@ -141,18 +143,25 @@ async fn run_claimed(app: Arc<App>, job: ClaimedJob, abort: CancellationToken) {
                 tracing::info!(job.id = %job.id, job.kind = %job.kind, "job released back to the queue at shutdown");
             }
         }
-        Some(result) => settle(&app, &job, result).await,
+        Some(result) => settle(&app, &job, result, started.elapsed()).await,
     }
 }
 
 /// Applies a job's result: success is already recorded by the job; failures retry or die.
-pub(crate) async fn settle(app: &App, job: &ClaimedJob, result: Result<(), JobError>) {
-    match result {
+pub(crate) async fn settle(
+    app: &App,
+    job: &ClaimedJob,
+    result: Result<(), JobError>,
+    elapsed: Duration,
+) {
+    let outcome = match result {
         Ok(()) => {
-            tracing::info!(job.id = %job.id, job.kind = %job.kind, attempt = job.attempts, "job done")
+            tracing::info!(job.id = %job.id, job.kind = %job.kind, attempt = job.attempts, "job done");
+            JobOutcome::Succeeded
         }
         Err(JobError::Fenced) => {
-            tracing::warn!(job.id = %job.id, job.kind = %job.kind, "lease lost (reclaimed or cancelled); result discarded")
+            tracing::warn!(job.id = %job.id, job.kind = %job.kind, "lease lost (reclaimed or cancelled); result discarded");
+            JobOutcome::Fenced
         }
         Err(JobError::Failed(err)) => {
             let q = &app.config.queue;
@@ -171,8 +180,14 @@ pub(crate) async fn settle(app: &App, job: &ClaimedJob, result: Result<(), JobEr
             if let Err(e) = pipeline::record_failure(app, job, &err, retry_at).await {
                 tracing::warn!(job.id = %job.id, error = %e, "could not record the failure; the lease will expire and the job rerun");
             }
+            if retry_at.is_some() {
+                JobOutcome::Retried
+            } else {
+                JobOutcome::Failed
+            }
         }
-    }
+    };
+    app.metrics.job_settled(&job.kind, outcome, elapsed);
 }
 
 async fn heartbeat_loop(app: Arc<App>, lease: crate::store::Lease, lost: CancellationToken) {
@@ -202,8 +217,9 @@ async fn heartbeat_loop(app: Arc<App>, lease: crate::store::Lease, lost: Cancell
 pub async fn drain(app: &Arc<App>, opts: &WorkerOptions) -> Result<usize, StoreError> {
     let mut ran = 0;
     while let Some(job) = claim(app, opts).await? {
+        let started = Instant::now();
         let result = pipeline::execute(app, &job).await;
-        settle(app, &job, result).await;
+        settle(app, &job, result, started.elapsed()).await;
         ran += 1;
     }
     Ok(ran)

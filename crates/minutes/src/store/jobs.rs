@@ -212,6 +212,13 @@ impl JobStore for SqlStore {
             sqlx::query_as::<_, JobRecord>(&sql).bind(task_id).fetch_all(&mut *tx).await?)))
     }
 
+    async fn job_counts(&self) -> StoreResult<Vec<(String, i64)>> {
+        // Cross-tenant: the queue is shared, and a metric is about the whole of it.
+        Ok(on_pool!(self, pool => scoped!(pool, Scope::System, tx => sqlx::query_as::<_, (String, i64)>(
+            "SELECT state, COUNT(*) FROM jobs GROUP BY state ORDER BY state")
+            .fetch_all(&mut *tx).await?)))
+    }
+
     async fn count_unfinished_jobs(&self, queues: &[String]) -> StoreResult<i64> {
         if queues.is_empty() {
             return Ok(0);

@@ -60,14 +60,21 @@ pub trait AccountStore: Send + Sync {
     /// Deletes an upload row the owner made; `Conflict` when a task still uses it.
     async fn delete_upload(&self, owner: &Owner, key: &str) -> StoreResult<()>;
     async fn insert_audit(&self, entry: &AuditEntry) -> StoreResult<()>;
-    /// The tenant's audit entries, oldest first.
     /// The tenant's audit entries matching `filter`, oldest first.
     async fn audit_log(
         &self,
         tenant_id: &str,
         filter: &AuditFilter,
     ) -> StoreResult<Vec<AuditRecord>>;
+    /// The ledger rows of one task, oldest first.
     async fn cost_records(&self, tenant_id: &str, task_id: &str) -> StoreResult<Vec<CostRecord>>;
+    /// The tenant's ledger rows created in `[from, to)`: a page (newest first), the row count
+    /// and the totals per provider, model and unit over the whole range.
+    async fn cost_history(
+        &self,
+        tenant_id: &str,
+        range: &CostRange,
+    ) -> StoreResult<CostHistory>;
     /// The tenant's usage: active pipelines and stored upload bytes now, audio and LLM tokens
     /// since `period_start`.
     async fn tenant_usage(
@@ -167,6 +174,8 @@ pub trait JobStore: Send + Sync {
     async fn get_job(&self, job_id: &str) -> StoreResult<Option<JobRecord>>;
     async fn jobs_for_task(&self, task_id: &str) -> StoreResult<Vec<JobRecord>>;
     /// Jobs that are queued or running (whatever their due time) on the given queues.
+    /// Jobs of every queue and tenant per state (metrics).
+    async fn job_counts(&self) -> StoreResult<Vec<(String, i64)>>;
     async fn count_unfinished_jobs(&self, queues: &[String]) -> StoreResult<i64>;
     /// Earliest `run_at_ms` of queued jobs, to sleep exactly until the next one is due.
     async fn next_due_ms(&self, queues: &[String]) -> StoreResult<Option<i64>>;

@@ -36,17 +36,21 @@ macro_rules! fence {
 }
 pub(super) use fence;
 
-/// Appends usage rows to the cost ledger inside the caller's transaction (priced later by the
-/// provider price tables; units are what the provider billed: seconds, tokens).
+/// Appends priced usage rows to the cost ledger inside the caller's transaction. A row whose
+/// job already billed the same usage is skipped (`cost_records_once_per_job`), so a completion
+/// that somehow ran twice cannot bill twice.
 macro_rules! insert_costs {
     ($tx:expr, $tenant:expr, $task:expr, $costs:expr, $now:expr) => {
         for c in $costs {
             sqlx::query(
-                "INSERT INTO cost_records (tenant_id, task_id, provider, api_type, units, unit, cost_minor, \
-                 currency, metadata, created_at) VALUES ($1, $2, $3, $4, $5, $6, 0, 'CNY', $7, $8)",
+                "INSERT INTO cost_records (tenant_id, task_id, provider, api_type, units, unit, amount_micros, \
+                 currency, metadata, created_at, stage, model, priced, job_id, attempt) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+                 ON CONFLICT (job_id, api_type, provider, model) WHERE job_id IS NOT NULL DO NOTHING",
             )
-            .bind($tenant).bind($task).bind(&c.provider).bind(c.api_type).bind(c.units)
-            .bind(c.unit).bind(sqlx::types::Json(&c.metadata)).bind($now)
+            .bind($tenant).bind($task).bind(&c.provider).bind(c.usage.api_type()).bind(c.usage.units())
+            .bind(c.usage.unit()).bind(c.amount.0).bind(&c.currency).bind(sqlx::types::Json(&c.metadata))
+            .bind($now).bind(c.stage).bind(&c.model).bind(c.priced).bind(&c.job_id).bind(c.attempt)
             .execute(&mut *$tx)
             .await?;
         }

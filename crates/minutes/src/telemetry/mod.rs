@@ -1,6 +1,7 @@
 //! Tracing setup: human-readable or JSON logs, filtered by `RUST_LOG` or `log.filter`, with
 //! credentials and personal content redacted by field name and scrubbed from free text.
 mod format;
+pub mod metrics;
 mod redact;
 
 use tracing_subscriber::fmt::MakeWriter;

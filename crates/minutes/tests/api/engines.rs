@@ -129,11 +129,13 @@ impl LanguageModel for ScriptedLlm {
         };
         Ok(GenerateOutput {
             content,
+            provider: "scripted-llm".into(),
             model: "scripted-1".into(),
             usage: TokenUsage {
                 prompt_tokens: 100,
                 completion_tokens: 50,
             },
+            fallback_errors: Vec::new(),
         })
     }
 }

@@ -9,6 +9,7 @@ mod api_flow;
 mod api_keys;
 mod audit;
 mod corrections;
+mod costs;
 mod exports;
 mod failures;
 mod field_encryption;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::providers::{AsrOutput, ProviderError, SpeechToText, TranscribeRequest};
+use crate::telemetry::metrics::Metrics;
 
 /// Tries each provider in order. Every error class falls back — even Auth and Rejected, because
 /// the next provider has its own credentials and its own limits on what it accepts.
@@ -11,6 +12,7 @@ use crate::providers::{AsrOutput, ProviderError, SpeechToText, TranscribeRequest
 pub struct FallbackAsr {
     chain: Vec<Arc<dyn SpeechToText>>,
     name: String,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl FallbackAsr {
@@ -18,7 +20,17 @@ impl FallbackAsr {
     pub fn new(chain: Vec<Arc<dyn SpeechToText>>) -> Self {
         let names: Vec<&str> = chain.iter().map(|p| p.name()).collect();
         let name = format!("fallback[{}]", names.join(","));
-        Self { chain, name }
+        Self {
+            chain,
+            name,
+            metrics: None,
+        }
+    }
+
+    /// Counts each hand-over in `minutes_provider_fallbacks_total{chain="asr"}`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     pub fn chain(&self) -> &[Arc<dyn SpeechToText>] {
@@ -41,6 +53,10 @@ impl SpeechToText for FallbackAsr {
         &self.name
     }
 
+    fn primary_name(&self) -> &str {
+        self.chain.first().map(|p| p.name()).unwrap_or("")
+    }
+
     async fn transcribe(&self, req: &TranscribeRequest) -> Result<AsrOutput, ProviderError> {
         let mut errors: Vec<ProviderError> = Vec::new();
         for (i, provider) in self.chain.iter().enumerate() {
@@ -57,13 +73,18 @@ impl SpeechToText for FallbackAsr {
                 Err(err) => {
                     let next = self.chain.get(i + 1).map(|p| p.name());
                     match next {
-                        Some(next) => tracing::warn!(
-                            provider = provider.name(),
-                            next_provider = next,
-                            error = %err,
-                            code = err.code(),
-                            "speech-to-text provider failed; falling back to {next}"
-                        ),
+                        Some(next) => {
+                            tracing::warn!(
+                                provider = provider.name(),
+                                next_provider = next,
+                                error = %err,
+                                code = err.code(),
+                                "speech-to-text provider failed; falling back to {next}"
+                            );
+                            if let Some(m) = &self.metrics {
+                                m.fallback("asr", provider.name(), next, err.code());
+                            }
+                        }
                         None => tracing::warn!(
                             provider = provider.name(),
                             error = %err,

@@ -1,4 +1,5 @@
 //! Speech-to-text engines and the fallback chain.
+pub mod azure;
 pub mod fallback;
 pub mod local;
 pub mod openai;

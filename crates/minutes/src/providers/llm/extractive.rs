@@ -86,9 +86,11 @@ impl LanguageModel for ExtractiveGenerator {
             detail: e.to_string(),
         })?;
         Ok(GenerateOutput {
+            provider: PROVIDER.to_string(),
             content,
             model: MODEL.to_string(),
             usage: TokenUsage::default(),
+            fallback_errors: Vec::new(),
         })
     }
 }

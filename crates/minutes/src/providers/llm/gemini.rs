@@ -313,6 +313,7 @@ impl Gemini {
         let content = json_object(&text).map_err(|e| self.invalid(e))?;
         let usage = resp.usage_metadata.unwrap_or_default();
         Ok(GenerateOutput {
+            provider: Self::NAME.to_string(),
             content,
             model: resp
                 .model_version
@@ -323,6 +324,7 @@ impl Gemini {
                 // Thinking tokens are billed as output.
                 completion_tokens: usage.candidates_token_count + usage.thoughts_token_count,
             },
+            fallback_errors: Vec::new(),
         })
     }
 }

@@ -232,6 +232,7 @@ impl OpenAiChat {
         let content = json_object(&content).map_err(|e| self.invalid(e))?;
         let usage = resp.usage.unwrap_or_default();
         Ok(GenerateOutput {
+            provider: self.name.clone(),
             content,
             model: resp
                 .model
@@ -241,6 +242,7 @@ impl OpenAiChat {
                 prompt_tokens: usage.prompt_tokens.unwrap_or(0),
                 completion_tokens: usage.completion_tokens.unwrap_or(0),
             },
+            fallback_errors: Vec::new(),
         })
     }
 }

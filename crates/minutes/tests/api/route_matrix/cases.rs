@@ -139,6 +139,7 @@ pub(super) fn cases() -> Vec<Case> {
         case("get", "/", "root", Public, anyone, |_| bare(V.into())),
         case("get", "/health", "liveness", Public, anyone, |_| bare(format!("{V}/health"))),
         case("get", "/ready", "readiness", Public, anyone, |_| bare(format!("{V}/ready"))),
+        case("get", "/metrics", "prometheus", Public, anyone, |_| bare(format!("{V}/metrics"))),
         case("post", "/auth/dev/login", "dev login", Public, anyone, |_| {
             with_json(format!("{V}/auth/dev/login"), json!({"username": "matrix"}))
         }),
@@ -157,6 +158,10 @@ pub(super) fn cases() -> Vec<Case> {
         case("post", "/tasks", "from the owner's upload", Owner, (201, 400, 400), |f| {
             with_json(format!("{V}/tasks"), task_body(&f.upload, "matrix new task"))
         }),
+        case("post", "/tasks/estimate", "ten minutes", Owner, anyone, |_| {
+            with_json(format!("{V}/tasks/estimate"), json!({"audio_duration": 600}))
+        }),
+        case("get", "/tasks/{id}/cost", "finished task", Owner, own, |f| bare(format!("{V}/tasks/{}/cost", f.task))),
         case("get", "/tasks", "list", Owner, anyone, |_| bare(format!("{V}/tasks?include_deleted=true"))),
         case("get", "/tasks/{id}", "finished task", Owner, own, |f| bare(format!("{V}/tasks/{}", f.task))),
         case("delete", "/tasks/{id}", "task", Owner, (204, 404, 404), |f| bare(format!("{V}/tasks/{}", f.task_delete))),
@@ -256,6 +261,7 @@ pub(super) fn cases() -> Vec<Case> {
         case("get", "/quota", "tenant quota", Owner, anyone, |_| bare(format!("{V}/quota"))),
         // The other tenant's caller is an admin there: 200, with their own tenant's entries only.
         case("get", "/admin/audit", "tenant audit log", Admin, (200, 403, 200), |_| bare(format!("{V}/admin/audit?limit=10000"))),
+        case("get", "/admin/costs", "tenant ledger", Admin, (200, 403, 200), |_| bare(format!("{V}/admin/costs"))),
         // Prompt templates
         case("get", "/prompt-templates", "list", Owner, anyone, |_| bare(format!("{V}/prompt-templates"))),
         case("post", "/prompt-templates", "private template", Owner, creates, |_| {

@@ -1,0 +1,257 @@
+//! Prometheus metrics of one process (`GET /metrics`). Counters and histograms are updated
+//! where things happen (HTTP middleware, the worker's `settle`, the fallback chains, completed
+//! stages' cost records); gauges that describe shared state (queue depth, provider keys) are
+//! read from their source at scrape time, so every process reports the same truth.
+use std::time::Duration;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::providers::keys::KeyPool;
+
+type Labels = Vec<(&'static str, String)>;
+type HistogramFamily = Family<Labels, Histogram, fn() -> Histogram>;
+
+fn request_histogram() -> Histogram {
+    // 5 ms … ~41 s: API calls are fast, long-polls and synchronous generation are not.
+    Histogram::new(exponential_buckets(0.005, 2.0, 14))
+}
+
+fn job_histogram() -> Histogram {
+    // 50 ms … ~7 h: a correction step is instant, a two-hour meeting's ASR is not.
+    Histogram::new(exponential_buckets(0.05, 2.0, 20))
+}
+
+/// Every metric this process exports. One instance lives on `App`; cheap to share.
+pub struct Metrics {
+    registry: Registry,
+    http_requests: Family<Labels, Counter>,
+    http_duration: HistogramFamily,
+    jobs: Family<Labels, Counter>,
+    job_duration: HistogramFamily,
+    fallbacks: Family<Labels, Counter>,
+    cost_micros: Family<Labels, Counter>,
+    queue_jobs: Family<Labels, Gauge>,
+    provider_keys: Family<Labels, Gauge>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// How a job attempt ended, as the worker settled it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobOutcome {
+    Succeeded,
+    /// Failed and requeued for another attempt.
+    Retried,
+    /// Failed for good (permanent error or attempts used up): the job is dead.
+    Failed,
+    /// The lease was lost: another worker owns the job now.
+    Fenced,
+}
+
+impl JobOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            JobOutcome::Succeeded => "succeeded",
+            JobOutcome::Retried => "retried",
+            JobOutcome::Failed => "failed",
+            JobOutcome::Fenced => "fenced",
+        }
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("minutes");
+        let http_requests = Family::<Labels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by method, route template and status",
+            http_requests.clone(),
+        );
+        let http_duration = HistogramFamily::new_with_constructor(request_histogram);
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer an HTTP request, by method and route template",
+            http_duration.clone(),
+        );
+        let jobs = Family::<Labels, Counter>::default();
+        registry.register(
+            "jobs",
+            "Job attempts settled by this process, by kind and outcome",
+            jobs.clone(),
+        );
+        let job_duration = HistogramFamily::new_with_constructor(job_histogram);
+        registry.register(
+            "job_duration_seconds",
+            "Wall time of a job attempt, by kind",
+            job_duration.clone(),
+        );
+        let fallbacks = Family::<Labels, Counter>::default();
+        registry.register(
+            "provider_fallbacks",
+            "Calls handed to the next provider of a chain, by chain kind, failing provider, next provider and error code",
+            fallbacks.clone(),
+        );
+        let cost_micros = Family::<Labels, Counter>::default();
+        registry.register(
+            "provider_cost_micros",
+            "Provider cost recorded by completed steps, in millionths of the price-table currency",
+            cost_micros.clone(),
+        );
+        let queue_jobs = Family::<Labels, Gauge>::default();
+        registry.register(
+            "queue_jobs",
+            "Jobs in the shared queue by state (read at scrape time)",
+            queue_jobs.clone(),
+        );
+        let provider_keys = Family::<Labels, Gauge>::default();
+        registry.register(
+            "provider_keys",
+            "API keys of each provider by health state (read at scrape time)",
+            provider_keys.clone(),
+        );
+        Self {
+            registry,
+            http_requests,
+            http_duration,
+            jobs,
+            job_duration,
+            fallbacks,
+            cost_micros,
+            queue_jobs,
+            provider_keys,
+        }
+    }
+
+    pub fn http_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        self.http_requests
+            .get_or_create(&vec![
+                ("method", method.to_string()),
+                ("route", route.to_string()),
+                ("status", status.to_string()),
+            ])
+            .inc();
+        self.http_duration
+            .get_or_create(&vec![
+                ("method", method.to_string()),
+                ("route", route.to_string()),
+            ])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    pub fn job_settled(&self, kind: &str, outcome: JobOutcome, elapsed: Duration) {
+        self.jobs
+            .get_or_create(&vec![
+                ("kind", kind.to_string()),
+                ("outcome", outcome.as_str().to_string()),
+            ])
+            .inc();
+        self.job_duration
+            .get_or_create(&vec![("kind", kind.to_string())])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// `chain` is `asr` or `llm`; `code` the failing provider's error code.
+    pub fn fallback(&self, chain: &str, from: &str, to: &str, code: &str) {
+        self.fallbacks
+            .get_or_create(&vec![
+                ("chain", chain.to_string()),
+                ("from", from.to_string()),
+                ("to", to.to_string()),
+                ("code", code.to_string()),
+            ])
+            .inc();
+    }
+
+    pub fn cost(&self, provider: &str, api_type: &str, micros: i64) {
+        self.cost_micros
+            .get_or_create(&vec![
+                ("provider", provider.to_string()),
+                ("api_type", api_type.to_string()),
+            ])
+            .inc_by(micros.max(0) as u64);
+    }
+
+    /// The fallback count seen so far (tests and `/ready`-style summaries).
+    pub fn fallback_count(&self, chain: &str, from: &str, to: &str, code: &str) -> u64 {
+        self.fallbacks
+            .get_or_create(&vec![
+                ("chain", chain.to_string()),
+                ("from", from.to_string()),
+                ("to", to.to_string()),
+                ("code", code.to_string()),
+            ])
+            .get()
+    }
+
+    /// Renders the text exposition after refreshing the scrape-time gauges.
+    pub fn render(&self, queue: &[(String, i64)], pools: &[std::sync::Arc<KeyPool>]) -> String {
+        self.queue_jobs.clear();
+        for (state, count) in queue {
+            self.queue_jobs
+                .get_or_create(&vec![("state", state.clone())])
+                .set(*count);
+        }
+        self.provider_keys.clear();
+        for pool in pools {
+            for key in pool.status() {
+                self.provider_keys
+                    .get_or_create(&vec![
+                        ("provider", pool.provider().to_string()),
+                        ("state", key.state.as_str().to_string()),
+                    ])
+                    .inc();
+            }
+        }
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_and_scrape_gauges_render_in_the_text_format() {
+        let m = Metrics::new();
+        m.http_request("GET", "/api/v1/tasks/{id}", 200, Duration::from_millis(12));
+        m.job_settled("transcribe", JobOutcome::Retried, Duration::from_secs(3));
+        m.fallback("llm", "gemini", "openai", "content_blocked");
+        m.fallback("llm", "gemini", "openai", "content_blocked");
+        m.cost("volcano", "asr", 1_500);
+        let text = m.render(&[("queued".into(), 4), ("dead".into(), 1)], &[]);
+        for line in [
+            r#"minutes_http_requests_total{method="GET",route="/api/v1/tasks/{id}",status="200"} 1"#,
+            r#"minutes_jobs_total{kind="transcribe",outcome="retried"} 1"#,
+            r#"minutes_provider_fallbacks_total{chain="llm",from="gemini",to="openai",code="content_blocked"} 2"#,
+            r#"minutes_provider_cost_micros_total{provider="volcano",api_type="asr"} 1500"#,
+            r#"minutes_queue_jobs{state="queued"} 4"#,
+            r#"minutes_queue_jobs{state="dead"} 1"#,
+        ] {
+            assert!(text.contains(line), "missing `{line}` in:\n{text}");
+        }
+        assert!(text.contains("minutes_job_duration_seconds_bucket"));
+        assert!(text.ends_with("# EOF\n"));
+        // Gauges describe the present: a state that emptied is not reported with a stale value.
+        let text = m.render(&[("queued".into(), 0)], &[]);
+        assert!(!text.contains(r#"minutes_queue_jobs{state="dead"}"#), "{text}");
+    }
+}
