@@ -7,7 +7,7 @@ use ct2rs::sys::{ComputeType, Config, Device, StorageView, Whisper, WhisperOptio
 use minutes_audio::{vad, WavSamples};
 
 use crate::mel::{MelFrontend, CHUNK_FRAMES, SAMPLE_RATE};
-use crate::quality::{judge, trim_loop, Thresholds, Verdict, TEMPERATURES};
+use crate::quality::{copies_prompt, judge, trim_loop, Thresholds, Verdict, TEMPERATURES};
 use crate::tokens::{prompt, Vocabulary};
 use crate::WhisperError;
 
@@ -158,8 +158,32 @@ impl WhisperEngine {
                     .iter()
                     .cloned(),
             );
-            let decoded = self.decode_window(&samples, &language, &context)?;
-            if decoded.temperature > 0.0 {
+            let mut decoded = self.decode_window(&samples, &language, &context)?;
+            let mut retried = decoded.temperature > 0.0;
+            // Read back from the prompt instead of heard: decode again with the hotwords only,
+            // then with no prompt at all, and start the running context afresh.
+            for fallback in [&fixed[..], &[]] {
+                let copied = decoded
+                    .accepted
+                    .as_ref()
+                    .is_some_and(|d| copies_prompt(&d.tokens, &context));
+                if !copied {
+                    break;
+                }
+                previous.clear();
+                if context.as_slice() == fallback {
+                    continue;
+                }
+                tracing::debug!(
+                    start,
+                    end,
+                    "whisper window copied its prompt; decoding it with less context"
+                );
+                context = fallback.to_vec();
+                decoded = self.decode_window(&samples, &language, &context)?;
+                retried = true;
+            }
+            if retried {
                 retried_windows += 1;
             }
             if let Some(d) = decoded.accepted {

@@ -95,6 +95,36 @@ pub fn repeats(ids: &[usize]) -> bool {
     false
 }
 
+/// Tokens in a row that a decoded window may share with its prompt before it counts as read
+/// back from the prompt. Real speech rarely repeats ten tokens of what came before word for
+/// word, and when it does, decoding again without the previous text costs only time.
+pub const PROMPT_COPY_TOKENS: usize = 10;
+
+/// True when `decoded` holds a run of at least `PROMPT_COPY_TOKENS` tokens that also stands in
+/// `prompt`: Whisper sometimes reads its prompt (the hotwords, the previous window, the
+/// language's initial prompt) back instead of the audio, and once one window does, the next one
+/// is prompted with the copy and a loop across windows follows — a loop inside no single window,
+/// so the compression and repetition checks cannot see it.
+pub fn copies_prompt(decoded: &[String], prompt: &[String]) -> bool {
+    if decoded.len() < PROMPT_COPY_TOKENS || prompt.len() < PROMPT_COPY_TOKENS {
+        return false;
+    }
+    // Longest common run by dynamic programming over one row (both sides are ≤ 448 tokens).
+    let mut row = vec![0usize; prompt.len() + 1];
+    for d in decoded {
+        let mut diagonal = 0;
+        for (j, p) in prompt.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = if d == p { diagonal + 1 } else { 0 };
+            if row[j + 1] >= PROMPT_COPY_TOKENS {
+                return true;
+            }
+            diagonal = above;
+        }
+    }
+    false
+}
+
 /// Drops trailing repeats of a looped sequence, keeping the first occurrence: used when every
 /// temperature looped and the least bad answer must still be kept.
 pub fn trim_loop<T: PartialEq + Clone>(ids: &[T]) -> Vec<T> {
@@ -125,6 +155,29 @@ mod tests {
         assert!(repeats(&ids));
         assert!(!repeats(&[1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 2, 3]));
         assert_eq!(trim_loop(&ids), vec![1, 2, 3]);
+    }
+
+    fn toks(s: &str) -> Vec<String> {
+        s.split(' ').map(str::to_string).collect()
+    }
+
+    #[test]
+    fn a_window_that_reads_its_prompt_back_is_caught() {
+        let prompt = toks(
+            "以 下 是 普 通 话 的 会 议 。 订 单 服 务 大 量 超 时 ， 持 续 了 三 十 五 分 钟",
+        );
+        // The previous window's sentence again, then the initial prompt: a copy.
+        let copied = toks("订 单 服 务 大 量 超 时 ， 持 续 了 三 十 五");
+        assert!(copies_prompt(&copied, &prompt));
+        // New speech that shares a few words with the prompt is not.
+        let fresh = toks("订 单 服 务 的 连 接 池 很 快 被 占 满 了");
+        assert!(!copies_prompt(&fresh, &prompt));
+        // Exactly the limit counts; one token less does not.
+        let run: Vec<String> = prompt[10..10 + PROMPT_COPY_TOKENS].to_vec();
+        assert!(copies_prompt(&run, &prompt));
+        let mut short = prompt[10..10 + PROMPT_COPY_TOKENS - 1].to_vec();
+        short.extend(toks("x y"));
+        assert!(!copies_prompt(&short, &prompt));
     }
 
     #[test]

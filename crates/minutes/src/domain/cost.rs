@@ -134,7 +134,8 @@ pub fn estimate(pricing: &PricingConfig, plan: &Plan, audio_seconds: f64) -> Vec
             Usage::Calls(a.speakers * plan.calls_per_speaker),
         );
     }
-    let transcript_tokens = (audio_seconds.max(0.0) * a.input_tokens_per_audio_second as f64).ceil();
+    let transcript_tokens =
+        (audio_seconds.max(0.0) * a.input_tokens_per_audio_second as f64).ceil();
     row(
         "generate_artifact",
         &plan.llm_provider,
@@ -166,15 +167,41 @@ mod tests {
         let p = pricing();
         // 0.00005/s × 3600 s = 0.18
         let asr = price(&p, "volcano", "", Usage::AudioSeconds(3600.0));
-        assert_eq!(asr, Priced { amount: Micros(180_000), priced: true });
+        assert_eq!(
+            asr,
+            Priced {
+                amount: Micros(180_000),
+                priced: true
+            }
+        );
         // 0.00005/s × 0.0101 s = 0.000000505 → 0.5 micros rounds up to 1
-        assert_eq!(price(&p, "volcano", "", Usage::AudioSeconds(0.0101)).amount, Micros(1));
-        assert_eq!(price(&p, "iflytek", "", Usage::Calls(9)).amount, Micros(18_000));
+        assert_eq!(
+            price(&p, "volcano", "", Usage::AudioSeconds(0.0101)).amount,
+            Micros(1)
+        );
+        assert_eq!(
+            price(&p, "iflytek", "", Usage::Calls(9)).amount,
+            Micros(18_000)
+        );
         // (2000 × 0.0035 + 500 × 0.0105) / 1000 = 0.01225
-        let llm = price(&p, "gemini", "gemini-2.5-flash", Usage::Tokens { input: 2000, output: 500 });
+        let llm = price(
+            &p,
+            "gemini",
+            "gemini-2.5-flash",
+            Usage::Tokens {
+                input: 2000,
+                output: 500,
+            },
+        );
         assert_eq!(llm.amount, Micros(12_250));
         let unknown = price(&p, "someone-else", "", Usage::AudioSeconds(60.0));
-        assert_eq!(unknown, Priced { amount: Micros(0), priced: false });
+        assert_eq!(
+            unknown,
+            Priced {
+                amount: Micros(0),
+                priced: false
+            }
+        );
     }
 
     #[test]
@@ -187,9 +214,25 @@ mod tests {
                 output_per_1k: Micros(40_000),
             },
         );
-        let pro = price(&p, "gemini", "gemini-2.5-pro", Usage::Tokens { input: 1000, output: 1000 });
+        let pro = price(
+            &p,
+            "gemini",
+            "gemini-2.5-pro",
+            Usage::Tokens {
+                input: 1000,
+                output: 1000,
+            },
+        );
         assert_eq!(pro.amount, Micros(50_000));
-        let flash = price(&p, "gemini", "gemini-2.5-flash", Usage::Tokens { input: 1000, output: 1000 });
+        let flash = price(
+            &p,
+            "gemini",
+            "gemini-2.5-flash",
+            Usage::Tokens {
+                input: 1000,
+                output: 1000,
+            },
+        );
         assert_eq!(flash.amount, Micros(14_000));
     }
 
@@ -206,13 +249,19 @@ mod tests {
         };
         let rows = estimate(&p, &plan, 600.0);
         let stages: Vec<_> = rows.iter().map(|r| r.stage).collect();
-        assert_eq!(stages, ["transcribe", "identify_speakers", "generate_artifact"]);
+        assert_eq!(
+            stages,
+            ["transcribe", "identify_speakers", "generate_artifact"]
+        );
         assert_eq!(rows[0].amount, Micros(30_000)); // 600 s × 0.00005
         assert_eq!(rows[1].amount, Micros(18_000)); // 3 speakers × 3 calls × 0.002
-        // input 600 × 10 + 1500 = 7500 tokens × 0.0035/1K; output 1500 × 0.0105/1K
+                                                    // input 600 × 10 + 1500 = 7500 tokens × 0.0035/1K; output 1500 × 0.0105/1K
         assert_eq!(rows[2].amount, Micros(26_250 + 15_750));
         assert_eq!(total(&rows), Micros(90_000));
-        let without = Plan { voiceprint_provider: None, ..plan };
+        let without = Plan {
+            voiceprint_provider: None,
+            ..plan
+        };
         assert_eq!(estimate(&p, &without, 600.0).len(), 2);
     }
 }

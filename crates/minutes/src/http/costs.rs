@@ -135,8 +135,13 @@ pub async fn task_cost(
         estimate_json(&app, &plan, secs)
     });
     let mut stages: Vec<Value> = Vec::new();
-    let mut names: Vec<&str> = records.iter().map(|r| r.stage.as_str()).collect();
-    names.dedup();
+    // Stages in the order they were first billed (a retried task can bill a stage again later).
+    let mut names: Vec<&str> = Vec::new();
+    for r in &records {
+        if !names.contains(&r.stage.as_str()) {
+            names.push(&r.stage);
+        }
+    }
     for stage in names {
         let rows: Vec<&CostRecord> = records.iter().filter(|r| r.stage == stage).collect();
         let amount = Micros(rows.iter().map(|r| r.amount_micros).sum());

@@ -1,6 +1,7 @@
 //! External engines behind traits: speech-to-text, voiceprint identification, language models.
 //! Only pipeline jobs call these; `App::build` picks implementations from config.
 pub mod asr;
+mod chain;
 pub mod diarization;
 pub mod error;
 pub mod hotword_tables;

@@ -252,6 +252,9 @@ mod tests {
         assert!(text.ends_with("# EOF\n"));
         // Gauges describe the present: a state that emptied is not reported with a stale value.
         let text = m.render(&[("queued".into(), 0)], &[]);
-        assert!(!text.contains(r#"minutes_queue_jobs{state="dead"}"#), "{text}");
+        assert!(
+            !text.contains(r#"minutes_queue_jobs{state="dead"}"#),
+            "{text}"
+        );
     }
 }

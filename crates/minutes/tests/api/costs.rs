@@ -81,8 +81,12 @@ async fn the_estimate_prices_the_configured_engines_and_validates_its_input() {
     // The original API's numbers: yuan, 4 decimals, and a breakdown that adds up.
     let b = &e["cost_breakdown"];
     assert_eq!(b["asr"], json!(0.03));
-    let sum = b["asr"].as_f64().unwrap() + b["voiceprint"].as_f64().unwrap() + b["llm"].as_f64().unwrap();
-    assert!((sum - e["total_cost"].as_f64().unwrap()).abs() < 0.0002, "{e}");
+    let sum =
+        b["asr"].as_f64().unwrap() + b["voiceprint"].as_f64().unwrap() + b["llm"].as_f64().unwrap();
+    assert!(
+        (sum - e["total_cost"].as_f64().unwrap()).abs() < 0.0002,
+        "{e}"
+    );
     assert_eq!(e["per_regeneration"], e["stages"][2]["amount"]);
 
     let (_, without) = t
@@ -93,10 +97,7 @@ async fn the_estimate_prices_the_configured_engines_and_validates_its_input() {
         )
         .await;
     assert_eq!(without["stages"].as_array().unwrap().len(), 2);
-    assert_eq!(
-        without["total_micros"],
-        json!(expected - calls * 2_000)
-    );
+    assert_eq!(without["total_micros"], json!(expected - calls * 2_000));
 
     for bad in [
         json!({"audio_duration": 0}),
@@ -143,7 +144,11 @@ async fn each_step_is_billed_once_across_retries_and_regeneration_is_a_new_bill(
     assert_eq!(code, StatusCode::OK, "{cost}");
     let records = cost["records"].as_array().unwrap();
     let asr: Vec<&Value> = records.iter().filter(|r| r["api_type"] == "asr").collect();
-    assert_eq!(asr.len(), 1, "one ASR bill despite two attempts: {records:?}");
+    assert_eq!(
+        asr.len(),
+        1,
+        "one ASR bill despite two attempts: {records:?}"
+    );
     assert_eq!(asr[0]["attempt"], 2, "billed by the attempt that succeeded");
     assert_eq!(asr[0]["stage"], "transcribe");
     let duration = t.task_status(&token, &task_id).await["audio_duration"]
@@ -160,7 +165,10 @@ async fn each_step_is_billed_once_across_retries_and_regeneration_is_a_new_bill(
     assert_eq!(cost["actual"]["total_micros"], json!(asr_micros + 875));
     let stages = cost["actual"]["stages"].as_array().unwrap();
     assert_eq!(stages[0]["stage"], "transcribe");
-    assert_eq!(stages[0]["estimated"], stages[0]["amount"], "ASR estimate = actual for a known duration");
+    assert_eq!(
+        stages[0]["estimated"], stages[0]["amount"],
+        "ASR estimate = actual for a known duration"
+    );
     assert!(cost["estimate"]["total_micros"].as_i64().unwrap() > 0);
 
     // A regeneration is a new model call: a new row on its own job, the old ones untouched.
@@ -224,17 +232,29 @@ async fn the_tenant_ledger_is_for_admins_of_that_tenant_and_platform_operators()
         .iter()
         .all(|r| r["task_id"] == json!(task_id)));
     let totals = page["totals"].as_array().unwrap();
-    let sum: i64 = totals.iter().map(|t| t["amount_micros"].as_i64().unwrap()).sum();
+    let sum: i64 = totals
+        .iter()
+        .map(|t| t["amount_micros"].as_i64().unwrap())
+        .sum();
     assert_eq!(page["total_micros"], json!(sum));
     let (_, paged) = t.get("/api/v1/admin/costs?limit=1&offset=1", &owner).await;
     assert_eq!(paged["records"].as_array().unwrap().len(), 1);
-    assert_eq!(paged["total_count"], 2, "the count covers the range, not the page");
+    assert_eq!(
+        paged["total_count"], 2,
+        "the count covers the range, not the page"
+    );
     let (_, none) = t
-        .get("/api/v1/admin/costs?from=2001-01-01T00:00:00Z&to=2001-02-01T00:00:00Z", &owner)
+        .get(
+            "/api/v1/admin/costs?from=2001-01-01T00:00:00Z&to=2001-02-01T00:00:00Z",
+            &owner,
+        )
         .await;
     assert_eq!(none["total_count"], 0);
     let (code, _) = t
-        .get("/api/v1/admin/costs?from=2030-01-01T00:00:00Z&to=2020-01-01T00:00:00Z", &owner)
+        .get(
+            "/api/v1/admin/costs?from=2030-01-01T00:00:00Z&to=2020-01-01T00:00:00Z",
+            &owner,
+        )
         .await;
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
 

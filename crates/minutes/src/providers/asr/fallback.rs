@@ -3,6 +3,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::providers::chain::Failures;
 use crate::providers::{AsrOutput, ProviderError, SpeechToText, TranscribeRequest};
 use crate::telemetry::metrics::Metrics;
 
@@ -58,49 +59,23 @@ impl SpeechToText for FallbackAsr {
     }
 
     async fn transcribe(&self, req: &TranscribeRequest) -> Result<AsrOutput, ProviderError> {
-        let mut errors: Vec<ProviderError> = Vec::new();
+        let mut failures = Failures::default();
         for (i, provider) in self.chain.iter().enumerate() {
             match provider.transcribe(req).await {
                 Ok(mut out) => {
-                    // Earlier providers failed first, so their errors precede any the winner
-                    // collected from a nested chain of its own.
-                    let mut fallback_errors: Vec<String> =
-                        errors.iter().map(ToString::to_string).collect();
-                    fallback_errors.append(&mut out.fallback_errors);
-                    out.fallback_errors = fallback_errors;
+                    out.fallback_errors = failures.before(std::mem::take(&mut out.fallback_errors));
                     return Ok(out);
                 }
-                Err(err) => {
-                    let next = self.chain.get(i + 1).map(|p| p.name());
-                    match next {
-                        Some(next) => {
-                            tracing::warn!(
-                                provider = provider.name(),
-                                next_provider = next,
-                                error = %err,
-                                code = err.code(),
-                                "speech-to-text provider failed; falling back to {next}"
-                            );
-                            if let Some(m) = &self.metrics {
-                                m.fallback("asr", provider.name(), next, err.code());
-                            }
-                        }
-                        None => tracing::warn!(
-                            provider = provider.name(),
-                            error = %err,
-                            code = err.code(),
-                            "speech-to-text provider failed; no provider left to fall back to"
-                        ),
-                    }
-                    // Flatten nested chains so callers see one list of leaf errors.
-                    match err {
-                        ProviderError::AllFailed(inner) => errors.extend(inner),
-                        other => errors.push(other),
-                    }
-                }
+                Err(err) => failures.hand_over(
+                    "asr",
+                    self.metrics.as_deref(),
+                    provider.name(),
+                    self.chain.get(i + 1).map(|p| p.name()),
+                    err,
+                ),
             }
         }
-        Err(ProviderError::AllFailed(errors))
+        Err(failures.into_error())
     }
 }
 

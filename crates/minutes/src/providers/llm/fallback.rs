@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::providers::chain::Failures;
 use crate::providers::{GenerateOutput, GenerateRequest, LanguageModel, ProviderError};
 use crate::telemetry::metrics::Metrics;
 
@@ -62,37 +63,23 @@ impl LanguageModel for FallbackLlm {
     }
 
     async fn generate(&self, req: &GenerateRequest) -> Result<GenerateOutput, ProviderError> {
-        let mut errors: Vec<ProviderError> = Vec::new();
+        let mut failures = Failures::default();
         for (i, model) in self.chain.iter().enumerate() {
             match model.generate(req).await {
                 Ok(mut out) => {
-                    let mut earlier: Vec<String> = errors.iter().map(ToString::to_string).collect();
-                    earlier.append(&mut out.fallback_errors);
-                    out.fallback_errors = earlier;
+                    out.fallback_errors = failures.before(std::mem::take(&mut out.fallback_errors));
                     return Ok(out);
                 }
-                Err(err) => {
-                    let next = self.chain.get(i + 1).map(|m| m.name());
-                    match next {
-                        Some(next) => {
-                            tracing::warn!(provider = model.name(), next_provider = next,
-                                error = %err, code = err.code(),
-                                "language model failed; falling back to {next}");
-                            if let Some(m) = &self.metrics {
-                                m.fallback("llm", model.name(), next, err.code());
-                            }
-                        }
-                        None => tracing::warn!(provider = model.name(), error = %err,
-                            code = err.code(), "language model failed; no model left to fall back to"),
-                    }
-                    match err {
-                        ProviderError::AllFailed(inner) => errors.extend(inner),
-                        other => errors.push(other),
-                    }
-                }
+                Err(err) => failures.hand_over(
+                    "llm",
+                    self.metrics.as_deref(),
+                    model.name(),
+                    self.chain.get(i + 1).map(|m| m.name()),
+                    err,
+                ),
             }
         }
-        Err(ProviderError::AllFailed(errors))
+        Err(failures.into_error())
     }
 }
 
@@ -165,14 +152,28 @@ mod tests {
     #[tokio::test]
     async fn blocked_content_is_written_by_the_fallback_and_the_hand_over_is_counted() {
         let metrics = Arc::new(Metrics::new());
-        let (gemini, openai) = (Scripted::new("gemini", Some(blocked)), Scripted::new("openai-chat", None));
-        let chain = FallbackLlm::new(vec![gemini.clone(), openai.clone()]).with_metrics(metrics.clone());
+        let (gemini, openai) = (
+            Scripted::new("gemini", Some(blocked)),
+            Scripted::new("openai-chat", None),
+        );
+        let chain =
+            FallbackLlm::new(vec![gemini.clone(), openai.clone()]).with_metrics(metrics.clone());
         let out = chain.generate(&GenerateRequest::default()).await.unwrap();
         assert_eq!(out.content, json!({"by": "openai-chat"}));
-        assert_eq!(out.provider, "openai-chat", "billed to the model that answered");
+        assert_eq!(
+            out.provider, "openai-chat",
+            "billed to the model that answered"
+        );
         assert_eq!(out.fallback_errors.len(), 1);
-        assert!(out.fallback_errors[0].contains("blocked"), "{:?}", out.fallback_errors);
-        assert_eq!(metrics.fallback_count("llm", "gemini", "openai-chat", "content_blocked"), 1);
+        assert!(
+            out.fallback_errors[0].contains("blocked"),
+            "{:?}",
+            out.fallback_errors
+        );
+        assert_eq!(
+            metrics.fallback_count("llm", "gemini", "openai-chat", "content_blocked"),
+            1
+        );
         assert_eq!(openai.calls.load(Ordering::SeqCst), 1);
     }
 
@@ -182,7 +183,10 @@ mod tests {
             Scripted::new("gemini", Some(blocked)),
             Scripted::new("openai-chat", Some(unavailable)),
         ]);
-        let err = chain.generate(&GenerateRequest::default()).await.unwrap_err();
+        let err = chain
+            .generate(&GenerateRequest::default())
+            .await
+            .unwrap_err();
         let ProviderError::AllFailed(errors) = &err else {
             panic!("expected AllFailed, got {err:?}");
         };
