@@ -160,14 +160,15 @@ impl WhisperEngine {
             );
             let mut decoded = self.decode_window(&samples, &language, &context)?;
             let mut retried = decoded.temperature > 0.0;
-            // Read back from the prompt instead of heard: decode again with the hotwords only,
-            // then with no prompt at all, and start the running context afresh.
+            // Read back from the prompt instead of heard, or looping at every temperature (a
+            // prompt of hotwords can pull the decoder into reciting them): decode again with the
+            // hotwords only, then with no prompt at all, and start the running context afresh.
             for fallback in [&fixed[..], &[]] {
                 let copied = decoded
                     .accepted
                     .as_ref()
                     .is_some_and(|d| copies_prompt(&d.tokens, &context));
-                if !copied {
+                if !(copied || decoded.exhausted) || context.is_empty() {
                     break;
                 }
                 previous.clear();
@@ -318,12 +319,14 @@ impl WhisperEngine {
                     return Ok(WindowResult {
                         accepted: Some(decoded),
                         temperature,
+                        exhausted: false,
                     })
                 }
                 Verdict::Silent => {
                     return Ok(WindowResult {
                         accepted: None,
                         temperature,
+                        exhausted: false,
                     })
                 }
                 Verdict::Retry(reason) => {
@@ -345,11 +348,13 @@ impl WhisperEngine {
                 WindowResult {
                     accepted: Some(d),
                     temperature,
+                    exhausted: true,
                 }
             }
             None => WindowResult {
                 accepted: None,
                 temperature: 1.0,
+                exhausted: true,
             },
         })
     }
@@ -365,6 +370,8 @@ struct Decoded {
 struct WindowResult {
     accepted: Option<Decoded>,
     temperature: f32,
+    /// Every temperature failed the checks: `accepted` is the least bad answer, loops trimmed.
+    exhausted: bool,
 }
 
 fn read_secs(wav: &mut WavSamples, start: f64, end: f64) -> Result<Vec<f32>, WhisperError> {

@@ -7,12 +7,13 @@ use tokio::sync::Notify;
 
 use crate::auth::Authenticator;
 use crate::config::{
-    AsrProviderKind, Config, DiarizationProviderKind, LlmProviderKind, Profile,
+    AsrProviderKind, Config, DiarizationProviderKind, LlmProviderKind, Profile, StorageBackend,
     VoiceprintProviderKind,
 };
 use crate::crypto::{self, FieldCipher};
 use crate::egress::EgressPolicy;
 use crate::pipeline::prompt::builtin_templates;
+use crate::providers::asr::azure::AzureAsr;
 use crate::providers::asr::fallback::FallbackAsr;
 use crate::providers::asr::openai::OpenAiAsr;
 use crate::providers::asr::volcano::VolcanoAsr;
@@ -29,8 +30,8 @@ use crate::queue::{Clock, SystemClock};
 use crate::ratelimit::{MemoryLimiter, RateLimiter, RedisLimiter};
 use crate::storage::{ObjectStorage, UrlSigner};
 use crate::store::sql::ConnectOptions;
-use crate::telemetry::metrics::Metrics;
 use crate::store::{DatabaseRole, Migrator, SqlStore, Store, TemplateStore};
+use crate::telemetry::metrics::Metrics;
 
 pub struct App {
     pub config: Config,
@@ -101,8 +102,7 @@ impl App {
         )?;
         // Off the async threads: the word-segmentation dictionary takes a moment to load.
         let warm = tokio::task::spawn_blocking(crate::domain::search_text::warm_up);
-        let mut objects = ObjectStorage::local(std::path::Path::new(&config.storage.root))
-            .with_context(|| format!("opening the object store at {}", config.storage.root))?;
+        let mut objects = object_storage(config)?;
         if let Some(signer) = overrides.url_signer {
             objects = objects.with_signer(signer);
         }
@@ -282,6 +282,27 @@ pub fn voiceprint_from_config(
     })
 }
 
+/// The configured object store: a local directory, or an S3-compatible bucket that also
+/// presigns GET URLs (a provider that downloads the audio itself, Volcano, needs them).
+pub(crate) fn object_storage(config: &Config) -> anyhow::Result<ObjectStorage> {
+    let storage = &config.storage;
+    match storage.backend {
+        StorageBackend::Local => ObjectStorage::local(std::path::Path::new(&storage.root))
+            .with_context(|| format!("opening the object store at {}", storage.root)),
+        StorageBackend::S3 => {
+            let s3 = &storage.s3;
+            let options = s3.options().context("storage.s3")?;
+            let at = if s3.endpoint.is_empty() {
+                "AWS S3"
+            } else {
+                &s3.endpoint
+            };
+            ObjectStorage::s3(options)
+                .with_context(|| format!("opening the bucket {} at {at}", s3.bucket))
+        }
+    }
+}
+
 fn engines_from_config(
     config: &Config,
     egress: &EgressPolicy,
@@ -327,6 +348,27 @@ fn engines_from_config(
                 key_pools.push(asr.key_pool());
                 Arc::new(asr)
             }
+            AsrProviderKind::Azure => {
+                let speaker_model = crate::models::resolve(
+                    std::path::Path::new(&config.models.dir),
+                    &config.asr.azure.speaker_model,
+                    crate::models::ModelKind::SpeakerEmbedding,
+                )
+                // A missing model degrades speaker matching (the adapter says so) instead of
+                // stopping the start.
+                .map_err(|e| tracing::warn!(error = %e, "asr.azure.speaker_model"))
+                .ok();
+                let asr = AzureAsr::new(
+                    config.asr.azure.clone(),
+                    egress,
+                    pools.clone(),
+                    pool_clock.clone(),
+                    speaker_model,
+                )
+                .context("asr.azure")?;
+                key_pools.push(asr.key_pool());
+                Arc::new(asr)
+            }
         })
     };
     let mut chain = vec![asr_for(config.asr.primary)?];
@@ -363,6 +405,7 @@ fn engines_from_config(
                 Arc::new(llm)
             }
             LlmProviderKind::Local => Arc::new(ExtractiveGenerator::new()),
+            LlmProviderKind::Gguf => crate::providers::llm::gguf::build(&config.llm.gguf)?,
         })
     };
     let primary_llm = llm_for(config.llm.provider)?;

@@ -3,9 +3,11 @@
 use serde::{Deserialize, Serialize};
 
 use super::ConfigError;
+use crate::providers::asr::azure::AzureAsrSettings;
 use crate::providers::asr::openai::OpenAiAsrSettings;
 use crate::providers::asr::volcano::VolcanoAsrSettings;
 use crate::providers::llm::gemini::GeminiSettings;
+use crate::providers::llm::gguf::GgufSettings;
 use crate::providers::llm::openai::OpenAiChatSettings;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -16,6 +18,8 @@ pub enum AsrProviderKind {
     Local,
     /// Volcano Engine BigModel file recognition (needs an object store that presigns URLs).
     Volcano,
+    /// Azure AI Speech fast transcription (long audio chunked, speakers matched by voice).
+    Azure,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -27,6 +31,8 @@ pub struct AsrConfig {
     pub local: LocalAsrSettings,
     #[serde(default)]
     pub volcano: VolcanoAsrSettings,
+    #[serde(default)]
+    pub azure: AzureAsrSettings,
 }
 
 impl AsrConfig {
@@ -67,6 +73,9 @@ pub enum LlmProviderKind {
     Gemini,
     /// The offline extractive generator (no model; rule- and rank-based minutes).
     Local,
+    /// A user-supplied GGUF model on llama.cpp, in-process (needs the `local-llm-gguf` cargo
+    /// feature; builds without it refuse to start with this provider).
+    Gguf,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -81,6 +90,8 @@ pub struct LlmConfig {
     pub max_transcript_chars: usize,
     pub openai: OpenAiChatSettings,
     pub gemini: GeminiSettings,
+    #[serde(default)]
+    pub gguf: GgufSettings,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,6 +5,7 @@ mod limits;
 mod pricing;
 mod secret;
 mod security;
+mod storage;
 
 use std::path::{Path, PathBuf};
 
@@ -20,6 +21,7 @@ pub use limits::*;
 pub use pricing::{EstimateAssumptions, Micros, PricingConfig, TokenPrice};
 pub use secret::{redact, redact_dsn};
 pub use security::{ApiKeyConfig, IdpConfig, NetworkConfig, StaticKey};
+pub use storage::{S3StorageConfig, StorageBackend, StorageConfig};
 
 const DEFAULTS: &str = include_str!("defaults.yaml");
 
@@ -89,13 +91,6 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
     /// `null` = migrate on start in development and test, never in production.
     pub migrate_on_start: Option<bool>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StorageConfig {
-    /// Local object-store root; empty means `{data_dir}/objects`.
-    pub root: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -298,6 +293,7 @@ impl Config {
         }
         self.voiceprint.validate()?;
         self.pricing.validate()?;
+        self.storage.validate(self.profile, &self.asr)?;
         if let Some(path) = self.metrics.token_file.clone() {
             let text = std::fs::read_to_string(&path)
                 .map_err(|source| ConfigError::Read { path, source })?;
@@ -390,7 +386,10 @@ impl Config {
             });
         }
         // Last: the other checks name a more basic mistake first.
-        if self.profile == Profile::Production && self.metrics.enabled && self.metrics.token.is_none() {
+        if self.profile == Profile::Production
+            && self.metrics.enabled
+            && self.metrics.token.is_none()
+        {
             return Err(ConfigError::Invalid {
                 key: "metrics.token_file",
                 reason: "production serves /metrics only to scrapers with a token (MINUTES_METRICS_TOKEN or metrics.token_file), or set metrics.enabled: false".into(),

@@ -18,7 +18,9 @@ impl Micros {
         let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
         let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
         if !digits(whole) || (text.contains('.') && !digits(frac)) {
-            return Err(format!("`{text}` is not a plain decimal amount like 0.00005"));
+            return Err(format!(
+                "`{text}` is not a plain decimal amount like 0.00005"
+            ));
         }
         if frac.len() > 6 {
             return Err(format!(

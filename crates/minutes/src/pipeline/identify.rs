@@ -4,9 +4,9 @@ use serde_json::json;
 
 use super::prepare_audio::normalized_key;
 use super::{StageCtx, StageError, StageOutput};
+use crate::domain::cost::Usage;
 use crate::domain::transcript::Segment;
 use crate::providers::SpeakerSample;
-use crate::domain::cost::Usage;
 use crate::store::{NewCost, StepOutcome};
 
 /// Sample length bounds (seconds): long enough for a stable voiceprint, short enough to be cheap.

@@ -222,7 +222,8 @@ async fn run_stage(app: &App, job: &ClaimedJob, stage: Stage) -> Result<(), JobE
 /// Adds a completed step's bill to `minutes_provider_cost_micros_total`.
 pub(crate) fn count_costs(app: &App, costs: &[NewCost]) {
     for c in costs {
-        app.metrics.cost(&c.provider, c.usage.api_type(), c.amount.0);
+        app.metrics
+            .cost(&c.provider, c.usage.api_type(), c.amount.0);
     }
 }
 

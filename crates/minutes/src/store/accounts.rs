@@ -141,30 +141,34 @@ impl AccountStore for SqlStore {
             "SELECT {COST_COLUMNS} FROM cost_records WHERE tenant_id = $1 AND created_at >= $2 \
              AND created_at < $3 ORDER BY created_at DESC, id DESC LIMIT $4 OFFSET $5"
         );
-        let range_filter = "FROM cost_records WHERE tenant_id = $1 AND created_at >= $2 AND created_at < $3";
+        let range_filter =
+            "FROM cost_records WHERE tenant_id = $1 AND created_at >= $2 AND created_at < $3";
         let count = format!("SELECT COUNT(*) {range_filter}");
         let totals = format!(
             "SELECT api_type, provider, model, unit, currency, CAST(SUM(units) AS DOUBLE PRECISION) AS units, \
              CAST(SUM(amount_micros) AS BIGINT) AS amount_micros, COUNT(*) AS calls {range_filter} \
              GROUP BY api_type, provider, model, unit, currency ORDER BY api_type, provider, model"
         );
-        Ok(on_pool!(self, pool => scoped!(pool, Scope::Tenant(tenant_id), tx => {
-            let rows = sqlx::query_as::<_, CostRecord>(&page)
-                .bind(tenant_id).bind(range.from).bind(range.to).bind(range.limit).bind(range.offset)
-                .fetch_all(&mut *tx).await?;
-            let total_count = sqlx::query_scalar::<_, i64>(&count)
-                .bind(tenant_id).bind(range.from).bind(range.to)
-                .fetch_one(&mut *tx).await?;
-            let totals = sqlx::query_as::<_, CostTotal>(&totals)
-                .bind(tenant_id).bind(range.from).bind(range.to)
-                .fetch_all(&mut *tx).await?;
-            CostHistory { rows, total_count, totals }
-        })))
+        Ok(
+            on_pool!(self, pool => scoped!(pool, Scope::Tenant(tenant_id), tx => {
+                let rows = sqlx::query_as::<_, CostRecord>(&page)
+                    .bind(tenant_id).bind(range.from).bind(range.to).bind(range.limit).bind(range.offset)
+                    .fetch_all(&mut *tx).await?;
+                let total_count = sqlx::query_scalar::<_, i64>(&count)
+                    .bind(tenant_id).bind(range.from).bind(range.to)
+                    .fetch_one(&mut *tx).await?;
+                let totals = sqlx::query_as::<_, CostTotal>(&totals)
+                    .bind(tenant_id).bind(range.from).bind(range.to)
+                    .fetch_all(&mut *tx).await?;
+                CostHistory { rows, total_count, totals }
+            })),
+        )
     }
 }
 
 /// The ledger columns, in `CostRecord`'s field order.
-const COST_COLUMNS: &str = "id, task_id, stage, provider, model, api_type, units, unit, amount_micros, priced, \
+const COST_COLUMNS: &str =
+    "id, task_id, stage, provider, model, api_type, units, unit, amount_micros, priced, \
     currency, job_id, CAST(attempt AS BIGINT) AS attempt, created_at";
 
 #[async_trait]

@@ -214,9 +214,11 @@ impl JobStore for SqlStore {
 
     async fn job_counts(&self) -> StoreResult<Vec<(String, i64)>> {
         // Cross-tenant: the queue is shared, and a metric is about the whole of it.
-        Ok(on_pool!(self, pool => scoped!(pool, Scope::System, tx => sqlx::query_as::<_, (String, i64)>(
+        Ok(
+            on_pool!(self, pool => scoped!(pool, Scope::System, tx => sqlx::query_as::<_, (String, i64)>(
             "SELECT state, COUNT(*) FROM jobs GROUP BY state ORDER BY state")
-            .fetch_all(&mut *tx).await?)))
+            .fetch_all(&mut *tx).await?)),
+        )
     }
 
     async fn count_unfinished_jobs(&self, queues: &[String]) -> StoreResult<i64> {

@@ -70,11 +70,7 @@ pub trait AccountStore: Send + Sync {
     async fn cost_records(&self, tenant_id: &str, task_id: &str) -> StoreResult<Vec<CostRecord>>;
     /// The tenant's ledger rows created in `[from, to)`: a page (newest first), the row count
     /// and the totals per provider, model and unit over the whole range.
-    async fn cost_history(
-        &self,
-        tenant_id: &str,
-        range: &CostRange,
-    ) -> StoreResult<CostHistory>;
+    async fn cost_history(&self, tenant_id: &str, range: &CostRange) -> StoreResult<CostHistory>;
     /// The tenant's usage: active pipelines and stored upload bytes now, audio and LLM tokens
     /// since `period_start`.
     async fn tenant_usage(

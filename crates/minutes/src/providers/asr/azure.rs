@@ -26,6 +26,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use minutes_audio::AudioError;
 use minutes_speaker::{CamPlus, Embedder, FbankStatsEmbedder, SpeakerError};
 use serde::Deserialize;
 use serde_json::json;
@@ -194,7 +195,17 @@ impl AzureAsr {
         let planned = tokio::task::spawn_blocking(move || chunking::plan(&path, max))
             .await
             .map_err(|e| self.unavailable(format!("the chunk planner stopped: {e}")))?;
-        planned.map_err(|e| self.rejected(format!("cannot read {}: {e}", wav.display())))
+        planned.map_err(|e| self.audio_error(format!("cannot read {}", wav.display()), e))
+    }
+
+    /// A failure on our own audio: I/O (a full disk, a vanished file) may pass, anything else
+    /// (a corrupt or foreign WAV) will not.
+    fn audio_error(&self, what: String, e: AudioError) -> ProviderError {
+        let detail = format!("{what}: {e}");
+        match e {
+            AudioError::Io(_) => self.unavailable(detail),
+            _ => self.rejected(detail),
+        }
     }
 
     fn unavailable(&self, detail: String) -> ProviderError {
@@ -232,16 +243,28 @@ impl AzureAsr {
         }
     }
 
-    async fn save(
+    /// Saves the plan and the chunks finished so far on the step.
+    async fn save_progress(
         &self,
         req: &TranscribeRequest,
-        state: Option<(&[Chunk], &[Option<Vec<Phrase>>])>,
+        plan: &[Chunk],
+        done: &[Option<Vec<Phrase>>],
     ) -> Result<(), ProviderError> {
-        let Some(cp) = &req.checkpoint else {
-            return Ok(());
-        };
-        let value = state.map(|(chunks, done)| json!({"chunks": chunks, "done": done}));
-        cp.0.save(&self.name, value.as_ref()).await
+        match &req.checkpoint {
+            Some(cp) => {
+                let state = json!({"chunks": plan, "done": done});
+                cp.0.save(&self.name, Some(&state)).await
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Forgets the progress of a finished transcription.
+    async fn clear_progress(&self, req: &TranscribeRequest) -> Result<(), ProviderError> {
+        match &req.checkpoint {
+            Some(cp) => cp.0.save(&self.name, None).await,
+            None => Ok(()),
+        }
     }
 
     /// One chunk through the key pool: the whole file when it is the only chunk, otherwise a
@@ -261,7 +284,7 @@ impl AzureAsr {
                 tokio::task::spawn_blocking(move || chunking::write_chunk(&src, chunk, &to))
                     .await
                     .map_err(|e| self.unavailable(format!("the chunk writer stopped: {e}")))?
-                    .map_err(|e| self.rejected(format!("cannot cut a chunk of the audio: {e}")))?;
+                    .map_err(|e| self.audio_error("cannot cut a chunk of the audio".into(), e))?;
                 dest
             }
         };
@@ -385,7 +408,7 @@ impl SpeechToText for AzureAsr {
                 .await?;
             done[i] = Some(phrases);
             if plan.len() > 1 {
-                self.save(req, Some((&plan, &done))).await?;
+                self.save_progress(req, &plan, &done).await?;
             }
             if let Some(progress) = &req.progress {
                 // The last tenth is left for matching the speakers.
@@ -413,7 +436,7 @@ impl SpeechToText for AzureAsr {
         }
         segments.sort_by(|a, b| a.start.total_cmp(&b.start));
         if plan.len() > 1 {
-            self.save(req, None).await?;
+            self.clear_progress(req).await?;
         }
         // With explicit locales the task's language stands; for `auto`, what Azure heard most.
         let language = locales
@@ -435,4 +458,4 @@ impl SpeechToText for AzureAsr {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

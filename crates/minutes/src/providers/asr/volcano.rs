@@ -103,8 +103,9 @@ impl VolcanoAsr {
         if !objects.can_presign() {
             return Err(rejected(
                 "Volcano downloads the audio from a presigned URL, and the configured object \
-                 store (the local directory at storage.root) cannot presign one: use an \
-                 S3-compatible object store, or another asr.primary/asr.fallback"
+                 store (the local directory at storage.root) cannot presign one: set \
+                 storage.backend: s3 (an S3-compatible bucket Volcano can reach), or use another \
+                 asr.primary/asr.fallback"
                     .into(),
             ));
         }

@@ -12,6 +12,7 @@ use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 
 use super::*;
+use crate::config::{Config, StorageBackend};
 use server::{FakeS3, ACCESS_KEY_ID, BUCKET, REGION, SECRET};
 
 fn options(endpoint: &str, secret: &str) -> S3Options {
@@ -204,6 +205,38 @@ fn s3_storage_endpoints_carry_the_bucket_in_the_path_or_the_host() {
         bucket_endpoint(&minio, "minutes", false).expect("virtual hosted"),
         "http://minutes.minio.internal:9000"
     );
+}
+
+#[tokio::test]
+async fn storage_from_configuration_is_a_presigning_s3_store_or_a_local_directory() {
+    let (fake, endpoint) = FakeS3::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let id_file = dir.path().join("access-key-id");
+    let secret_file = dir.path().join("secret-access-key");
+    std::fs::write(&id_file, format!("{ACCESS_KEY_ID}\n")).expect("write");
+    std::fs::write(&secret_file, format!("{SECRET}\n")).expect("write");
+    let mut config = Config::load(None).expect("defaults");
+    config.storage.backend = StorageBackend::S3;
+    let s3 = &mut config.storage.s3;
+    s3.endpoint = endpoint;
+    s3.region = REGION.into();
+    s3.bucket = BUCKET.into();
+    s3.allow_http = true;
+    s3.access_key_id_file = Some(id_file);
+    s3.secret_access_key_file = Some(secret_file);
+
+    let store = crate::app::object_storage(&config).expect("s3 store");
+    assert!(store.can_presign(), "Volcano gets presigned URLs from S3");
+    store
+        .put("notes/b.txt", Bytes::from_static(b"signed"))
+        .await
+        .expect("signed with the credentials from the files");
+    assert!(fake.object("notes/b.txt").is_some());
+
+    config.storage.backend = StorageBackend::Local;
+    config.storage.root = dir.path().join("objects").display().to_string();
+    let local = crate::app::object_storage(&config).expect("local store");
+    assert!(!local.can_presign());
 }
 
 #[test]

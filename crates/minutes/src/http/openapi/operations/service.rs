@@ -46,7 +46,10 @@ pub(super) fn answers(
         )],
         ("get", "/admin/costs") => {
             for name in ["tenant", "from", "to"] {
-                query_params.push(query(name, if name == "tenant" { string() } else { time() }));
+                query_params.push(query(
+                    name,
+                    if name == "tenant" { string() } else { time() },
+                ));
             }
             query_params.extend(paging());
             let total = object(&[

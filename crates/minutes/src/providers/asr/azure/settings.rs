@@ -97,7 +97,7 @@ pub struct AzureAsrSettings {
     #[serde(default = "default_speaker_model")]
     pub speaker_model: String,
     /// Cosine similarity at or above which a chunk's speaker is taken to be a speaker already
-    /// heard; null = the embedding engine's own merge threshold.
+    /// heard; null = the measured default of the embedding engine (CAM++ 0.80, fbank 0.90).
     #[serde(default)]
     pub reconcile_threshold: Option<f32>,
 }

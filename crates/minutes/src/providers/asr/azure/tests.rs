@@ -9,7 +9,8 @@ use serde_json::{json, Value};
 
 use super::*;
 
-mod fake;
+/// Also used by the Volcano tests: blocked content there falls back to this adapter.
+pub(crate) mod fake;
 
 use fake::*;
 

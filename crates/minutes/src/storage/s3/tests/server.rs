@@ -320,7 +320,7 @@ impl FakeS3 {
 
     fn abort_upload(&self, key: &str, id: &str) -> Result<Response, Refusal> {
         let mut uploads = self.shared.uploads.lock().expect("uploads");
-        if !uploads.get(id).is_some_and(|u| u.key == key) {
+        if uploads.get(id).is_none_or(|u| u.key != key) {
             return Err(no_such_upload());
         }
         uploads.remove(id);

@@ -19,21 +19,21 @@ use crate::providers::http::test_support::serve;
 use crate::providers::keys::ManualProviderClock;
 use crate::providers::{Checkpoint, JobCheckpoint};
 
-pub(super) const KEY: &str = "azure-test-key-1";
+pub(crate) const KEY: &str = "azure-test-key-1";
 
 /// One request as the server saw it.
 #[derive(Debug, Clone)]
-pub(super) struct Seen {
-    pub(super) path: String,
-    pub(super) api_version: Option<String>,
-    pub(super) key: Option<String>,
-    pub(super) definition: Value,
-    pub(super) audio: Vec<u8>,
+pub(crate) struct Seen {
+    pub(crate) path: String,
+    pub(crate) api_version: Option<String>,
+    pub(crate) key: Option<String>,
+    pub(crate) definition: Value,
+    pub(crate) audio: Vec<u8>,
 }
 
 impl Seen {
     /// Samples in the uploaded WAV.
-    pub(super) fn samples(&self) -> u64 {
+    pub(crate) fn samples(&self) -> u64 {
         (self.audio.len() as u64).saturating_sub(44) / 2
     }
 }
@@ -46,19 +46,19 @@ struct FakeState {
     respond: Arc<Responder>,
 }
 
-pub(super) struct Fake {
-    pub(super) base: String,
+pub(crate) struct Fake {
+    pub(crate) base: String,
     seen: Arc<Mutex<Vec<Seen>>>,
 }
 
 impl Fake {
-    pub(super) fn seen(&self) -> Vec<Seen> {
+    pub(crate) fn seen(&self) -> Vec<Seen> {
         self.seen.lock().expect("lock").clone()
     }
 }
 
 /// A server answering request `n` (0-based) with `respond(n, request)`.
-pub(super) async fn fake(
+pub(crate) async fn fake(
     respond: impl Fn(usize, &Seen) -> Response + Send + Sync + 'static,
 ) -> Fake {
     let state = FakeState {
@@ -116,11 +116,11 @@ async fn transcribe(
     (state.respond)(index, &seen)
 }
 
-pub(super) fn ok(body: Value) -> Response {
+pub(crate) fn ok(body: Value) -> Response {
     (StatusCode::OK, axum::Json(body)).into_response()
 }
 
-pub(super) fn status(code: u16, headers: &[(&'static str, &'static str)], body: &str) -> Response {
+pub(crate) fn status(code: u16, headers: &[(&'static str, &'static str)], body: &str) -> Response {
     let mut resp = (
         StatusCode::from_u16(code).expect("status"),
         body.to_string(),
@@ -134,7 +134,7 @@ pub(super) fn status(code: u16, headers: &[(&'static str, &'static str)], body: 
 }
 
 /// A one-phrase result.
-pub(super) fn phrase_body(
+pub(crate) fn phrase_body(
     offset_ms: u64,
     duration_ms: u64,
     text: &str,
@@ -155,7 +155,7 @@ pub(super) fn phrase_body(
     })
 }
 
-pub(super) fn settings(base: &str) -> AzureAsrSettings {
+pub(crate) fn settings(base: &str) -> AzureAsrSettings {
     AzureAsrSettings {
         endpoint: Some(base.to_string()),
         api_key: Some(SecretString::from(KEY)),
@@ -165,7 +165,7 @@ pub(super) fn settings(base: &str) -> AzureAsrSettings {
 
 /// An adapter whose retry waits pass on a manual clock; speakers are matched with `model`
 /// (CAM++), or on fbank statistics without one.
-pub(super) fn adapter(
+pub(crate) fn adapter(
     settings: AzureAsrSettings,
     model: Option<std::path::PathBuf>,
 ) -> (AzureAsr, Arc<ManualProviderClock>) {
@@ -181,7 +181,7 @@ pub(super) fn adapter(
     (asr, clock)
 }
 
-pub(super) fn request(wav: &Path, language: &str, hotwords: &[&str]) -> TranscribeRequest {
+pub(crate) fn request(wav: &Path, language: &str, hotwords: &[&str]) -> TranscribeRequest {
     TranscribeRequest {
         audio_wav: wav.to_path_buf(),
         language: language.into(),
@@ -191,7 +191,7 @@ pub(super) fn request(wav: &Path, language: &str, hotwords: &[&str]) -> Transcri
 }
 
 /// Writes 16 kHz mono s16 `samples` as a WAV.
-pub(super) fn write_wav(path: &Path, samples: &[i16]) {
+pub(crate) fn write_wav(path: &Path, samples: &[i16]) {
     let mut bytes = chunking::wav_header((samples.len() * 2) as u32).to_vec();
     samples
         .iter()
@@ -200,7 +200,7 @@ pub(super) fn write_wav(path: &Path, samples: &[i16]) {
 }
 
 /// `secs` of a 220 Hz tone.
-pub(super) fn tone(secs: f64) -> Vec<i16> {
+pub(crate) fn tone(secs: f64) -> Vec<i16> {
     let n = (secs * 16_000.0) as usize;
     (0..n)
         .map(|i| {
@@ -212,12 +212,12 @@ pub(super) fn tone(secs: f64) -> Vec<i16> {
 
 /// A step's checkpoint in memory.
 #[derive(Default)]
-pub(super) struct MemCheckpoint {
+pub(crate) struct MemCheckpoint {
     map: Mutex<HashMap<String, Value>>,
 }
 
 impl MemCheckpoint {
-    pub(super) fn state(&self) -> Option<Value> {
+    pub(crate) fn state(&self) -> Option<Value> {
         self.map.lock().expect("lock").get("azure").cloned()
     }
 }
@@ -238,6 +238,6 @@ impl JobCheckpoint for MemCheckpoint {
     }
 }
 
-pub(super) fn checkpoint(mem: &Arc<MemCheckpoint>) -> Checkpoint {
+pub(crate) fn checkpoint(mem: &Arc<MemCheckpoint>) -> Checkpoint {
     Checkpoint(mem.clone())
 }

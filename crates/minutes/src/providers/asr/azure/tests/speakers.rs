@@ -2,7 +2,8 @@
 //! synthetic meeting with ground truth (`shared/data/meetings`), arranged so that the second
 //! chunk opens with the *other* speaker; the fake service numbers speakers per request by first
 //! appearance, as Azure does, so the numbers of the two chunks are swapped. Matching by number,
-//! or by order of appearance, would give each person two names.
+//! or by order of appearance, would give each person two names. A voice first heard in the
+//! second chunk must become a speaker of its own.
 use std::sync::Mutex;
 
 use super::*;
@@ -47,20 +48,20 @@ struct Turn {
     text: String,
 }
 
-/// The listed ground-truth segments of `meeting`, in this order, 1.5 s apart (a 2 s pause
-/// after segment `long_pause_after`, where the cut will fall).
-fn assemble(meeting: &str, pick: &[usize], long_pause_after: usize, out: &Path) -> Vec<Turn> {
+/// The listed ground-truth segments (meeting, index), in this order, 1.5 s apart (a 2 s pause
+/// after pick `long_pause_after`, where the cut will fall).
+fn assemble(picks: &[(&str, usize)], long_pause_after: usize, out: &Path) -> Vec<Turn> {
     let dir = meetings_dir();
-    let truth: Value = serde_json::from_slice(
-        &std::fs::read(dir.join(format!("{meeting}.json")))
-            .expect("ground truth (set MINUTES_TEST_DATA)"),
-    )
-    .expect("json");
-    let audio =
-        minutes_audio::read_wav_f32(&dir.join(format!("{meeting}.wav"))).expect("meeting wav");
     let mut samples: Vec<i16> = vec![0; 8000];
     let mut turns = Vec::new();
-    for (n, &i) in pick.iter().enumerate() {
+    for (n, &(meeting, i)) in picks.iter().enumerate() {
+        let truth: Value = serde_json::from_slice(
+            &std::fs::read(dir.join(format!("{meeting}.json")))
+                .expect("ground truth (set MINUTES_TEST_DATA)"),
+        )
+        .expect("json");
+        let audio =
+            minutes_audio::read_wav_f32(&dir.join(format!("{meeting}.wav"))).expect("meeting wav");
         let seg = &truth["segments"][i];
         let (a, b) = (
             seg["start"].as_f64().expect("start"),
@@ -85,11 +86,14 @@ fn assemble(meeting: &str, pick: &[usize], long_pause_after: usize, out: &Path) 
     turns
 }
 
+/// Per chunk answered, the people in it with the number the service gave them.
+type Numbered = Arc<Mutex<Vec<Vec<(String, u32)>>>>;
+
 /// Answers each chunk with the turns inside it, speakers numbered 0, 1, … by first appearance
 /// within the chunk (what a per-request diarizer does).
 fn diarizing_service(
     turns: Vec<Turn>,
-    numbered: Arc<Mutex<Vec<Vec<(String, u32)>>>>,
+    numbered: Numbered,
 ) -> impl Fn(usize, &Seen) -> axum::response::Response {
     let offset = Mutex::new(0.0f64);
     move |_, seen| {
@@ -122,16 +126,15 @@ fn diarizing_service(
 /// Transcribes the assembled meeting in chunks of `max_chunk_secs` and returns each person's
 /// speaker labels.
 async fn labels_by_person(
-    meeting: &str,
-    pick: &[usize],
+    picks: &[(&str, usize)],
     long_pause_after: usize,
     max_chunk_secs: u64,
     model: Option<PathBuf>,
 ) -> HashMap<String, std::collections::BTreeSet<String>> {
     let dir = tempfile::tempdir().expect("tempdir");
     let wav = dir.path().join("meeting.wav");
-    let turns = assemble(meeting, pick, long_pause_after, &wav);
-    let numbered = Arc::new(Mutex::new(Vec::new()));
+    let turns = assemble(picks, long_pause_after, &wav);
+    let numbered = Numbered::default();
     let fake = fake(diarizing_service(turns.clone(), numbered.clone())).await;
     let mut s = settings(&fake.base);
     s.max_chunk_secs = max_chunk_secs;
@@ -141,16 +144,13 @@ async fn labels_by_person(
         .await
         .expect("transcript");
 
-    // The set-up is what the test claims: two chunks, both people in each, numbered in
-    // opposite orders.
+    // The set-up is what the test claims: two chunks, several people in each, and the second
+    // opening with someone else than the first.
     let numbered = numbered.lock().expect("lock").clone();
     assert_eq!(numbered.len(), 2, "{numbered:?}");
     let order = |ids: &[(String, u32)]| ids.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>();
     let (first, second) = (order(&numbered[0]), order(&numbered[1]));
-    assert!(
-        first.len() >= 2 && second.len() == first.len(),
-        "{numbered:?}"
-    );
+    assert!(first.len() >= 2 && second.len() >= 2, "{numbered:?}");
     assert_ne!(
         first[0], second[0],
         "the second chunk opens with another speaker: {numbered:?}"
@@ -184,20 +184,70 @@ fn assert_one_label_per_person(
     assert_eq!(all.len(), people, "two people share a name: {by_person:?}");
 }
 
-// en02: david (0, 2, 4, 6, 8) and sarah (1, 3, 5, 7). Chunk one: david, sarah; the 2 s pause
-// after them takes the cut; chunk two: sarah, david, sarah, david.
-const EN02: &[usize] = &[0, 1, 3, 4, 5, 6];
+const EN01: &str = "en01_sprint_planning";
+const EN02: &str = "en02_customer_escalation";
+
+// en02: david (segments 0, 2, 4, 6, 8) and sarah (1, 3, 5, 7), two clearly different voices.
+// Chunk one: david, sarah; the 2 s pause after them takes the cut; chunk two: sarah, david,
+// sarah, david.
+const TWO: &[(&str, usize)] = &[
+    (EN02, 0),
+    (EN02, 1),
+    (EN02, 3),
+    (EN02, 4),
+    (EN02, 5),
+    (EN02, 6),
+];
+// en01: priya (0, 3, 6), marcus (1, 5), elena (2, 4, 7); priya and elena are both US-English
+// female voices. Chunk one: priya, marcus, elena; chunk two: marcus, elena, priya, so every
+// number means someone else.
+const THREE: &[(&str, usize)] = &[
+    (EN01, 0),
+    (EN01, 1),
+    (EN01, 2),
+    (EN01, 5),
+    (EN01, 7),
+    (EN01, 6),
+];
+// Chunk one: david, sarah; chunk two: sarah, then elena (from en01, heard nowhere before), then
+// david. Elena must become a third speaker, not be folded into sarah.
+const NEWCOMER: &[(&str, usize)] = &[(EN02, 0), (EN02, 1), (EN02, 3), (EN01, 2), (EN02, 4)];
 
 #[tokio::test]
 async fn swapped_speaker_numbers_are_matched_by_voice_on_fbank_statistics() {
     // The degraded engine (no model): clearly different voices still match.
-    let by_person = labels_by_person("en02_customer_escalation", EN02, 1, 30, None).await;
+    let by_person = labels_by_person(TWO, 1, 30, None).await;
     assert_one_label_per_person(&by_person, 2);
 }
 
 #[tokio::test]
+async fn three_voices_are_matched_one_to_one_on_fbank_statistics() {
+    // The two female voices are close on this engine (0.75-0.78 against each other, 0.94-0.99
+    // for the same voice across chunks).
+    let by_person = labels_by_person(THREE, 2, 40, None).await;
+    assert_one_label_per_person(&by_person, 3);
+}
+
+#[tokio::test]
+async fn a_voice_not_heard_before_is_a_new_speaker_on_fbank_statistics() {
+    let by_person = labels_by_person(NEWCOMER, 1, 30, None).await;
+    assert_one_label_per_person(&by_person, 3);
+}
+
+#[tokio::test]
 async fn swapped_speaker_numbers_are_matched_by_voice_with_campplus() {
-    let by_person =
-        labels_by_person("en02_customer_escalation", EN02, 1, 30, Some(campplus())).await;
+    let by_person = labels_by_person(TWO, 1, 30, Some(campplus())).await;
     assert_one_label_per_person(&by_person, 2);
+}
+
+#[tokio::test]
+async fn three_voices_are_matched_one_to_one_with_campplus() {
+    let by_person = labels_by_person(THREE, 2, 40, Some(campplus())).await;
+    assert_one_label_per_person(&by_person, 3);
+}
+
+#[tokio::test]
+async fn a_voice_not_heard_before_is_a_new_speaker_with_campplus() {
+    let by_person = labels_by_person(NEWCOMER, 1, 30, Some(campplus())).await;
+    assert_one_label_per_person(&by_person, 3);
 }

@@ -134,3 +134,42 @@ async fn asterisks_alone_never_block() {
         .expect("kept");
     assert_eq!(out.segments.len(), 1);
 }
+
+/// The documented fallback of the issue: Volcano's filter blocks the content, Azure (its own
+/// fake server speaking the fast transcription protocol) transcribes it, and the chain keeps
+/// Volcano's error beside Azure's answer.
+#[tokio::test]
+async fn blocked_content_is_transcribed_by_azure() {
+    use crate::providers::asr::azure::tests::fake as azure;
+    let fake = fake().await;
+    let volcano: Arc<dyn SpeechToText> = Arc::new(adapter(masking(&fake, true)).asr);
+    let azure_fake =
+        azure::fake(|_, _| azure::ok(azure::phrase_body(0, 900, "他提到了某公司。", Some(1))))
+            .await;
+    let (azure_asr, _clock) = azure::adapter(azure::settings(&azure_fake.base), None);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wav = dir.path().join("meeting.wav");
+    azure::write_wav(&wav, &azure::tone(1.0));
+    let mut req = request(&Arc::new(MemCheckpoint::default()), 1.0);
+    req.audio_wav = wav;
+    let out = FallbackAsr::new(vec![volcano, Arc::new(azure_asr)])
+        .transcribe(&req)
+        .await
+        .expect("Azure transcribes what Volcano blocked");
+    assert_eq!(out.provider, "azure");
+    assert_eq!(out.segments[0].text, "他提到了某公司。");
+    assert_eq!(out.fallback_errors.len(), 1);
+    assert!(
+        out.fallback_errors[0].contains("blocked"),
+        "{:?}",
+        out.fallback_errors
+    );
+    let seen = azure_fake.seen();
+    assert_eq!(seen.len(), 1, "one Azure request");
+    assert_eq!(seen[0].definition["locales"], json!(["zh-CN"]));
+    assert_eq!(
+        seen[0].definition["phraseList"]["phrases"],
+        json!(["火山引擎", "Grafana"]),
+        "the hotwords follow the audio to the fallback"
+    );
+}
