@@ -15,6 +15,8 @@ use crate::providers::LanguageModel;
 mod engine;
 #[cfg(feature = "local-llm-gguf")]
 mod grammar;
+#[cfg(feature = "local-llm-gguf")]
+mod sampler;
 #[cfg(test)]
 mod tests;
 
@@ -50,7 +52,8 @@ pub struct GgufSettings {
     /// CPU threads for one generation; 0 = one per core.
     #[serde(default)]
     pub threads: usize,
-    /// The answer's token budget; an answer that needs more fails instead of being cut.
+    /// The answer's token budget. Within its last 96 tokens the answer is closed (open strings
+    /// and lists ended, missing keys given their shortest value) so it still parses.
     #[serde(default = "default_max_output_tokens")]
     pub max_output_tokens: u32,
     /// 0 = greedy decoding.
@@ -79,9 +82,10 @@ impl GgufSettings {
         if self.context_tokens < 512 {
             return Err("llm.gguf.context_tokens must be at least 512".into());
         }
-        if self.max_output_tokens == 0 || self.max_output_tokens >= self.context_tokens {
+        // The last 96 tokens close the answer (see the engine): leave room for content too.
+        if self.max_output_tokens < 256 || self.max_output_tokens >= self.context_tokens {
             return Err(format!(
-                "llm.gguf.max_output_tokens must be between 1 and context_tokens ({}) - 1",
+                "llm.gguf.max_output_tokens must be between 256 and context_tokens ({}) - 1",
                 self.context_tokens
             ));
         }

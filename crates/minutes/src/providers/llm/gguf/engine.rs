@@ -8,28 +8,25 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use llama_cpp_2::context::params::LlamaContextParams;
-use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
-use llama_cpp_2::token::data::LlamaTokenData;
-use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 use llama_cpp_2::token::LlamaToken;
 use tokio::sync::Mutex;
 
+use super::sampler::{closing_tokens, Sampler};
 use super::{grammar, GgufSettings};
 use crate::providers::llm::openai::json_object;
 use crate::providers::{GenerateOutput, GenerateRequest, LanguageModel, ProviderError, TokenUsage};
 
-const PROVIDER: &str = "gguf";
+pub(super) const PROVIDER: &str = "gguf";
 /// Prompt tokens decoded per llama.cpp call (its default batch size).
 const PROMPT_BATCH: u32 = 512;
-/// DRY's look-back, in generated tokens, and where its repeated sequences end (llama.cpp's
-/// defaults without `"`: a list that repeats one-word strings must count as a repeat).
-const DRY_WINDOW: i32 = 1024;
-const DRY_BREAKERS: [&str; 3] = ["\n", ":", "*"];
+/// The last tokens of `max_output_tokens`, kept for closing the answer (see `Sampler::next`):
+/// enough to end every open string, list and object of an artifact and write its missing keys.
+pub(super) const CLOSING_RESERVE: u32 = 96;
 
 /// `LanguageModel` on a GGUF model in-process.
 pub struct GgufLlm {
@@ -47,6 +44,7 @@ struct Engine {
     model: LlamaModel,
     /// The model's own chat template; `None` when it has none llama.cpp can apply.
     template: Option<LlamaChatTemplate>,
+    closers: Vec<(LlamaToken, usize)>,
     settings: GgufSettings,
     threads: i32,
 }
@@ -103,6 +101,7 @@ impl GgufLlm {
                 ))
             })?;
         let template = usable_template(&model);
+        let closers = closing_tokens(&model);
         let threads = match settings.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
@@ -124,6 +123,7 @@ impl GgufLlm {
                 backend,
                 model,
                 template,
+                closers,
                 settings,
                 threads: i32::try_from(threads).unwrap_or(i32::MAX),
             }),
@@ -304,7 +304,14 @@ impl Engine {
         let mut text = Vec::new();
         let mut generated = 0usize;
         loop {
-            let token = sampler.next(&ctx, batch.n_tokens() - 1)?;
+            let closing = generated + CLOSING_RESERVE as usize >= max_output as usize;
+            if closing && generated + CLOSING_RESERVE as usize == max_output as usize {
+                tracing::warn!(
+                    llm.max_output_tokens = max_output,
+                    "gguf answer nearly out of budget: closing it, the rest of the minutes is cut"
+                );
+            }
+            let token = sampler.next(&ctx, batch.n_tokens() - 1, closing)?;
             if vocab.is_eog(token) {
                 break;
             }
@@ -361,57 +368,15 @@ impl Engine {
         tokens
     }
 
-    fn sampler(&self, grammar: &str) -> Result<Sampler, ProviderError> {
+    fn sampler(&self, grammar: &str) -> Result<Sampler<'_>, ProviderError> {
         let grammar = LlamaSampler::grammar(&self.model, grammar, "root")
             .map_err(|e| rejected(format!("llama.cpp refused the answer grammar: {e}")))?;
-        // DRY penalises continuing a sequence the answer already wrote: small models otherwise
-        // copy the transcript into the summary over and over, or list the same strings until
-        // the budget is gone. Only generated tokens count (the prompt is never accepted into it).
-        let dry = LlamaSampler::dry(&self.model, 0.8, 1.75, 2, DRY_WINDOW, DRY_BREAKERS);
-        let t = self.settings.temperature;
-        let pick = if t <= 0.0 {
-            LlamaSampler::chain_simple([dry, LlamaSampler::greedy()])
-        } else {
-            LlamaSampler::chain_simple([
-                dry,
-                LlamaSampler::top_k(40),
-                LlamaSampler::top_p(0.95, 1),
-                LlamaSampler::temp(t),
-                LlamaSampler::dist(rand::random()),
-            ])
-        };
-        Ok(Sampler { grammar, pick })
-    }
-}
-
-/// Sampling held to the grammar the way llama.cpp's own tools do it: pick from the unconstrained
-/// distribution and only when the grammar refuses that token, apply the grammar to the whole
-/// vocabulary and pick again. Applying it every time costs more than the forward pass of a
-/// small model (Gemma's vocabulary has 262,144 tokens; ~70 ms a token here).
-struct Sampler {
-    grammar: LlamaSampler,
-    pick: LlamaSampler,
-}
-
-impl Sampler {
-    fn next(&mut self, ctx: &LlamaContext<'_>, idx: i32) -> Result<LlamaToken, ProviderError> {
-        let unpicked = || unavailable("the sampler picked no token");
-        let mut candidates = ctx.token_data_array_ith(idx);
-        candidates.apply_sampler(&mut self.pick);
-        let mut token = candidates.selected_token().ok_or_else(unpicked)?;
-        let mut probe = LlamaTokenDataArray::new(vec![LlamaTokenData::new(token, 0.0, 0.0)], false);
-        probe.apply_sampler(&mut self.grammar);
-        if !probe.data[0].logit().is_finite() {
-            let mut candidates = ctx.token_data_array_ith(idx);
-            candidates.apply_sampler(&mut self.grammar);
-            candidates.apply_sampler(&mut self.pick);
-            token = candidates.selected_token().ok_or_else(unpicked)?;
-        }
-        self.grammar
-            .try_accept(token)
-            .map_err(|e| unavailable(format!("the grammar refused its own token: {e}")))?;
-        self.pick.accept(token);
-        Ok(token)
+        Ok(Sampler::new(
+            &self.model,
+            grammar,
+            self.settings.temperature,
+            &self.closers,
+        ))
     }
 }
 

@@ -257,6 +257,8 @@ mod engine {
             model: model.into(),
             context_tokens: 4096,
             max_output_tokens: 1024,
+            // Two threads on a busy 2-core machine are 10-20x slower than one (docs/OPERATIONS.md).
+            threads: 1,
             ..GgufSettings::default()
         }
     }
