@@ -16,6 +16,8 @@ mod engine;
 #[cfg(feature = "local-llm-gguf")]
 mod grammar;
 #[cfg(feature = "local-llm-gguf")]
+mod prompt;
+#[cfg(feature = "local-llm-gguf")]
 mod sampler;
 #[cfg(test)]
 mod tests;

@@ -11,17 +11,18 @@ use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::params::LlamaModelParams;
-use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
+use llama_cpp_2::model::{LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 use tokio::sync::Mutex;
 
+use super::prompt;
 use super::sampler::{closing_tokens, Sampler};
 use super::{grammar, GgufSettings};
 use crate::providers::llm::openai::json_object;
 use crate::providers::{GenerateOutput, GenerateRequest, LanguageModel, ProviderError, TokenUsage};
 
-pub(super) const PROVIDER: &str = "gguf";
+const PROVIDER: &str = "gguf";
 /// Prompt tokens decoded per llama.cpp call (its default batch size).
 const PROMPT_BATCH: u32 = 512;
 /// The last tokens of `max_output_tokens`, kept for closing the answer (see `Sampler::next`):
@@ -44,7 +45,7 @@ struct Engine {
     model: LlamaModel,
     /// The model's own chat template; `None` when it has none llama.cpp can apply.
     template: Option<LlamaChatTemplate>,
-    closers: Vec<(LlamaToken, usize)>,
+    closers: Vec<(LlamaToken, (u8, usize))>,
     settings: GgufSettings,
     threads: i32,
 }
@@ -69,14 +70,14 @@ fn backend() -> Result<&'static LlamaBackend, String> {
         .map_err(Clone::clone)
 }
 
-fn rejected(detail: impl Into<String>) -> ProviderError {
+pub(super) fn rejected(detail: impl Into<String>) -> ProviderError {
     ProviderError::Rejected {
         provider: PROVIDER.into(),
         detail: detail.into(),
     }
 }
 
-fn unavailable(detail: impl Into<String>) -> ProviderError {
+pub(super) fn unavailable(detail: impl Into<String>) -> ProviderError {
     ProviderError::Unavailable {
         provider: PROVIDER.into(),
         detail: detail.into(),
@@ -100,7 +101,7 @@ impl GgufLlm {
                     path.display()
                 ))
             })?;
-        let template = usable_template(&model);
+        let template = prompt::usable_template(&model);
         let closers = closing_tokens(&model);
         let threads = match settings.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -149,23 +150,6 @@ fn check_file(path: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// The model's chat template if llama.cpp can apply it (it recognises the common families and
-/// refuses the rest, which then get the plain prompt of [`Engine::prompt`]).
-fn usable_template(model: &LlamaModel) -> Option<LlamaChatTemplate> {
-    let template = model.chat_template(None).ok()?;
-    let probe = [
-        LlamaChatMessage::new("system".into(), "s".into()).ok()?,
-        LlamaChatMessage::new("user".into(), "u".into()).ok()?,
-    ];
-    match model.apply_chat_template(&template, &probe, true) {
-        Ok(_) => Some(template),
-        Err(e) => {
-            tracing::warn!(error = %e, "gguf chat template not supported by llama.cpp; using a plain prompt");
-            None
-        }
-    }
-}
-
 /// Tells a running generation to stop when the `generate` future is dropped (a cancelled task,
 /// a worker shutting down): the blocking thread would otherwise finish a doomed answer.
 struct CancelOnDrop(Arc<AtomicBool>);
@@ -195,7 +179,7 @@ impl LanguageModel for GgufLlm {
     async fn generate(&self, req: &GenerateRequest) -> Result<GenerateOutput, ProviderError> {
         let grammar = grammar::gbnf(&req.schema)
             .map_err(|e| rejected(format!("no grammar for schema `{}`: {e}", req.schema_name)))?;
-        let prompt = self.engine.prompt(req)?;
+        let prompt = prompt::prompt(&self.engine.model, self.engine.template.as_ref(), req)?;
         let turn = self.gate.clone().lock_owned().await;
         let engine = self.engine.clone();
         let cancel = Arc::new(AtomicBool::new(false));
@@ -226,29 +210,6 @@ impl LanguageModel for GgufLlm {
 }
 
 impl Engine {
-    /// The conversation as the model expects it. The schema travels in the system message too:
-    /// the grammar enforces the shape, but only the text tells the model what goes where.
-    fn prompt(&self, req: &GenerateRequest) -> Result<String, ProviderError> {
-        let system = format!(
-            "{}\n\nAnswer with one JSON object that conforms to this JSON Schema (`{}`):\n{}",
-            req.system, req.schema_name, req.schema
-        );
-        let Some(template) = &self.template else {
-            return Ok(format!("{system}\n\n{}\n\nJSON answer:\n", req.user));
-        };
-        let message = |role: &str, content: String| {
-            LlamaChatMessage::new(role.into(), content)
-                .map_err(|e| rejected(format!("the prompt cannot be passed to llama.cpp: {e}")))
-        };
-        let chat = [
-            message("system", system)?,
-            message("user", req.user.clone())?,
-        ];
-        self.model
-            .apply_chat_template(template, &chat, true)
-            .map_err(|e| rejected(format!("the model's chat template failed: {e}")))
-    }
-
     fn generate(
         &self,
         prompt: &str,
@@ -256,7 +217,7 @@ impl Engine {
         cancel: &AtomicBool,
     ) -> Result<Generated, ProviderError> {
         let started = Instant::now();
-        let tokens = self.tokenize(prompt);
+        let tokens = prompt::tokenize(&self.model, prompt);
         let (context, max_output) = (
             self.settings.context_tokens,
             self.settings.max_output_tokens,
@@ -280,7 +241,7 @@ impl Engine {
             .map_err(|e| unavailable(format!("llama.cpp context of {context} tokens: {e}")))?;
         let mut batch = LlamaBatch::new(PROMPT_BATCH as usize, 1);
         let failed = |what: &str, e: &dyn std::fmt::Display| unavailable(format!("{what}: {e}"));
-        let last = tokens.len() - 1;
+        let last = tokens.len().saturating_sub(1);
         for (start, chunk) in (0..)
             .step_by(PROMPT_BATCH as usize)
             .zip(tokens.chunks(PROMPT_BATCH as usize))
@@ -357,17 +318,6 @@ impl Engine {
         })
     }
 
-    /// The prompt's tokens. Templates that write the BOS text themselves (Gemma's, Llama 3's)
-    /// would otherwise get a second one from the tokenizer, which degrades some models.
-    fn tokenize(&self, prompt: &str) -> Vec<LlamaToken> {
-        let vocab = self.model.vocab();
-        let mut tokens = vocab.tokenize(prompt.as_bytes(), true, true);
-        if tokens.len() > 1 && tokens[0] == vocab.bos() && tokens[1] == vocab.bos() {
-            tokens.remove(0);
-        }
-        tokens
-    }
-
     fn sampler(&self, grammar: &str) -> Result<Sampler<'_>, ProviderError> {
         let grammar = LlamaSampler::grammar(&self.model, grammar, "root")
             .map_err(|e| rejected(format!("llama.cpp refused the answer grammar: {e}")))?;
@@ -382,6 +332,17 @@ impl Engine {
 
 #[cfg(test)]
 impl GgufLlm {
+    /// The prompt `req` becomes under llama.cpp's built-in chat template `name`.
+    pub(super) fn prompt_with(
+        &mut self,
+        name: &str,
+        req: &GenerateRequest,
+    ) -> Result<String, ProviderError> {
+        let engine = Arc::get_mut(&mut self.engine).ok_or_else(|| rejected("engine shared"))?;
+        engine.template = Some(LlamaChatTemplate::new(name).map_err(|e| rejected(e.to_string()))?);
+        prompt::prompt(&engine.model, engine.template.as_ref(), req)
+    }
+
     /// Whether llama.cpp's grammar engine takes every token of `text` under `grammar`.
     pub(super) fn grammar_accepts(&self, grammar: &str, text: &str) -> Result<bool, ProviderError> {
         let model = &self.engine.model;

@@ -24,14 +24,18 @@ pub fn gbnf(schema: &Value) -> Result<String, String> {
         return Err("the root schema must have `type: object`".into());
     }
     check_keywords(schema, "root")?;
-    let mut g = Grammar::default();
-    g.object_rule(schema, "root")?;
+    // `root` is the start rule: taken first, so a property called `root` gets another name.
+    let mut g = Grammar {
+        rules: vec![("root".into(), String::new())],
+        ..Grammar::default()
+    };
+    g.rules[0].1 = g.object_body(schema, "root")?;
     Ok(g.render())
 }
 
 #[derive(Default)]
 struct Grammar {
-    /// Rules in the order they were made: `root` first.
+    /// `root` first, then the rules in the order they were made.
     rules: Vec<(String, String)>,
     /// Rule name by body, so an item schema used twice becomes one rule.
     by_body: HashMap<String, String>,
@@ -71,6 +75,11 @@ impl Grammar {
     }
 
     fn object_rule(&mut self, schema: &Value, hint: &str) -> Result<String, String> {
+        let body = self.object_body(schema, hint)?;
+        Ok(self.define(hint, body))
+    }
+
+    fn object_body(&mut self, schema: &Value, hint: &str) -> Result<String, String> {
         let obj = as_schema(schema)?;
         let empty = Map::new();
         let props = match obj.get("properties") {
@@ -114,7 +123,7 @@ impl Grammar {
             parts.push(Part::Ref(self.value(&props[*key], &rule_name(key))?));
         }
         parts.push(Part::Lit("}".into()));
-        Ok(self.define(hint, join(parts)))
+        Ok(join(parts))
     }
 
     fn array_rule(&mut self, schema: &Value, hint: &str) -> Result<String, String> {
@@ -299,3 +308,6 @@ fn check_keywords(schema: &Value, hint: &str) -> Result<(), String> {
         None => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests;

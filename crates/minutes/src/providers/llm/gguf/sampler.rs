@@ -7,24 +7,37 @@ use llama_cpp_2::token::data::LlamaTokenData;
 use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 use llama_cpp_2::token::LlamaToken;
 
+use super::engine::unavailable;
 use crate::providers::ProviderError;
 
-/// Tokens that end something: end-of-generation, and pieces that only close strings, lists and
-/// objects (`"`, `]`, `"}`, `}]` …) or write the shortest value (`null`, `[]`), with the number
-/// of bytes they close (end-of-generation first).
-pub(super) fn closing_tokens(model: &LlamaModel) -> Vec<(LlamaToken, usize)> {
+/// How strongly a token ends the answer: end-of-generation, then pieces that start with `"`
+/// (inside a string they end it; that must outrank the rest, which inside a string is just more
+/// text), then the shortest values (`null`, `[]`), then pieces of `]` and `}` only. Longer pieces
+/// first within a rank. `None`: not a closing token.
+fn closing_rank(eog: bool, piece: &[u8]) -> Option<(u8, usize)> {
+    let closing_bytes =
+        |p: &[u8]| !p.is_empty() && p.iter().all(|b| matches!(b, b'"' | b']' | b'}'));
+    if eog {
+        Some((3, 0))
+    } else if piece.first() == Some(&b'"') && closing_bytes(piece) {
+        Some((2, piece.len()))
+    } else if piece == b"null" || piece == b"[]" {
+        Some((1, piece.len()))
+    } else if closing_bytes(piece) {
+        Some((0, piece.len()))
+    } else {
+        None
+    }
+}
+
+/// The closing tokens of `model`'s vocabulary with their rank (see [`closing_rank`]).
+pub(super) fn closing_tokens(model: &LlamaModel) -> Vec<(LlamaToken, (u8, usize))> {
     let vocab = model.vocab();
     vocab
         .tokens()
         .filter_map(|token| {
-            if vocab.is_eog(token) {
-                return Some((token, usize::MAX));
-            }
             let piece = vocab.token_to_piece(token, false, None);
-            let closes = piece == b"null"
-                || piece == b"[]"
-                || (!piece.is_empty() && piece.iter().all(|b| matches!(b, b'"' | b']' | b'}')));
-            closes.then_some((token, piece.len()))
+            closing_rank(vocab.is_eog(token), &piece).map(|rank| (token, rank))
         })
         .collect()
 }
@@ -36,7 +49,7 @@ pub(super) fn closing_tokens(model: &LlamaModel) -> Vec<(LlamaToken, usize)> {
 pub(super) struct Sampler<'a> {
     grammar: LlamaSampler,
     pick: LlamaSampler,
-    closers: &'a [(LlamaToken, usize)],
+    closers: &'a [(LlamaToken, (u8, usize))],
 }
 
 /// DRY's look-back, in generated tokens, and where its repeated sequences end (llama.cpp's
@@ -44,19 +57,12 @@ pub(super) struct Sampler<'a> {
 const DRY_WINDOW: i32 = 1024;
 const DRY_BREAKERS: [&str; 3] = ["\n", ":", "*"];
 
-fn unavailable(detail: impl Into<String>) -> ProviderError {
-    ProviderError::Unavailable {
-        provider: super::engine::PROVIDER.into(),
-        detail: detail.into(),
-    }
-}
-
 impl<'a> Sampler<'a> {
     pub fn new(
         model: &LlamaModel,
         grammar: LlamaSampler,
         temperature: f32,
-        closers: &'a [(LlamaToken, usize)],
+        closers: &'a [(LlamaToken, (u8, usize))],
     ) -> Self {
         // DRY penalises continuing a sequence the answer already wrote: small models otherwise
         // copy the transcript into the summary over and over. Only generated tokens count (the
@@ -81,8 +87,10 @@ impl<'a> Sampler<'a> {
     }
 
     /// The next token after output `idx` of the last decode. `closing`: the budget is nearly
-    /// spent, so of the tokens the grammar allows, one that ends the most wins (a model that
-    /// loops — lists that count on, text that repeats — would otherwise never finish).
+    /// spent, so of the tokens the grammar allows, the best-ranked closing one wins (a model that
+    /// loops — lists that count on, text that repeats — would otherwise never finish). Each
+    /// either ends a string, list or object or starts the shortest value, which the next ones
+    /// end, so the answer is complete within a few tokens per open level and missing key.
     pub fn next(
         &mut self,
         ctx: &LlamaContext<'_>,
@@ -104,7 +112,7 @@ impl<'a> Sampler<'a> {
                 .closers
                 .iter()
                 .filter(|(t, _)| allowed(t))
-                .max_by_key(|(_, closes)| *closes);
+                .max_by_key(|(_, rank)| *rank);
             match closer {
                 Some((token, _)) => *token,
                 None => {
@@ -133,5 +141,26 @@ impl<'a> Sampler<'a> {
             .map_err(|e| unavailable(format!("the grammar refused its own token: {e}")))?;
         self.pick.accept(token);
         Ok(token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::closing_rank;
+
+    #[test]
+    fn closing_ranks_put_ending_a_string_above_text_that_looks_like_closing() {
+        let rank = |piece: &str| closing_rank(false, piece.as_bytes());
+        assert!(closing_rank(true, b"") > rank("\"]}"));
+        assert!(rank("\"") > rank("null"), "inside a string `null` is text");
+        assert!(rank("\"]}") > rank("\""));
+        assert!(
+            rank("[]") > rank("}}}}}}}}"),
+            "inside a string braces are text"
+        );
+        assert!(rank("]") < rank("}]"));
+        for text in ["", "x", "\"x", "],", "[", "nul"] {
+            assert_eq!(rank(text), None, "{text}");
+        }
     }
 }

@@ -1,21 +1,19 @@
-//! Settings in every build; with the feature, the grammar converter and, given a model in
-//! `MINUTES_TEST_GGUF` (scripts/fetch-gguf-test-model.sh), the engine itself.
+//! Settings in every build; with the feature and a model in `MINUTES_TEST_GGUF`
+//! (scripts/fetch-gguf-test-model.sh), the engine itself. The grammar's tests: grammar/tests.rs.
 use super::GgufSettings;
 
 #[test]
 fn settings_have_defaults_and_refuse_unknown_keys() {
     let s: GgufSettings = serde_yaml::from_str("model: /m/x.gguf").unwrap();
-    assert_eq!(
-        s,
-        GgufSettings {
-            model: "/m/x.gguf".into(),
-            ..GgufSettings::default()
-        }
+    let expected = (String::from("/m/x.gguf"), 8192, 0, 2048, 0.2);
+    let got = (
+        s.model,
+        s.context_tokens,
+        s.threads,
+        s.max_output_tokens,
+        s.temperature,
     );
-    assert_eq!(
-        (s.context_tokens, s.max_output_tokens, s.threads),
-        (8192, 2048, 0)
-    );
+    assert_eq!(got, expected);
     let err = serde_yaml::from_str::<GgufSettings>("model: x\nn_ctx: 2048").unwrap_err();
     assert!(err.to_string().contains("n_ctx"), "{err}");
 }
@@ -70,160 +68,6 @@ fn without_the_feature_the_provider_stops_the_start() {
 }
 
 #[cfg(feature = "local-llm-gguf")]
-mod grammar {
-    use serde_json::json;
-
-    use super::super::grammar::gbnf;
-    use crate::domain::artifact::ArtifactType;
-
-    #[test]
-    fn every_supported_keyword_becomes_compact_json() {
-        let schema = json!({
-            "type": "object",
-            "additionalProperties": false,
-            "description": "annotations are ignored",
-            "properties": {
-                "tags": {"type": "array", "items": {"type": "string"}},
-                "name": {"type": "string"},
-                "count": {"type": "integer"},
-                "score": {"type": "number"},
-                "ok": {"type": "boolean"},
-                "kind": {"enum": ["a", "b\"c"]},
-                "note": {"type": ["string", "null"]},
-                "extra": {"type": "string"}
-            },
-            "required": ["name", "count", "score", "ok", "kind", "note", "tags"]
-        });
-        let expected = [
-            r#"root ::= "{\"name\":" string ",\"count\":" integer ",\"score\":" number ",\"ok\":" boolean ",\"kind\":" ("\"a\"" | "\"b\\\"c\"") ",\"note\":" (string | null) ",\"tags\":" tags ",\"extra\":" string "}""#,
-            r#"tags ::= "[" (string ("," string)*)? "]""#,
-            r#"string ::= "\"" [^"\\\x7F\x00-\x20] char* "\"""#,
-            r#"char ::= [^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})"#,
-            r#"number ::= "-"? ("0" | [1-9] [0-9]{0,15}) ("." [0-9]{1,16})? ([eE] [-+]? [0-9]{1,3})?"#,
-            r#"integer ::= "-"? ("0" | [1-9] [0-9]{0,15})"#,
-            r#"boolean ::= "true" | "false""#,
-            r#"null ::= "null""#,
-        ];
-        // `extra` is optional: written after the required keys, in the properties' order.
-        assert_eq!(gbnf(&schema).unwrap(), expected.join("\n") + "\n");
-    }
-
-    #[test]
-    fn nested_objects_become_named_rules_shared_when_equal() {
-        let item =
-            json!({"type": "object", "properties": {"t": {"type": "string"}}, "required": ["t"]});
-        let schema = json!({
-            "type": "object",
-            "properties": {"a": {"type": "array", "items": item}, "b": {"type": "array", "items": item},
-                           "root": {"type": "object", "properties": {}}},
-            "required": ["a", "b", "root"]
-        });
-        let g = gbnf(&schema).unwrap();
-        assert!(
-            g.starts_with(r#"root ::= "{\"a\":" a ",\"b\":" a ",\"root\":" root-2 "}""#),
-            "{g}"
-        );
-        assert!(
-            g.contains("\na-item ::= \"{\\\"t\\\":\" string \"}\"\n"),
-            "{g}"
-        );
-        assert!(
-            g.contains("\na ::= \"[\" (a-item (\",\" a-item)*)? \"]\"\n"),
-            "{g}"
-        );
-        assert!(g.contains("\nroot-2 ::= \"{}\"\n"), "{g}");
-        assert!(
-            !g.contains("\nb ::="),
-            "the equal array rule is reused: {g}"
-        );
-    }
-
-    #[test]
-    fn keys_are_escaped_and_rule_names_sanitised() {
-        let schema = json!({
-            "type": "object",
-            "properties": {"say \"hi\"\\": {"type": "object", "properties": {"n": {"type": "null"}}},
-                           "会议": {"type": "array", "items": {"type": "boolean"}}},
-            "required": ["say \"hi\"\\", "会议"]
-        });
-        let g = gbnf(&schema).unwrap();
-        assert!(
-            g.starts_with(
-                r#"root ::= "{\"say \\\"hi\\\"\\\\\":" say--hi--- ",\"会议\":" value "}""#
-            ),
-            "{g}"
-        );
-    }
-
-    #[test]
-    fn every_artifact_schema_converts_with_its_keys_in_order() {
-        for ty in ArtifactType::ALL {
-            let schema = ty.json_schema();
-            let g = gbnf(&schema).unwrap_or_else(|e| panic!("{}: {e}", ty.as_str()));
-            let root = g.lines().next().unwrap();
-            let mut at = 0;
-            for key in schema["required"].as_array().unwrap() {
-                let lit = format!("\\\"{}\\\":", key.as_str().unwrap());
-                let found = root[at..]
-                    .find(&lit)
-                    .unwrap_or_else(|| panic!("{key} in order: {root}"));
-                at += found + lit.len();
-            }
-        }
-    }
-
-    #[test]
-    fn what_the_grammar_would_not_enforce_is_refused() {
-        let cases = [
-            (
-                json!({"type": "array", "items": {"type": "string"}}),
-                "root schema must have `type: object`",
-            ),
-            (
-                json!({"type": "object", "properties": {"a": {"type": "string", "pattern": "x"}}}),
-                "keyword `pattern`",
-            ),
-            (
-                json!({"type": "object", "properties": {"a": {"type": "string", "items": {}}}}),
-                "keyword `items`",
-            ),
-            (
-                json!({"type": "object", "minProperties": 1}),
-                "keyword `minProperties`",
-            ),
-            (
-                json!({"type": "object", "properties": {"a": {"type": "date"}}}),
-                "unsupported type `date`",
-            ),
-            (
-                json!({"type": "object", "properties": {"a": {}}}),
-                "neither `type` nor `enum`",
-            ),
-            (
-                json!({"type": "object", "properties": {"a": {"type": "array"}}}),
-                "needs `items`",
-            ),
-            (
-                json!({"type": "object", "properties": {}, "required": ["a"]}),
-                "required `a` is not among",
-            ),
-            (
-                json!({"type": "object", "properties": {"a": {"enum": []}}}),
-                "non-empty array",
-            ),
-            (
-                json!({"type": "object", "properties": {"a": {"type": 3}}}),
-                "`type` must be",
-            ),
-        ];
-        for (schema, expected) in cases {
-            let err = gbnf(&schema).unwrap_err();
-            assert!(err.contains(expected), "{schema}: {err}");
-        }
-    }
-}
-
-#[cfg(feature = "local-llm-gguf")]
 mod engine {
     use std::path::PathBuf;
     use std::time::Instant;
@@ -237,19 +81,20 @@ mod engine {
     use crate::pipeline::prompt::{builtin_templates, render, SYSTEM_PROMPT};
     use crate::providers::{GenerateRequest, LanguageModel, ProviderError, SourceLine};
 
-    /// The model from `MINUTES_TEST_GGUF`; `None` (the test passes, saying so) when unset.
-    fn test_model() -> Option<PathBuf> {
-        let Some(path) = std::env::var_os("MINUTES_TEST_GGUF") else {
-            eprintln!("skipped: set MINUTES_TEST_GGUF=$(scripts/fetch-gguf-test-model.sh)");
-            return None;
-        };
-        let path = PathBuf::from(path);
+    /// The model from `MINUTES_TEST_GGUF`. Building with the feature means testing the engine:
+    /// without a model these tests fail and say how to fetch one, rather than pass untested.
+    fn test_model() -> PathBuf {
+        let path = std::env::var_os("MINUTES_TEST_GGUF")
+            .map(PathBuf::from)
+            .expect(
+                "set MINUTES_TEST_GGUF=$(scripts/fetch-gguf-test-model.sh) to test the GGUF engine",
+            );
+        let shown = path.display();
         assert!(
             path.is_file(),
-            "MINUTES_TEST_GGUF={} is not a file: run scripts/fetch-gguf-test-model.sh",
-            path.display()
+            "MINUTES_TEST_GGUF={shown} is not a file: run scripts/fetch-gguf-test-model.sh"
         );
-        Some(path)
+        path
     }
 
     fn settings(model: &str) -> GgufSettings {
@@ -264,11 +109,10 @@ mod engine {
     }
 
     fn load_error(settings: GgufSettings) -> String {
-        match GgufLlm::load(settings) {
-            Ok(_) => panic!("loaded"),
-            Err(ProviderError::Rejected { detail, .. }) => detail,
-            Err(other) => panic!("not a configuration error: {other}"),
-        }
+        let Err(ProviderError::Rejected { detail, .. }) = GgufLlm::load(settings) else {
+            panic!("loaded, or not a configuration error");
+        };
+        detail
     }
 
     #[test]
@@ -325,7 +169,7 @@ mod engine {
 
     #[tokio::test]
     async fn the_test_model_writes_schema_valid_minutes_and_counts_tokens() {
-        let Some(path) = test_model() else { return };
+        let path = test_model();
         let started = Instant::now();
         let llm = GgufLlm::load(settings(path.to_str().unwrap())).unwrap();
         eprintln!("model loaded in {:?}", started.elapsed());
@@ -369,8 +213,23 @@ mod engine {
     }
 
     #[test]
+    fn a_chat_template_frames_system_and_user() {
+        let path = test_model();
+        // The test model has no template of its own: try llama.cpp's built-in Gemma one.
+        let mut llm = GgufLlm::load(settings(path.to_str().unwrap())).unwrap();
+        let req = request(
+            ArtifactType::MeetingMinutes,
+            &[("seg_0001", "Bob", "I fix it.")],
+        );
+        let prompt = llm.prompt_with("gemma", &req).unwrap();
+        assert!(prompt.contains("<start_of_turn>user\n"), "{prompt}");
+        assert!(prompt.contains(SYSTEM_PROMPT) && prompt.contains("[seg_0001] Bob: I fix it."));
+        assert!(prompt.ends_with("<start_of_turn>model\n"), "{prompt}");
+    }
+
+    #[test]
     fn llama_cpp_parses_every_artifact_grammar_and_holds_to_it() {
-        let Some(path) = test_model() else { return };
+        let path = test_model();
         let llm = GgufLlm::load(settings(path.to_str().unwrap())).unwrap();
         for ty in ArtifactType::ALL {
             let g = gbnf(&ty.json_schema()).unwrap();
