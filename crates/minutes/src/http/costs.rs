@@ -63,10 +63,9 @@ fn plan(app: &AppState, speaker_recognition: bool) -> Plan {
 }
 
 /// The estimate document: rows, total, the original's breakdown, and one regeneration.
-fn estimate_json(app: &AppState, plan: &Plan, audio_seconds: f64) -> Value {
+fn estimate_json(app: &AppState, rows: &[StageCost], audio_seconds: f64) -> Value {
     let pricing = &app.config.pricing;
-    let rows = estimate(pricing, plan, audio_seconds);
-    let sum = total(&rows);
+    let sum = total(rows);
     let part = |api: &str| {
         Micros(
             rows.iter()
@@ -108,7 +107,8 @@ pub async fn estimate_task(
         ));
     }
     let plan = plan(&app, body.enable_speaker_recognition);
-    let mut answer = estimate_json(&app, &plan, body.audio_duration);
+    let rows = estimate(&app.config.pricing, &plan, body.audio_duration);
+    let mut answer = estimate_json(&app, &rows, body.audio_duration);
     answer["meeting_type"] = json!(body.meeting_type);
     Ok(Json(answer))
 }
@@ -130,10 +130,10 @@ pub async fn task_cost(
 ) -> ApiResult<Json<Value>> {
     let task = owned_task(&app, &caller, &id).await?;
     let records = app.store.cost_records(&task.tenant_id, &task.id).await?;
-    let estimate = task.audio_duration.map(|secs| {
-        let plan = plan(&app, !task.skip_speaker_recognition);
-        estimate_json(&app, &plan, secs)
-    });
+    let plan = plan(&app, !task.skip_speaker_recognition);
+    let estimated_rows = task
+        .audio_duration
+        .map(|secs| (estimate(&app.config.pricing, &plan, secs), secs));
     let mut stages: Vec<Value> = Vec::new();
     // Stages in the order they were first billed (a retried task can bill a stage again later).
     let mut names: Vec<&str> = Vec::new();
@@ -145,13 +145,10 @@ pub async fn task_cost(
     for stage in names {
         let rows: Vec<&CostRecord> = records.iter().filter(|r| r.stage == stage).collect();
         let amount = Micros(rows.iter().map(|r| r.amount_micros).sum());
-        let estimated = estimate.as_ref().and_then(|e| {
-            e["stages"]
-                .as_array()?
-                .iter()
-                .find(|s| s["stage"] == stage)
-                .map(|s| s["amount"].clone())
-        });
+        let estimated = estimated_rows
+            .as_ref()
+            .and_then(|(rows, _)| rows.iter().find(|r| r.stage == stage))
+            .map(|r| money(r.amount));
         stages.push(json!({
             "stage": stage, "amount": money(amount), "amount_micros": amount.0,
             "estimated": estimated, "calls": rows.len(),
@@ -162,7 +159,9 @@ pub async fn task_cost(
     Ok(Json(json!({
         "task_id": task.id,
         "currency": app.config.pricing.currency,
-        "estimate": estimate,
+        "estimate": estimated_rows
+            .as_ref()
+            .map(|(rows, secs)| estimate_json(&app, rows, *secs)),
         "actual": {"total": money(actual), "total_micros": actual.0, "stages": stages},
         "records": records.iter().map(record_json).collect::<Vec<_>>(),
     })))

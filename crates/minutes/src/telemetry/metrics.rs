@@ -26,6 +26,15 @@ fn job_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.05, 2.0, 20))
 }
 
+fn fallback_labels(chain: &str, from: &str, to: &str, code: &str) -> Labels {
+    vec![
+        ("chain", chain.to_string()),
+        ("from", from.to_string()),
+        ("to", to.to_string()),
+        ("code", code.to_string()),
+    ]
+}
+
 /// Every metric this process exports. One instance lives on `App`; cheap to share.
 pub struct Metrics {
     registry: Registry,
@@ -37,6 +46,7 @@ pub struct Metrics {
     cost_micros: Family<Labels, Counter>,
     queue_jobs: Family<Labels, Gauge>,
     provider_keys: Family<Labels, Gauge>,
+    scrape: std::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -135,6 +145,7 @@ impl Metrics {
             cost_micros,
             queue_jobs,
             provider_keys,
+            scrape: std::sync::Mutex::new(()),
         }
     }
 
@@ -169,12 +180,7 @@ impl Metrics {
     /// `chain` is `asr` or `llm`; `code` the failing provider's error code.
     pub fn fallback(&self, chain: &str, from: &str, to: &str, code: &str) {
         self.fallbacks
-            .get_or_create(&vec![
-                ("chain", chain.to_string()),
-                ("from", from.to_string()),
-                ("to", to.to_string()),
-                ("code", code.to_string()),
-            ])
+            .get_or_create(&fallback_labels(chain, from, to, code))
             .inc();
     }
 
@@ -187,20 +193,17 @@ impl Metrics {
             .inc_by(micros.max(0) as u64);
     }
 
-    /// The fallback count seen so far (tests and `/ready`-style summaries).
+    /// The hand-overs counted so far for these labels (0 when none: reading creates no series).
     pub fn fallback_count(&self, chain: &str, from: &str, to: &str, code: &str) -> u64 {
         self.fallbacks
-            .get_or_create(&vec![
-                ("chain", chain.to_string()),
-                ("from", from.to_string()),
-                ("to", to.to_string()),
-                ("code", code.to_string()),
-            ])
-            .get()
+            .get(&fallback_labels(chain, from, to, code))
+            .map_or(0, |c| c.get())
     }
 
     /// Renders the text exposition after refreshing the scrape-time gauges.
     pub fn render(&self, queue: &[(String, i64)], pools: &[std::sync::Arc<KeyPool>]) -> String {
+        // One scrape at a time: another's clear-and-refill must not show in this one's gauges.
+        let _scrape = self.scrape.lock().unwrap_or_else(|e| e.into_inner());
         self.queue_jobs.clear();
         for (state, count) in queue {
             self.queue_jobs
