@@ -55,6 +55,8 @@ pub struct App {
     pub limiter: Option<Arc<dyn RateLimiter>>,
     /// This process's Prometheus metrics.
     pub metrics: Arc<Metrics>,
+    /// Signs stream tickets and URLs (`server.url_signing_secret`).
+    pub url_signing: Arc<crypto::SigningKey>,
 }
 
 /// Engines chosen by the caller instead of by configuration (tests use scripted engines here).
@@ -133,6 +135,9 @@ impl App {
             egress,
             limiter,
             metrics,
+            url_signing: Arc::new(crypto::SigningKey::from_secret(
+                config.server.url_signing_secret.as_ref(),
+            )),
         })
     }
 }

@@ -1,10 +1,13 @@
 //! Credential verification: identity-provider tokens (RS256/ES256 from a JWKS or static keys),
-//! dev-login HS256 tokens (only when enabled) and API keys. Turning a request into a caller,
-//! and the scopes, live in `http/auth.rs`.
+//! dev-login HS256 tokens (only when enabled) and their refresh tokens, API keys, SSE stream
+//! tickets and signed media URLs. Turning a request into a caller, and the scopes, live in `http/auth.rs`.
 pub mod api_keys;
 mod dev;
 mod idp;
 mod jwks;
+pub mod media_urls;
+pub mod refresh;
+pub mod tickets;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -80,6 +80,19 @@ pub struct ServerConfig {
     pub body_read_timeout_secs: u64,
     /// Deepest nesting of arrays and objects accepted in a JSON body.
     pub max_json_depth: usize,
+    /// Longest an SSE progress stream stays open before it sends `timeout` and closes.
+    pub sse_max_stream_secs: u64,
+    /// Lifetime of a stream ticket (`POST /sse/tickets`), the query credential of `EventSource`.
+    pub sse_ticket_ttl_secs: u64,
+    /// Lifetime of the signed playback URLs in task views (`audio_files`, `GET /uploads/…`).
+    pub media_url_ttl_secs: u64,
+    /// HMAC key of signed URLs and stream tickets (≥ 32 bytes); none = a random key per
+    /// process, so tickets only work on the instance that issued them.
+    #[serde(default, serialize_with = "secret::redact")]
+    pub url_signing_secret: Option<SecretString>,
+    /// A file holding `url_signing_secret`; wins over it.
+    #[serde(default)]
+    pub url_signing_secret_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -103,6 +116,8 @@ pub struct AuthConfig {
     #[serde(default)]
     pub jwt_secret_file: Option<PathBuf>,
     pub jwt_ttl_secs: u64,
+    /// Lifetime of a dev-login refresh token; every refresh issues a new one with this lifetime.
+    pub dev_refresh_ttl_secs: u64,
     pub issuer: String,
     /// User ids of platform operators (may manage global hotword sets).
     #[serde(default)]
@@ -255,6 +270,11 @@ impl Config {
                 .filter(|d| !d.trim().is_empty())
                 .unwrap_or_else(|| self.data_dir.join("models").display().to_string());
         }
+        if let Some(path) = self.server.url_signing_secret_file.clone() {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|source| ConfigError::Read { path, source })?;
+            self.server.url_signing_secret = Some(SecretString::from(text.trim().to_string()));
+        }
         if let Some(path) = self.auth.jwt_secret_file.clone() {
             let text = std::fs::read_to_string(&path)
                 .map_err(|source| ConfigError::Read { path, source })?;
@@ -316,6 +336,7 @@ impl Config {
         self.auth.idp.resolve()?;
         self.auth.api_keys.validate()?;
         self.network.validate()?;
+        self.check_streams()?;
         if self.server.header_read_timeout_secs == 0
             || self.server.body_read_timeout_secs == 0
             || self.server.max_json_depth == 0
@@ -399,6 +420,35 @@ impl Config {
             return Err(ConfigError::Invalid {
                 key: "audio.max_duration_secs",
                 reason: "must be positive".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// SSE streams, their tickets and the URL-signing key.
+    fn check_streams(&self) -> Result<(), ConfigError> {
+        use secrecy::ExposeSecret;
+        let s = &self.server;
+        if s.sse_max_stream_secs == 0 || !(1..=3600).contains(&s.sse_ticket_ttl_secs) {
+            return Err(ConfigError::Invalid {
+                key: "server",
+                reason: "sse_max_stream_secs must be at least 1 and sse_ticket_ttl_secs 1–3600"
+                    .into(),
+            });
+        }
+        if !(60..=7 * 24 * 3600).contains(&s.media_url_ttl_secs) {
+            return Err(ConfigError::Invalid {
+                key: "server.media_url_ttl_secs",
+                reason: "60 seconds to 7 days (604800)".into(),
+            });
+        }
+        if s.url_signing_secret
+            .as_ref()
+            .is_some_and(|k| k.expose_secret().len() < 32)
+        {
+            return Err(ConfigError::Invalid {
+                key: "server.url_signing_secret",
+                reason: "at least 32 bytes (MINUTES__SERVER__URL_SIGNING_SECRET or server.url_signing_secret_file)".into(),
             });
         }
         Ok(())

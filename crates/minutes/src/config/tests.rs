@@ -172,3 +172,57 @@ fn production_refuses_key_lists_in_config_files() {
     assert!(!text.contains("api_keys_file"), "{text}");
     assert!(!text.contains("AIza"), "{text}");
 }
+
+#[test]
+fn stream_settings_and_the_url_signing_secret_are_checked_and_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("signing.key");
+    std::fs::write(&file, "fedcba9876543210fedcba9876543210\n").unwrap();
+    let c = Config::load_from(
+        None,
+        env_from(&[
+            ("SERVER__URL_SIGNING_SECRET_FILE", file.to_str().unwrap()),
+            ("SERVER__SSE_MAX_STREAM_SECS", "30"),
+        ]),
+    )
+    .unwrap();
+    let secret = c.server.url_signing_secret.as_ref().unwrap();
+    assert_eq!(secret.expose_secret(), "fedcba9876543210fedcba9876543210");
+    assert_eq!(c.server.sse_max_stream_secs, 30);
+    assert_eq!(c.server.sse_ticket_ttl_secs, 60);
+    assert_eq!(c.auth.dev_refresh_ttl_secs, 30 * 24 * 3600);
+    assert!(!c.to_redacted_yaml().contains("fedcba98"));
+    let short = Config::load_from(None, env_from(&[("SERVER__URL_SIGNING_SECRET", "short")]));
+    assert!(
+        short
+            .unwrap_err()
+            .to_string()
+            .contains("server.url_signing_secret"),
+        "a short secret is refused"
+    );
+    for (key, value) in [
+        ("SSE_MAX_STREAM_SECS", "0"),
+        ("SSE_TICKET_TTL_SECS", "7200"),
+    ] {
+        let err = Config::load_from(None, env_from(&[(&format!("SERVER__{key}"), value)]));
+        assert!(
+            err.is_err_and(|e| e.to_string().contains("sse_")),
+            "{key}={value}"
+        );
+    }
+}
+
+#[test]
+fn media_urls_last_six_hours_unless_configured_within_bounds() {
+    let c = Config::load_from(None, env_from(&[])).unwrap();
+    assert_eq!(c.server.media_url_ttl_secs, 6 * 3600);
+    let c = Config::load_from(None, env_from(&[("SERVER__MEDIA_URL_TTL_SECS", "600")])).unwrap();
+    assert_eq!(c.server.media_url_ttl_secs, 600);
+    for bad in ["0", "59", "604801"] {
+        let err = Config::load_from(None, env_from(&[("SERVER__MEDIA_URL_TTL_SECS", bad)]));
+        assert!(
+            err.is_err_and(|e| e.to_string().contains("server.media_url_ttl_secs")),
+            "{bad}"
+        );
+    }
+}

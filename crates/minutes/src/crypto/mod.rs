@@ -1,9 +1,11 @@
 //! Field-level encryption of personal data (speaker names, voiceprint ids, responsible persons):
 //! a keyring of 32-byte keys by id, XChaCha20-Poly1305 sealing into `enc1:<kid>:…` strings,
 //! and the map of which stored values are personal. The store seals on write and opens on read.
+//! Also the HMAC key of stream tickets and signed URLs (`signing.rs`).
 mod cipher;
 mod fields;
 mod keyring;
+mod signing;
 
 use std::path::{Path, PathBuf};
 
@@ -12,6 +14,7 @@ pub use fields::{Column, ResealCount, CONTENT_PERSONAL_KEYS};
 pub use keyring::{
     generate_key_file, new_kid, parse_entries, read_key_file, KeyEntry, Keyring, KeyringError,
 };
+pub use signing::SigningKey;
 
 /// The environment variable holding `kid:base64` entries.
 pub const KEYS_ENV: &str = "MINUTES_FIELD_KEYS";

@@ -41,7 +41,8 @@ pub fn minutes_markdown(m: &MeetingMinutes) -> String {
     out.trim_end().to_string() + "\n"
 }
 
-fn action_line(a: &ActionItem) -> String {
+/// One action item as a line: `task — owner (due …)`.
+pub fn action_line(a: &ActionItem) -> String {
     let owner = a.owner.as_deref().unwrap_or("unassigned");
     match &a.due {
         Some(due) => format!("{} — {owner} (due {due})", a.task),
@@ -50,9 +51,11 @@ fn action_line(a: &ActionItem) -> String {
 }
 
 /// Markdown for any artifact's content (as shown: names re-rendered, watermark included);
-/// `None` if the content does not have the type's shape.
+/// `None` if the content does not have the type's shape. A hand-edited version is Markdown
+/// already (`{"markdown": …}`).
 pub fn artifact_markdown(artifact_type: ArtifactType, content: &Value) -> Option<String> {
     let mut out = match artifact_type {
+        _ if content.get("markdown").is_some() => content["markdown"].as_str()?.to_string(),
         ArtifactType::MeetingMinutes => {
             minutes_markdown(&serde_json::from_value(content.clone()).ok()?)
         }
@@ -157,5 +160,8 @@ mod tests {
             .unwrap()
             .contains("- [ ] Fix — unassigned (due Fri)"));
         assert!(artifact_markdown(ArtifactType::MeetingMinutes, &json!({"nope": 1})).is_none());
+        let edited = json!({"markdown": "# Edited\n\nby hand", "watermark": "Confirmed"});
+        let md = artifact_markdown(ArtifactType::ActionItems, &edited).unwrap();
+        assert!(md.starts_with("# Edited\n\nby hand") && md.contains("*Confirmed*"));
     }
 }

@@ -19,6 +19,19 @@ pub fn names(mapping: &Value) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
+/// The label a client's speaker value means: a label itself, or the label currently shown
+/// under that name (clients show and send names, not labels).
+pub fn label_for(mapping: &Value, value: &str) -> Option<String> {
+    let value = value.trim();
+    if mapping.get(value).is_some() {
+        return Some(value.to_string());
+    }
+    names(mapping)
+        .into_iter()
+        .find(|(_, name)| name == value)
+        .map(|(label, _)| label)
+}
+
 /// (old name, new name) pairs for labels whose name changed between two mappings.
 pub fn renames(generated_with: &Value, current: &Value) -> Vec<(String, String)> {
     let now = names(current);

@@ -5,6 +5,29 @@ use serde_json::{json, Map, Value};
 /// Placeholders the pipeline fills itself.
 pub const BUILTIN_PLACEHOLDERS: [&str; 4] =
     ["transcript", "speakers", "output_language", "meeting_type"];
+
+/// The original system's universal parameter: every one of its templates declared it and its
+/// clients send it with any template, so every template accepts it (a string, default empty).
+pub const MEETING_DESCRIPTION: &str = "meeting_description";
+
+/// The original frontend's "blank template": no stored row, the user's prompt text is the body.
+pub const BLANK_TEMPLATE_ID: &str = "__blank__";
+
+/// The blank template's body when the user gave no prompt text (the original's default).
+pub const BLANK_TEMPLATE_BODY: &str = "请根据以下会议转写内容生成会议纪要：\n\n{transcript}";
+
+/// A body without `{transcript}` gets the transcript appended (the original did the same), so
+/// a template written as plain instructions still sees the meeting.
+pub fn with_transcript_placeholder(body: &str) -> String {
+    if placeholders(body).iter().any(|p| p == "transcript") {
+        body.to_string()
+    } else {
+        format!(
+            "{}\n\nTranscript (one line per segment: [segment id] speaker: text):\n{{transcript}}",
+            body.trim_end()
+        )
+    }
+}
 const TYPES: [&str; 4] = ["string", "integer", "number", "boolean"];
 
 /// A field error in FastAPI's shape: `{loc, msg, type}`.
@@ -45,8 +68,9 @@ fn type_matches(kind: &str, v: &Value) -> bool {
     }
 }
 
-/// Checks a new or edited template: the body uses `{transcript}` and only known placeholders;
-/// every parameter has a valid type and a default of that type.
+/// Checks a new or edited template: the body uses only known placeholders (`{transcript}` is
+/// optional: it is appended when missing); every parameter has a valid type and a default of
+/// that type.
 pub fn check_template(body: &str, schema: &Value) -> Vec<Value> {
     let mut errors = Vec::new();
     let Some(params) = schema.as_object() else {
@@ -77,15 +101,11 @@ pub fn check_template(body: &str, schema: &Value) -> Vec<Value> {
             ));
         }
     }
-    let used = placeholders(body);
-    if !used.iter().any(|p| p == "transcript") {
-        errors.push(field_error(
-            &["body", "prompt_body"],
-            "must contain the {transcript} placeholder",
-        ));
-    }
-    for p in used {
-        if !BUILTIN_PLACEHOLDERS.contains(&p.as_str()) && !params.contains_key(&p) {
+    for p in placeholders(body) {
+        if !BUILTIN_PLACEHOLDERS.contains(&p.as_str())
+            && p != MEETING_DESCRIPTION
+            && !params.contains_key(&p)
+        {
             errors.push(field_error(
                 &["body", "prompt_body"],
                 format!("placeholder {{{p}}} is neither built in nor a declared parameter"),
@@ -105,6 +125,9 @@ pub fn resolve_parameters(
     let mut out = Map::new();
     for (name, value) in given {
         match params.get(name) {
+            None if name == MEETING_DESCRIPTION && value.is_string() => {
+                out.insert(name.clone(), value.clone());
+            }
             None => errors.push(field_error(
                 &["body", "prompt_instance", "parameters", name],
                 "is not a parameter of this template",
@@ -158,16 +181,34 @@ mod tests {
     }
 
     #[test]
-    fn templates_must_use_transcript_and_declared_placeholders() {
+    fn templates_may_only_use_declared_placeholders() {
         assert!(check_template("{topic} {max_items}: {transcript}", &schema()).is_empty());
+        assert!(check_template("Summarise {meeting_description}", &schema()).is_empty());
         let errors = check_template("{topic} {unknown}", &schema());
         let text = serde_json::to_string(&errors).unwrap();
         assert!(
-            text.contains("{transcript}") && text.contains("{unknown}"),
+            text.contains("{unknown}") && !text.contains("{transcript}"),
             "{text}"
         );
         let bad = json!({"x": {"type": "date"}, "y": {"type": "integer", "default": "five"}, "transcript": {"type": "string"}});
         assert_eq!(check_template("{transcript}", &bad).len(), 3);
+    }
+
+    #[test]
+    fn a_body_without_the_transcript_gets_it_appended() {
+        let plain = with_transcript_placeholder("请总结要点");
+        assert!(plain.starts_with("请总结要点") && plain.ends_with("{transcript}"));
+        let kept = "Minutes:\n{transcript}\nThanks";
+        assert_eq!(with_transcript_placeholder(kept), kept);
+    }
+
+    #[test]
+    fn every_template_accepts_the_meeting_description() {
+        let given = json!({"topic": "x", "meeting_description": "周会"});
+        let ok = resolve_parameters(&schema(), given.as_object().unwrap()).unwrap();
+        assert_eq!(ok["meeting_description"], "周会");
+        let wrong = json!({"topic": "x", "meeting_description": 3});
+        assert!(resolve_parameters(&schema(), wrong.as_object().unwrap()).is_err());
     }
 
     #[test]

@@ -1,24 +1,17 @@
-//! Artifact endpoints: list, versions, detail, and generate/regenerate (a job on the `llm` queue;
-//! the handler waits for it briefly so the original synchronous contract keeps working).
-use std::time::Duration;
-
+//! Artifact reads: list, versions, detail, and the status of a generation (which has no
+//! version until it succeeds).
 use axum::extract::State;
-
-use super::extract::{Json, Path, Query};
-use axum::http::StatusCode;
-use bytes::Bytes;
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
-use super::tasks::{owned_task, PromptInstance};
-use super::views::{artifact_detail, artifact_info, ArtifactContext};
+use super::extract::{Json, Path};
+use super::tasks::owned_task;
+use super::views::{artifact_detail, artifact_info, ts, ArtifactContext};
 use super::AppState;
 use crate::domain::artifact::ArtifactType;
-use crate::domain::task::TaskState;
-use crate::domain::templates::resolve_parameters;
-use crate::pipeline::regenerate_job;
+use crate::pipeline::{generation_job_id, REGENERATE_JOB};
+use crate::store::ArtifactRecord;
 
 pub async fn list(
     State(app): State<AppState>,
@@ -57,7 +50,7 @@ pub(super) async fn context(
     })
 }
 
-fn parse_type(s: &str) -> ApiResult<ArtifactType> {
+pub(super) fn parse_type(s: &str) -> ApiResult<ArtifactType> {
     ArtifactType::parse(s).ok_or_else(|| {
         ApiError::bad_request(
             "invalid_artifact_type",
@@ -88,20 +81,30 @@ pub async fn versions(
     ))
 }
 
+/// The caller's artifact (in their tenant, of a task of theirs), else 404.
+pub(super) async fn owned_artifact(
+    app: &AppState,
+    caller: &Caller,
+    artifact_id: &str,
+) -> ApiResult<ArtifactRecord> {
+    let artifact = app
+        .store
+        .get_artifact(&caller.tenant_id, artifact_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("artifact"))?;
+    owned_task(app, caller, &artifact.task_id)
+        .await
+        .map_err(|_| ApiError::not_found("artifact"))?;
+    Ok(artifact)
+}
+
 /// `GET /artifacts/{artifact_id}`: scoped to the caller's tenant and their own tasks.
 pub async fn detail(
     State(app): State<AppState>,
     caller: Caller,
     Path(artifact_id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let artifact = app
-        .store
-        .get_artifact(&caller.tenant_id, &artifact_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("artifact"))?;
-    owned_task(&app, &caller, &artifact.task_id)
-        .await
-        .map_err(|_| ApiError::not_found("artifact"))?;
+    let artifact = owned_artifact(&app, &caller, &artifact_id).await?;
     let ctx = context(&app, &caller.tenant_id, &artifact.task_id).await?;
     caller
         .audit(
@@ -141,188 +144,59 @@ pub async fn task_detail(
     Ok(Json(json!({"artifact": artifact_detail(&artifact, &ctx)})))
 }
 
-#[derive(Debug, Deserialize, Default)]
-pub struct GenerateBody {
-    prompt_instance: Option<PromptInstance>,
-    artifact_type: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct GenerateQuery {
-    /// Seconds to wait for the generation job (default 120, max 300); 0 answers 202 at once.
-    wait: Option<u64>,
-}
-
-pub async fn generate(
+/// `GET /artifacts/{artifact_id}/status`: `processing` while its generation job is queued or
+/// running, `success` once the version exists, `failed` (with the error) when the job gave up.
+pub async fn status(
     State(app): State<AppState>,
     caller: Caller,
-    Path((id, artifact_type)): Path<(String, String)>,
-    Query(q): Query<GenerateQuery>,
-    body: Bytes,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let body = optional_body(&body)?;
-    start_generation(app, caller, id, parse_type(&artifact_type)?, body, q.wait).await
-}
-
-/// `POST /tasks/{id}/regenerate`: the alias from R30; the type comes from the body.
-pub async fn regenerate_alias(
-    State(app): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    Query(q): Query<GenerateQuery>,
-    body: Bytes,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let body = optional_body(&body)?;
-    let artifact_type = parse_type(body.artifact_type.as_deref().unwrap_or("meeting_minutes"))?;
-    start_generation(app, caller, id, artifact_type, body, q.wait).await
-}
-
-/// The original clients post these without a body; an empty body means the defaults.
-fn optional_body(bytes: &[u8]) -> ApiResult<GenerateBody> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(GenerateBody::default());
+    Path(artifact_id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    if let Some(a) = app
+        .store
+        .get_artifact(&caller.tenant_id, &artifact_id)
+        .await?
+    {
+        owned_task(&app, &caller, &a.task_id)
+            .await
+            .map_err(|_| ApiError::not_found("artifact"))?;
+        return Ok(Json(json!({
+            "artifact_id": a.id, "state": "success", "created_at": ts(&a.created_at),
+            "version": a.version, "task_id": a.task_id,
+        })));
     }
-    super::extract::parse_json(bytes)
-}
-
-async fn start_generation(
-    app: AppState,
-    caller: Caller,
-    task_id: String,
-    artifact_type: ArtifactType,
-    body: GenerateBody,
-    wait: Option<u64>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let task = owned_task(&app, &caller, &task_id).await?;
-    if !matches!(
-        TaskState::parse(&task.state),
-        Some(TaskState::Success | TaskState::PartialSuccess)
-    ) {
-        return Err(ApiError::bad_request(
-            "invalid_state",
-            format!(
-                "the task is {}; artifacts can be generated once it succeeds",
-                task.state
-            ),
-        ));
-    }
-    let prompt_instance = match body.prompt_instance {
-        Some(p) => {
-            let template_id = p
-                .template_id
-                .clone()
-                .filter(|t| !t.is_empty())
-                .unwrap_or_else(|| {
-                    if artifact_type == ArtifactType::MeetingMinutes {
-                        app.config.pipeline.default_template.clone()
-                    } else {
-                        artifact_type.as_str().to_string()
-                    }
-                });
-            let template = app
-                .store
-                .get_template(&caller.owner(), &template_id)
-                .await?
-                .ok_or_else(|| ApiError::not_found(&format!("prompt template `{template_id}`")))?;
-            if template.artifact_type != artifact_type.as_str() {
-                return Err(ApiError::field(
-                    "prompt_instance.template_id",
-                    format!(
-                        "template `{template_id}` produces {}, not {}",
-                        template.artifact_type,
-                        artifact_type.as_str()
-                    ),
-                ));
-            }
-            let parameters = resolve_parameters(&template.parameter_schema.0, &p.parameters)
-                .map_err(ApiError::validation)?;
-            json!({"template_id": template_id, "language": p.language, "parameters": parameters})
+    let job = app
+        .store
+        .get_job(&generation_job_id(&artifact_id))
+        .await?
+        .filter(|j| j.kind == REGENERATE_JOB)
+        .ok_or_else(|| ApiError::not_found("artifact"))?;
+    let task_id = job.task_id.clone().unwrap_or_default();
+    owned_task(&app, &caller, &task_id)
+        .await
+        .map_err(|_| ApiError::not_found("artifact"))?;
+    // The job is the caller's: its task is (the task lookup is tenant- and owner-scoped).
+    let body = match job.state.as_str() {
+        "queued" | "running" => json!({"artifact_id": artifact_id, "state": "processing",
+            "task_id": task_id, "job_id": job.id}),
+        // Done without a version: the version was deleted since.
+        "done" => return Err(ApiError::not_found("artifact")),
+        _ => {
+            let code = super::artifact_generation::last_error_code(&job);
+            json!({"artifact_id": artifact_id, "state": "failed", "task_id": task_id, "job_id": job.id,
+                "error": {"code": code, "message": failure_message(code, &job.state),
+                          "hint": "no version was created; generate again when the cause is fixed"}})
         }
-        None if artifact_type == ArtifactType::MeetingMinutes => task.prompt_instance.0.clone(),
-        None => json!({"template_id": null, "language": task.output_language, "parameters": {}}),
     };
-    let (job, artifact_id) =
-        regenerate_job(&app, &task, artifact_type, prompt_instance, &caller.user_id);
-    app.store.enqueue(&job).await?;
-    caller.audit(&app, "artifact.generate", "task", &task.id,
-        json!({"artifact_type": artifact_type.as_str(), "artifact_id": artifact_id, "job_id": job.id})).await;
-    let wait = Duration::from_secs(wait.unwrap_or(120).min(300));
-    let deadline = tokio::time::Instant::now() + wait;
-    loop {
-        if let Some(artifact) = app
-            .store
-            .get_artifact(&task.tenant_id, &artifact_id)
-            .await?
-        {
-            return Ok((
-                StatusCode::CREATED,
-                Json(json!({
-                    "success": true, "artifact_id": artifact.id, "version": artifact.version,
-                    "content": context(&app, &task.tenant_id, &task.id).await?.content(&artifact), "message": format!("{} v{} generated", artifact_type.as_str(), artifact.version),
-                })),
-            ));
-        }
-        let record = app.store.get_job(&job.id).await?;
-        // Every key of the language model is resting: the job waits for them in the queue, and
-        // the caller learns now (503 + Retry-After) instead of after the whole wait.
-        if let Some(resting) = record
-            .as_ref()
-            .filter(|j| j.state == "queued" && last_error_code(j) == "llm_quota_exceeded")
-        {
-            let secs = (resting.run_at_ms - app.clock.now_ms()).max(1000) / 1000;
-            // Not `retryable`: the generation stays queued and runs when a key recovers, so a
-            // resubmission would only produce a second version. The ids let the caller poll.
-            let mut err = ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "llm_quota_exceeded",
-                format!(
-                    "every API key of the language model is rate-limited or out of quota; the \
-                     generation stays queued and runs in about {secs} s (poll artifact {artifact_id})"
-                ),
-            );
-            err.retry_after_secs = Some(u64::try_from(secs).unwrap_or(1));
-            err.errors =
-                Some(json!({"job_id": job.id, "artifact_id": artifact_id, "status": "queued"}));
-            return Err(err);
-        }
-        if let Some(dead) = record.filter(|j| j.state == "dead") {
-            // Only the stable error code leaves the server; provider details stay in the job record.
-            let code = last_error_code(&dead);
-            if code == "llm_quota_exceeded" {
-                return Err(ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "llm_quota_exceeded",
-                    "every API key of the language model stayed rate-limited or out of quota; \
-                     no version was created",
-                )
-                .retryable());
-            }
-            return Err(ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "generation_failed",
-                format!("generation failed ({code}); no version was created"),
-            )
-            .retryable());
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Ok((
-                StatusCode::ACCEPTED,
-                Json(json!({
-                    "success": true, "job_id": job.id, "artifact_id": artifact_id, "status": "queued",
-                    "message": "generation queued; the artifact appears under this id when it is done",
-                })),
-            ));
-        }
-        let _ = tokio::time::timeout(Duration::from_millis(250), app.jobs_signal.notified()).await;
-    }
+    Ok(Json(body))
 }
 
-/// The stable code of a job's latest failure (`llm_quota_exceeded`); errors are stored as
-/// `code: detail`.
-fn last_error_code(job: &crate::store::JobRecord) -> &str {
-    job.errors
-        .0
-        .last()
-        .and_then(|e| e.split(':').next())
-        .unwrap_or_default()
+fn failure_message(code: &str, state: &str) -> String {
+    match (state, code) {
+        ("cancelled", _) => "the generation was cancelled".into(),
+        (_, "llm_quota_exceeded") => {
+            "every API key of the language model stayed rate-limited or out of quota".into()
+        }
+        (_, "") => "generation failed".into(),
+        (_, code) => format!("generation failed ({code})"),
+    }
 }

@@ -1,6 +1,7 @@
 //! The `Caller` extractor: a bearer JWT (identity provider, or dev login when enabled) or an
 //! API key (`Authorization: Bearer mk_…` or `X-API-Key`) becomes the caller; identity and tenant
-//! come only from the credential. Also dev login and the per-user rate limit.
+//! come only from the credential. Also dev login (refresh: `refresh.rs`) and the per-user rate
+//! limit.
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
@@ -123,7 +124,9 @@ enum Credential<'a> {
     ApiKey(&'a str),
 }
 
-fn credential(parts: &Parts) -> Result<Credential<'_>, ApiError> {
+/// Refuses a request that carries an access token or API key in its query string (the only
+/// query credential is a stream ticket, which is not one of those).
+pub(super) fn refuse_query_credentials(parts: &Parts) -> Result<(), ApiError> {
     let from_query = parts.uri.query().is_some_and(|q| {
         q.split('&')
             .filter_map(|pair| pair.split('=').next())
@@ -134,6 +137,11 @@ fn credential(parts: &Parts) -> Result<Credential<'_>, ApiError> {
             "credentials are not accepted in the query string; send `Authorization: Bearer …`",
         ));
     }
+    Ok(())
+}
+
+fn credential(parts: &Parts) -> Result<Credential<'_>, ApiError> {
+    refuse_query_credentials(parts)?;
     if let Some(key) = parts.headers.get("x-api-key") {
         let key = key
             .to_str()
@@ -274,7 +282,7 @@ async fn record_failure(
 
 /// The caller's budget for this route class; over it → 429 with `Retry-After`. A limiter that
 /// cannot be reached lets the request through (and logs), so Redis trouble is not an outage.
-async fn enforce_rate_limit(
+pub(super) async fn enforce_rate_limit(
     app: &AppState,
     parts: &Parts,
     tenant_id: &str,
@@ -290,7 +298,7 @@ async fn enforce_rate_limit(
     check_limit(app, &format!("{class}:{tenant_id}:{user_id}"), per_minute).await
 }
 
-async fn check_limit(app: &AppState, key: &str, per_minute: u32) -> ApiResult<()> {
+pub(super) async fn check_limit(app: &AppState, key: &str, per_minute: u32) -> ApiResult<()> {
     let Some(limiter) = &app.limiter else {
         return Ok(());
     };
@@ -320,7 +328,8 @@ pub struct DevLogin {
     username: String,
 }
 
-/// `POST /auth/dev/login`: find-or-create `user_{username}` in `tenant_{username}`.
+/// `POST /auth/dev/login`: find-or-create the user of `username` in its own tenant (ids from
+/// `ids::user_id_for` / `tenant_id_for`; the name as typed is the user row's `username`).
 pub async fn dev_login(
     State(app): State<AppState>,
     Json(body): Json<DevLogin>,
@@ -333,32 +342,26 @@ pub async fn dev_login(
         ));
     };
     let name = body.username.trim();
+    // Any name, as the original took (`张三`, `test.user`, spaces): the ids derived from it are
+    // safe identifiers either way (`ids::user_id_for`). `idp:` marks identity-provider users.
+    // Checked before the rate limit, so the limiter's key stays short.
+    let length = name.chars().count();
+    let valid = (1..=64).contains(&length)
+        && !name.chars().any(char::is_control)
+        && !name.starts_with("idp:");
+    if !valid {
+        return Err(ApiError::field(
+            "username",
+            "1–64 characters after trimming, without control characters, not starting with `idp:`",
+        ));
+    }
     check_limit(
         &app,
         &format!("login:{name}"),
         app.config.rate_limit.login_per_minute,
     )
     .await?;
-    let valid = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if !valid {
-        return Err(ApiError::field(
-            "username",
-            "1–64 characters of letters, digits, `_` or `-`",
-        ));
-    }
     let user = app.store.upsert_dev_user(name).await?;
-    let token = dev
-        .issue(&user.id, &user.tenant_id, &user.role)
-        .map_err(ApiError::internal)?;
-    Ok(Json(json!({
-        "access_token": token,
-        "token_type": "bearer",
-        "user_id": user.id,
-        "tenant_id": user.tenant_id,
-        "expires_in": dev.ttl_secs(),
-    })))
+    let refresh = super::refresh::start_family(&app, &user).await?;
+    Ok(Json(super::refresh::session(dev, &user, refresh)?))
 }

@@ -11,18 +11,24 @@ use super::tasks::owned_task;
 use super::views::ts;
 use super::AppState;
 use crate::domain::artifact::ArtifactType;
-use crate::domain::corrections::{apply_edits, apply_full_text, diff, SegmentEdit};
+use crate::domain::corrections::{
+    apply_edits, apply_full_text, apply_whole_list, diff, SegmentEdit, SegmentInput,
+};
+use crate::domain::speakers::label_for;
 use crate::domain::task::TaskState;
 use crate::domain::transcript::{join_text, Segment};
 use crate::pipeline::regenerate_job;
-use crate::store::{NewJob, NewTranscriptRevision, TaskRecord, TranscriptRevisionRecord};
+use crate::store::{
+    NewJob, NewSpeakerMapping, NewTranscriptRevision, TaskRecord, TranscriptRevisionRecord,
+};
 
 #[derive(Debug, Deserialize)]
 pub struct CorrectTranscript {
     /// The original API: the whole corrected text.
     corrected_text: Option<String>,
-    /// Segment-level edits.
-    segments: Option<Vec<SegmentEdit>>,
+    /// Segment-level edits (`{id, text?, speaker?}`) or, without ids, the whole list as the
+    /// original frontend saves it.
+    segments: Option<Vec<SegmentInput>>,
     #[serde(default = "default_true")]
     regenerate_artifacts: bool,
     reason: Option<String>,
@@ -64,13 +70,14 @@ pub(super) async fn regeneration_jobs(
     Ok(types
         .into_iter()
         .map(|t| {
-            // The latest version's prompt instance, so a regeneration repeats the user's choices.
-            let prompt = artifacts
-                .iter()
-                .find(|a| a.artifact_type == t.as_str())
+            // The latest version's prompt instance and name, so a regeneration repeats the
+            // user's choices.
+            let latest = artifacts.iter().find(|a| a.artifact_type == t.as_str());
+            let prompt = latest
                 .map(|a| a.prompt_instance.0.clone())
                 .unwrap_or_else(|| task.prompt_instance.0.clone());
-            regenerate_job(app, task, t, prompt, &caller.user_id)
+            let name = latest.and_then(|a| a.display_name.as_deref());
+            regenerate_job(app, task, t, prompt, &caller.user_id, name)
         })
         .collect())
 }
@@ -89,14 +96,50 @@ pub async fn correct(
         .await?
         .ok_or_else(|| ApiError::not_found("transcript"))?;
     let segments = segments_of(&current)?;
+    let mapping = app
+        .store
+        .latest_speaker_mapping(&task.tenant_id, &task.id)
+        .await?;
+    let labels = mapping
+        .as_ref()
+        .map(|m| m.mapping.0.clone())
+        .unwrap_or_else(|| json!({}));
+    let mut renamed = Vec::new();
+    // `segments` win over `corrected_text`: the original frontend sends both, the text being
+    // the same lines rendered.
     let (new_segments, full_text) = match (&body.segments, &body.corrected_text) {
-        (Some(edits), None) => {
-            let out = apply_edits(&segments, edits)
+        (Some(list), _) if !list.is_empty() && list.iter().all(|s| s.id.is_some()) => {
+            let edits: Vec<SegmentEdit> = list
+                .iter()
+                .map(|s| SegmentEdit {
+                    id: s.id.clone().unwrap_or_default(),
+                    text: s.text.clone(),
+                    // Clients show names: a name means its label; a new name is a new label.
+                    speaker: s
+                        .speaker
+                        .as_deref()
+                        .map(|v| label_for(&labels, v).unwrap_or_else(|| v.trim().to_string())),
+                })
+                .collect();
+            let out = apply_edits(&segments, &edits)
                 .map_err(|e| ApiError::field("segments", e.to_string()))?;
             let text = join_text(&out);
             (out, text)
         }
-        (None, Some(text)) if !text.trim().is_empty() => {
+        (Some(list), _) if !list.is_empty() && list.iter().all(|s| s.id.is_none()) => {
+            let out = apply_whole_list(&segments, list, &labels)
+                .map_err(|e| ApiError::field("segments", e.to_string()))?;
+            renamed = out.renamed;
+            let text = join_text(&out.segments);
+            (out.segments, text)
+        }
+        (Some(list), _) if !list.is_empty() => {
+            return Err(ApiError::field(
+                "segments",
+                "give every segment an `id` (edits) or none (the whole list)",
+            ))
+        }
+        (_, Some(text)) if !text.trim().is_empty() => {
             let out = apply_full_text(&segments, text);
             let full = if out == segments {
                 text.trim().to_string()
@@ -105,7 +148,7 @@ pub async fn correct(
             };
             (out, full)
         }
-        (None, Some(_)) => return Err(ApiError::field("corrected_text", "must not be empty")),
+        (_, Some(_)) => return Err(ApiError::field("corrected_text", "must not be empty")),
         _ => {
             return Err(ApiError::field(
                 "segments",
@@ -113,11 +156,24 @@ pub async fn correct(
             ))
         }
     };
-    if full_text == current.full_text && new_segments == segments {
-        return Err(ApiError::field(
-            "segments",
-            "the correction changes nothing",
-        ));
+    let renamed_mapping = (!renamed.is_empty()).then(|| {
+        let mut m = labels.clone();
+        for (label, name) in &renamed {
+            m[label.as_str()]["name"] = json!(name);
+            m[label.as_str()]["source"] = json!("manual");
+        }
+        NewSpeakerMapping {
+            mapping: m,
+            author: caller.user_id.clone(),
+            reason: "rename (transcript edit)".into(),
+        }
+    });
+    if full_text == current.full_text && new_segments == segments && renamed.is_empty() {
+        // The original frontend saves again after every save: an unchanged save is a no-op.
+        return Ok(Json(json!({
+            "success": true, "message": "the transcript is unchanged",
+            "revision": current.revision, "changes": [], "regenerated_artifacts": [], "jobs": [],
+        })));
     }
     let jobs = if body.regenerate_artifacts {
         regeneration_jobs(&app, &task, &caller).await?
@@ -139,7 +195,13 @@ pub async fn correct(
     let job_rows: Vec<NewJob> = jobs.iter().map(|(j, _)| j.clone()).collect();
     let number = app
         .store
-        .add_transcript_revision(&task.tenant_id, &task.id, &revision, &job_rows)
+        .add_transcript_revision(
+            &task.tenant_id,
+            &task.id,
+            &revision,
+            renamed_mapping.as_ref(),
+            &job_rows,
+        )
         .await?;
     let changes = diff(&segments, &new_segments);
     caller

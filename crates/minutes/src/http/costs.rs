@@ -18,8 +18,8 @@ use crate::config::Micros;
 use crate::domain::cost::{estimate, total, Plan, StageCost};
 use crate::store::{CostRange, CostRecord, CostTotal};
 
+/// Unknown fields are ignored, as the original (pydantic) did.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct EstimateBody {
     /// Seconds of audio.
     audio_duration: f64,
@@ -100,11 +100,13 @@ pub async fn estimate_task(
 ) -> ApiResult<Json<Value>> {
     let max = app.config.audio.max_duration_secs;
     if !(body.audio_duration > 0.0 && body.audio_duration <= max) {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_audio_duration",
-            format!("audio_duration must be seconds above 0 and at most {max}"),
-        ));
+        return Err(ApiError {
+            code: "invalid_audio_duration",
+            ..ApiError::field(
+                "audio_duration",
+                format!("seconds above 0 and at most {max}"),
+            )
+        });
     }
     let plan = plan(&app, body.enable_speaker_recognition);
     let rows = estimate(&app.config.pricing, &plan, body.audio_duration);

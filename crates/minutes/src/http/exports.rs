@@ -62,9 +62,11 @@ pub async fn export(
                 .find(|a| &a.id == aid)
                 .ok_or_else(|| ApiError::not_found("artifact"))?,
         ),
+        // The latest minutes, else the first artifact a task made of another type has.
         None => artifacts
             .iter()
-            .find(|a| a.artifact_type == ArtifactType::MeetingMinutes.as_str()),
+            .find(|a| a.artifact_type == ArtifactType::MeetingMinutes.as_str())
+            .or(artifacts.first()),
     };
     let markdown = || -> ApiResult<String> {
         let a = chosen.ok_or_else(|| ApiError::not_found("artifact"))?;

@@ -49,37 +49,127 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
     }
 }
 
-/// Parses a JSON body: malformed → 400 `invalid_json`, the wrong shape → 422. Text with NUL
-/// characters is refused (422) before it gets near the database: PostgreSQL's `text` and
-/// `jsonb` cannot hold U+0000, so it would fail there as a 500.
+/// Parses a JSON body into `T`. Every refusal is a 422 whose `errors` name the place the way
+/// FastAPI does (`loc: ["body", "prompt_instance", "template_id"]`, pydantic's `type` names),
+/// so clients of the original API read them unchanged: malformed JSON is `json_invalid` at the
+/// character offset, a missing field `missing`, a wrong type `string_type`, `int_parsing`, …
+/// Text with NUL characters is refused before it gets near the database: PostgreSQL's `text`
+/// and `jsonb` cannot hold U+0000, so it would fail there as a 500.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let invalid = |detail: String| {
-        ApiError::validation(vec![
-            json!({"loc": ["body"], "msg": detail, "type": "value_error"}),
-        ])
-    };
     let value: Value = serde_json::from_slice(bytes).map_err(|e| {
-        let detail = format!("invalid JSON body: {e}");
-        if e.classify() == serde_json::error::Category::Data {
-            invalid(detail)
-        } else {
-            ApiError::bad_request("invalid_json", detail)
+        let at = char_offset(bytes, e.line(), e.column());
+        ApiError {
+            code: "invalid_json",
+            ..ApiError::validation(vec![
+                json!({"loc": ["body", at], "msg": e.to_string(), "type": "json_invalid"}),
+            ])
         }
     })?;
-    if contains_nul(&value) {
-        return Err(invalid(NUL_TEXT.into()));
+    if let Some(path) = nul_path(&value) {
+        let mut loc = vec![json!("body")];
+        loc.extend(path);
+        return Err(ApiError::validation(vec![
+            json!({"loc": loc, "msg": NUL_TEXT, "type": "value_error"}),
+        ]));
     }
-    serde_json::from_value(value).map_err(|e| invalid(format!("invalid JSON body: {e}")))
+    serde_path_to_error::deserialize(value)
+        .map_err(|e| ApiError::validation(vec![field_error(e.path(), &e.inner().to_string())]))
+}
+
+/// One `{loc, msg, type}` from serde's message (`missing field `x``, `invalid type: string
+/// "a", expected u32`, …) and the path where it stopped. For a missing or unknown field the
+/// path ends at the object, so the field's name is appended from the message.
+fn field_error(path: &serde_path_to_error::Path, msg: &str) -> Value {
+    use serde_path_to_error::Segment;
+    let mut loc = vec![json!("body")];
+    loc.extend(path.iter().filter_map(|s| match s {
+        Segment::Seq { index } => Some(json!(index)),
+        Segment::Map { key } => Some(json!(key)),
+        Segment::Enum { variant } => Some(json!(variant)),
+        Segment::Unknown => None,
+    }));
+    let quoted = || msg.split('`').nth(1).map(str::to_string);
+    let kind = if let Some(field) = msg.strip_prefix("missing field ").and(quoted()) {
+        loc.push(json!(field));
+        "missing"
+    } else if let Some(field) = msg.strip_prefix("unknown field ").and(quoted()) {
+        loc.push(json!(field));
+        "extra_forbidden"
+    } else if let Some(rest) = msg.strip_prefix("invalid type: ") {
+        // The found value is printed first and may itself contain ", expected ".
+        match rest.rsplit_once(", expected ") {
+            Some((found, expected)) => type_error(expected, found.starts_with("string ")),
+            None => "value_error",
+        }
+    } else if msg.starts_with("unknown variant ") {
+        "enum"
+    } else {
+        "value_error"
+    };
+    let msg = if kind == "missing" {
+        "field required"
+    } else {
+        msg
+    };
+    json!({"loc": loc, "msg": msg, "type": kind})
+}
+
+/// pydantic's name for "expected <what serde expected>"; `*_parsing` when a string came instead
+/// (pydantic's name for text that does not parse as the type).
+fn type_error(expected: &str, found_string: bool) -> &'static str {
+    const INTEGERS: [&str; 12] = [
+        "i8", "i16", "i32", "i64", "i128", "isize", "u8", "u16", "u32", "u64", "u128", "usize",
+    ];
+    let pick = |parsing, wrong| if found_string { parsing } else { wrong };
+    match expected {
+        e if e.contains("string") => "string_type",
+        "a boolean" => pick("bool_parsing", "bool_type"),
+        "f32" | "f64" => pick("float_parsing", "float_type"),
+        e if INTEGERS.contains(&e) || e.starts_with("a nonzero ") || e.contains("integer") => {
+            pick("int_parsing", "int_type")
+        }
+        e if e == "a sequence" || e.starts_with("a tuple") || e.contains("array") => "list_type",
+        e if e == "a map" || e.starts_with("struct ") => "dict_type",
+        _ => "value_error",
+    }
+}
+
+/// The 0-based character offset of serde's 1-based line and column (the column counts bytes),
+/// as FastAPI reports where JSON decoding stopped.
+fn char_offset(bytes: &[u8], line: usize, column: usize) -> usize {
+    let line_start: usize = bytes
+        .split_inclusive(|b| *b == b'\n')
+        .take(line.saturating_sub(1))
+        .map(<[u8]>::len)
+        .sum();
+    let end = (line_start + column.saturating_sub(1)).min(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).chars().count()
 }
 
 const NUL_TEXT: &str = "text must not contain NUL (U+0000) characters";
 
-fn contains_nul(v: &Value) -> bool {
+/// Where the first text with a NUL character is (empty: the body itself), if any.
+fn nul_path(v: &Value) -> Option<Vec<Value>> {
+    let within = |key: Value, v: &Value| {
+        nul_path(v).map(|mut path| {
+            path.insert(0, key);
+            path
+        })
+    };
     match v {
-        Value::String(s) => s.contains('\0'),
-        Value::Array(items) => items.iter().any(contains_nul),
-        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || contains_nul(v)),
-        _ => false,
+        Value::String(s) => s.contains('\0').then(Vec::new),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| within(json!(i), item)),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            if k.contains('\0') {
+                Some(vec![json!(k)])
+            } else {
+                within(json!(k), v)
+            }
+        }),
+        _ => None,
     }
 }
 
@@ -255,12 +345,97 @@ mod tests {
 
     #[test]
     fn nul_characters_are_found_in_text_keys_and_encoded_urls() {
-        use super::{contains_nul, has_encoded_nul};
-        assert!(contains_nul(&serde_json::json!({"a": ["x", "b\u{0}"]})));
-        assert!(contains_nul(&serde_json::json!({"k\u{0}": 1})));
-        assert!(!contains_nul(&serde_json::json!({"a": ["x", 0, null]})));
+        use super::{has_encoded_nul, nul_path};
+        use serde_json::json;
+        assert_eq!(
+            nul_path(&json!({"a": ["x", "b\u{0}"]})),
+            Some(vec![json!("a"), json!(1)])
+        );
+        assert_eq!(nul_path(&json!({"k\u{0}": 1})), Some(vec![json!("k\u{0}")]));
+        assert_eq!(nul_path(&json!("\u{0}")), Some(vec![]));
+        assert_eq!(nul_path(&json!({"a": ["x", 0, null]})), None);
         assert!(has_encoded_nul("/api/v1/tasks/a%00b"));
         assert!(!has_encoded_nul("q=%100&r=%0A"));
+    }
+
+    /// The `errors` entry of a refused body.
+    fn refusal<T: serde::de::DeserializeOwned>(body: &str) -> serde_json::Value {
+        let e = super::parse_json::<T>(body.as_bytes())
+            .err()
+            .expect("refused");
+        assert_eq!(e.status, axum::http::StatusCode::UNPROCESSABLE_ENTITY);
+        e.errors.expect("errors")[0].clone()
+    }
+
+    #[test]
+    fn body_errors_name_the_field_and_pydantic_type() {
+        use serde_json::json;
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Inner {
+            template_id: String,
+            weights: Vec<u32>,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Outer {
+            name: String,
+            count: Option<i64>,
+            ratio: Option<f64>,
+            flag: Option<bool>,
+            tags: Option<Vec<String>>,
+            inner: Option<Inner>,
+        }
+        let at = |body: &str| {
+            let e = refusal::<Outer>(body);
+            (e["loc"].clone(), e["type"].as_str().unwrap().to_string())
+        };
+        assert_eq!(at(r#"{}"#), (json!(["body", "name"]), "missing".into()));
+        assert_eq!(
+            at(r#"{"name": 5}"#),
+            (json!(["body", "name"]), "string_type".into())
+        );
+        assert_eq!(
+            at(r#"{"name": null}"#),
+            (json!(["body", "name"]), "string_type".into())
+        );
+        let typed = [
+            (r#""many""#, "count", "int_parsing"),
+            ("[1]", "count", "int_type"),
+            (r#""x""#, "ratio", "float_parsing"),
+            ("{}", "ratio", "float_type"),
+            (r#""yes""#, "flag", "bool_parsing"),
+            ("1", "flag", "bool_type"),
+            (r#""a, expected b""#, "tags", "list_type"),
+            ("[]", "inner", "dict_type"),
+        ];
+        for (value, field, kind) in typed {
+            let body = format!(r#"{{"name": "n", "{field}": {value}}}"#);
+            assert_eq!(at(&body), (json!(["body", field]), kind.into()), "{body}");
+        }
+        assert_eq!(
+            at(r#"{"name": "n", "inner": {"weights": []}}"#),
+            (json!(["body", "inner", "template_id"]), "missing".into())
+        );
+        assert_eq!(
+            at(r#"{"name": "n", "inner": {"template_id": "t", "weights": [1, "2"]}}"#),
+            (json!(["body", "inner", "weights", 1]), "int_parsing".into())
+        );
+        let missing = refusal::<Outer>("{}");
+        assert_eq!(missing["msg"], "field required");
+    }
+
+    #[test]
+    fn malformed_json_is_json_invalid_at_the_character_offset() {
+        let e = super::parse_json::<serde_json::Value>("{\n  \"名\": ,}".as_bytes())
+            .err()
+            .expect("refused");
+        assert_eq!(e.status, axum::http::StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e.code, "invalid_json");
+        let error = &e.errors.expect("errors")[0];
+        assert_eq!(error["type"], "json_invalid");
+        // `{`, newline, two spaces, `"名"`, `:` and a space come before the comma.
+        assert_eq!(error["loc"], serde_json::json!(["body", 9]), "{error}");
     }
 
     #[test]

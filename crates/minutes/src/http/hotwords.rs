@@ -30,8 +30,12 @@ fn view(s: &HotwordSetRecord, preview: bool) -> Value {
         "word_size": s.word_size, "created_by": s.created_by,
         "created_at": ts(&s.created_at), "updated_at": ts(&s.updated_at),
     });
+    // The original's `preview` is the words (null unless asked for); the weights are ours.
+    v["preview"] = Value::Null;
     if preview {
-        v["preview"] = json!(s.words.0.iter().take(50).collect::<Vec<_>>());
+        let shown = &s.words.0[..s.words.0.len().min(50)];
+        v["preview"] = json!(shown.iter().map(|w| &w.word).collect::<Vec<_>>());
+        v["preview_weights"] = json!(shown);
     }
     v
 }

@@ -2,8 +2,11 @@
 //! through the store and enqueue jobs; they never call a provider.
 mod admin;
 mod api_keys;
+mod artifact_edits;
+mod artifact_generation;
 mod artifacts;
 pub mod auth;
+mod billing;
 mod confirm;
 mod corrections;
 mod costs;
@@ -13,14 +16,17 @@ mod extract;
 mod folders;
 mod health;
 mod hotwords;
+mod media;
 mod metrics;
 pub mod openapi;
 mod quota;
+mod refresh;
 mod search;
 mod server;
 mod sessions;
 mod speaker_registry;
 mod speakers;
+mod sse;
 mod tasks;
 mod templates;
 mod transcripts;
@@ -95,9 +101,16 @@ fn cors(origins: &[String]) -> CorsLayer {
             Method::PATCH,
             Method::DELETE,
         ])
+        // The original frontend's status poll sends `Cache-Control`/`Pragma: no-cache`; API keys
+        // travel as `X-API-Key`; `Last-Event-ID` resumes event streams, `Range` seeks in audio.
         .allow_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
+            header::CACHE_CONTROL,
+            header::PRAGMA,
+            header::RANGE,
+            HeaderName::from_static("last-event-id"),
+            HeaderName::from_static("x-api-key"),
             HeaderName::from_static("x-request-id"),
         ])
         .expose_headers([header::RETRY_AFTER, HeaderName::from_static("x-request-id")])
@@ -133,11 +146,14 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/ready", get(health::ready))
         .route("/metrics", get(metrics::scrape))
         .route("/auth/dev/login", post(auth::dev_login))
+        .route("/auth/refresh", post(refresh::refresh))
         .route("/upload/{*file_path}", delete(uploads::delete_upload))
         .route("/tasks", post(tasks::create).get(tasks::list))
         .route("/tasks/estimate", post(costs::estimate_task))
         .route("/tasks/{id}", get(tasks::get).delete(tasks::delete))
         .route("/tasks/{id}/status", get(tasks::status))
+        .route("/sse/tickets", post(sse::create_ticket))
+        .route("/sse/tasks/{task_id}/progress", get(sse::progress))
         .route("/tasks/{id}/rename", patch(tasks::rename))
         .route("/tasks/{id}/cancel", post(tasks::cancel))
         .route("/tasks/{id}/retry", post(tasks::retry))
@@ -161,7 +177,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/tasks/{id}/artifacts", get(artifacts::list))
         .route(
             "/tasks/{id}/artifacts/{artifact_id}",
-            get(artifacts::task_detail),
+            get(artifacts::task_detail).delete(artifact_edits::delete),
         )
         .route(
             "/tasks/{id}/artifacts/{artifact_type}/versions",
@@ -169,14 +185,23 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route(
             "/tasks/{id}/artifacts/{artifact_type}/generate",
-            post(artifacts::generate),
+            post(artifact_generation::generate),
         )
         .route(
             "/tasks/{id}/artifacts/{artifact_type}/regenerate",
-            post(artifacts::generate),
+            post(artifact_generation::generate),
         )
-        .route("/tasks/{id}/regenerate", post(artifacts::regenerate_alias))
-        .route("/artifacts/{artifact_id}", get(artifacts::detail))
+        .route(
+            "/tasks/{id}/regenerate",
+            post(artifact_generation::regenerate_alias),
+        )
+        .route(
+            "/artifacts/{artifact_id}",
+            get(artifacts::detail)
+                .put(artifact_edits::edit)
+                .patch(artifact_edits::rename),
+        )
+        .route("/artifacts/{artifact_id}/status", get(artifacts::status))
         .route(
             "/prompt-templates",
             get(templates::list).post(templates::create),
@@ -207,6 +232,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/api-keys", get(api_keys::list).post(api_keys::create))
         .route("/api-keys/{id}", delete(api_keys::revoke))
         .route("/quota", get(quota::get))
+        .route("/billing", get(billing::list))
         .route("/folders", get(folders::list).post(folders::create))
         .route(
             "/folders/{id}",
@@ -232,7 +258,8 @@ pub fn router(app: Arc<App>) -> Router {
             get(speaker_registry::get).delete(speaker_registry::erase),
         )
         .layer(DefaultBodyLimit::max(app.config.server.max_body_bytes))
-        // Long-polls (60 s) and generation waits (300 s) fit under this bound.
+        // Long-polls (60 s) and generation waits (300 s) fit under this bound. It times the
+        // answer's head only, so SSE bodies run on (bounded by server.sse_max_stream_secs).
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout.max(Duration::from_secs(310)),
@@ -244,15 +271,21 @@ pub fn router(app: Arc<App>) -> Router {
         )
         // After every route: it applies to the routes added so far.
         .method_not_allowed_fallback(method_not_allowed);
+    let browser =
+        |r: Router<AppState>| with_security_headers(r).layer(cors(&app.config.server.cors_origins));
     Router::new()
-        .nest(
-            "/api/v1",
-            with_security_headers(api).layer(cors(&app.config.server.cors_origins)),
-        )
+        .nest("/api/v1", browser(api))
+        // Nested, "/" is `/api/v1` only; the original answered at `/api/v1/` as well.
+        .nest("/api/v1/", browser(Router::new().route("/", get(health::root))))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         // Where Prometheus looks by default (also under /api/v1).
         .route("/metrics", get(metrics::scrape))
+        // Signed playback URLs of task views, at the root like the original's static mount:
+        // the frontend builds `${base}/${audio_files[0]}` without the API prefix.
+        .merge(browser(
+            Router::new().route("/uploads/{*key}", get(media::serve)),
+        ))
         // Serves /openapi.json as well as the UI at /docs.
         .merge(openapi::swagger_ui())
         .fallback(no_such_route)

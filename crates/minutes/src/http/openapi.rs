@@ -18,7 +18,8 @@ pub const ROUTES: &[(&str, &str, &str, bool)] = &[
     ("get", "/health", "Liveness", false),
     ("get", "/ready", "Readiness: database and object store", false),
     ("get", "/metrics", "Prometheus metrics (OpenMetrics text); a bearer metrics token when one is configured (also at /metrics)", false),
-    ("post", "/auth/dev/login", "Dev login (only when auth.dev_login = true): issues an HS256 JWT", false),
+    ("post", "/auth/dev/login", "Dev login (only when auth.dev_login = true): issues an HS256 JWT and a refresh token", false),
+    ("post", "/auth/refresh", "Trade a dev-login refresh token for a new access token and the next refresh token (rotation; a used token presented again revokes its family: 401). 404 when dev login is off", false),
     ("post", "/upload", "Upload one audio file (multipart `file`), streamed; 413 over the limit, 415 if not audio", true),
     ("delete", "/upload/{file_path}", "Delete an upload of yours that no task uses", true),
     ("post", "/tasks", "Create a task from your uploads (audio_files, file_order, meeting_type, languages, prompt_instance)", true),
@@ -27,6 +28,8 @@ pub const ROUTES: &[(&str, &str, &str, bool)] = &[
     ("get", "/tasks/{id}", "Task detail", true),
     ("delete", "/tasks/{id}", "Delete a task and everything it produced", true),
     ("get", "/tasks/{id}/status", "State, progress, ETA and error; `?wait=N` long-polls up to 60 s for a change", true),
+    ("post", "/sse/tickets", "A short-lived stream ticket for one of your tasks ({task_id}): {ticket, expires_in, url}", true),
+    ("get", "/sse/tasks/{task_id}/progress", "Task progress as Server-Sent Events (progress, complete, error, timeout); Authorization header or `?ticket=`", true),
     ("patch", "/tasks/{id}/rename", "Rename a task", true),
     ("post", "/tasks/{id}/cancel", "Cancel an active task", true),
     ("post", "/tasks/{id}/retry", "Retry a failed or cancelled task from its first unfinished stage", true),
@@ -42,10 +45,14 @@ pub const ROUTES: &[(&str, &str, &str, bool)] = &[
     ("get", "/tasks/{id}/artifacts", "Artifacts grouped by type, newest version first", true),
     ("get", "/tasks/{id}/artifacts/{artifact_id}", "Artifact detail (content as a JSON string, content_object, lineage)", true),
     ("get", "/tasks/{id}/artifacts/{artifact_type}/versions", "Versions of one artifact type, newest first", true),
-    ("post", "/tasks/{id}/artifacts/{artifact_type}/generate", "Generate a new version (201; 202 with a job id if `?wait` ran out)", true),
+    ("delete", "/tasks/{id}/artifacts/{artifact_id}", "Delete a version (soft: hidden from every view; confirmed versions cannot be deleted)", true),
+    ("post", "/tasks/{id}/artifacts/{artifact_type}/generate", "Generate a new version: 202 {artifact_id, state: processing} at once (poll /artifacts/{id}/status); with ?wait=N 201 with the version, or 202 if the wait ran out", true),
     ("post", "/tasks/{id}/artifacts/{artifact_type}/regenerate", "Alias of generate", true),
     ("post", "/tasks/{id}/regenerate", "Alias of generate; artifact_type in the body (default meeting_minutes)", true),
     ("get", "/artifacts/{artifact_id}", "Artifact detail by id", true),
+    ("put", "/artifacts/{artifact_id}", "Hand edit {content: Markdown | object}: a new version authored by you (one per edit session); the edited version stays", true),
+    ("patch", "/artifacts/{artifact_id}", "Rename a version {display_name}", true),
+    ("get", "/artifacts/{artifact_id}/status", "Generation status: processing | success | failed (with error)", true),
     ("post", "/hotword-sets", "Create a hotword set (multipart: name, scope user|tenant, asr_language, hotwords_file of word|weight lines, description)", true),
     ("get", "/hotword-sets", "Hotword sets visible to you (?scope&limit&offset)", true),
     ("get", "/hotword-sets/{id}", "One hotword set (?include_preview=true for words)", true),
@@ -60,6 +67,7 @@ pub const ROUTES: &[(&str, &str, &str, bool)] = &[
     ("get", "/api-keys", "Your API keys (tenant admins: the tenant's), without secrets", true),
     ("delete", "/api-keys/{id}", "Revoke an API key of yours (tenant admins: any of the tenant's). Not with an API key", true),
     ("get", "/quota", "The tenant's quotas: usage this month, limits, warnings from quotas.warn_at", true),
+    ("get", "/billing", "Your bill from the cost ledger (?limit 1–500&offset): one `consumption` item per task of yours that was billed, newest first, amount negative in currency units", true),
     ("get", "/admin/costs", "The tenant's cost ledger for tenant admins (?tenant (operators: any)&from&to&limit&offset): totals per provider and model, and the rows", true),
     ("get", "/admin/audit", "Tenant audit log for tenant admins (?action&resource_type&resource_id&user_id&from&to&limit&offset&format=json|csv|jsonl)", true),
     ("get", "/tasks/{id}/hotwords", "Hotword report: which supplied hotwords the transcript contains", true),
@@ -87,10 +95,26 @@ pub const ROUTES: &[(&str, &str, &str, bool)] = &[
     ("get", "/search", "Search your transcripts and artifacts (?q= 1–200 characters, Chinese or English; limit 1–100, default 20): {query, total, results: [{task_id, task_name, kind, segment_id|artifact_id, start_time, snippet, created_at}]}", true),
 ];
 
-/// The document: every `ROUTES` entry with its parameters, request body and answers.
+/// (method, path at the application root, summary, authenticated): the few routes outside
+/// /api/v1, whose URLs the original frontend builds from its base URL alone.
+pub const ROOT_ROUTES: &[(&str, &str, &str, bool)] = &[
+    ("get", "/uploads/{key}", "Play an upload through the signed path a task view lists in `audio_files` (?tenant&expires&sig; no Authorization header): single byte ranges answer 206; a missing, tampered or expired signature 401; purged audio 410", false),
+];
+
+/// Where a route of `ROUTES` (under /api/v1) or `ROOT_ROUTES` is in the document.
+pub fn document_path(path: &str) -> String {
+    if ROOT_ROUTES.iter().any(|r| r.1 == path) {
+        return path.to_string();
+    }
+    // The API root is `/api/v1` itself (no trailing slash).
+    format!("/api/v1{path}").trim_end_matches('/').to_string()
+}
+
+/// The document: every `ROUTES` and `ROOT_ROUTES` entry with its parameters, request body and
+/// answers.
 pub fn document() -> Value {
     let mut paths: Map<String, Value> = Map::new();
-    for (method, path, summary, authenticated) in ROUTES {
+    for (method, path, summary, authenticated) in ROUTES.iter().chain(ROOT_ROUTES) {
         let spec = operation(method, path).unwrap_or_else(undescribed);
         let mut params: Vec<Value> = path
             .split('/')
@@ -117,10 +141,8 @@ pub fn document() -> Value {
         if *authenticated {
             op["security"] = json!([{"bearer": []}, {"api_key": []}]);
         }
-        // The API root is `/api/v1` itself (no trailing slash).
-        let full = format!("/api/v1{path}");
         let entry = paths
-            .entry(full.trim_end_matches('/').to_string())
+            .entry(document_path(path))
             .or_insert_with(|| json!({}));
         entry[*method] = op;
     }
@@ -144,6 +166,7 @@ fn reason(status: u16) -> &'static str {
         201 => "Created",
         202 => "Accepted: still running",
         204 => "Done, no content",
+        206 => "Partial content: the requested byte range",
         503 => "Not ready",
         _ => "Answer",
     }
@@ -163,6 +186,7 @@ mod tests {
     fn every_route_has_its_parameters_body_and_answers_described() {
         let missing: Vec<_> = ROUTES
             .iter()
+            .chain(ROOT_ROUTES)
             .filter(|(m, p, _, _)| operation(m, p).is_none())
             .map(|(m, p, _, _)| format!("{m} {p}"))
             .collect();

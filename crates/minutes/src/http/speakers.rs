@@ -1,5 +1,6 @@
-//! `PATCH /tasks/{id}/speakers`: rename speaker labels. A new mapping version; every artifact view
-//! re-renders with the new names at once, with no model call unless regeneration is asked for.
+//! `PATCH /tasks/{id}/speakers`: rename speakers. Keys are labels or the names shown now (the
+//! original frontend sends the displayed name). A new mapping version; transcript and artifact
+//! views show the new names at once, and the artifacts are regenerated unless asked not to.
 use std::collections::BTreeMap;
 
 use axum::extract::State;
@@ -12,14 +13,31 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{Json, Path};
 use super::tasks::owned_task;
 use super::AppState;
+use crate::domain::speakers::{label_for, names};
 use crate::store::{NewJob, NewSpeakerMapping};
 
 #[derive(Debug, Deserialize)]
 pub struct RenameSpeakers {
-    /// label → display name
+    /// label or current name → new name
     speaker_mapping: BTreeMap<String, String>,
-    #[serde(default)]
+    #[serde(default = "default_true")]
     regenerate_artifacts: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Where a chain of renames ends (`{A: B, B: C}` takes A to C), stopping at a cycle.
+fn final_name<'a>(renames: &'a BTreeMap<String, String>, start: &'a str) -> &'a str {
+    let mut name = start;
+    for _ in 0..renames.len() {
+        match renames.get(name) {
+            Some(next) if next.trim() != name => name = next.trim(),
+            _ => break,
+        }
+    }
+    name
 }
 
 pub async fn rename(
@@ -42,27 +60,53 @@ pub async fn rename(
         ));
     }
     let mut mapping = current.mapping.0.clone();
-    let unknown: Vec<&String> = body
-        .speaker_mapping
-        .keys()
-        .filter(|l| mapping.get(l.as_str()).is_none())
-        .collect();
-    if !unknown.is_empty() {
-        return Err(ApiError::field(
-            "speaker_mapping",
-            format!("unknown speaker labels: {unknown:?}"),
-        ));
-    }
-    for (label, name) in &body.speaker_mapping {
-        let name = name.trim();
+    let mut unknown: Vec<&String> = Vec::new();
+    let mut changed: Vec<String> = Vec::new();
+    for key in body.speaker_mapping.keys() {
+        let name = final_name(&body.speaker_mapping, key);
         if name.is_empty() || name.chars().count() > 128 {
             return Err(ApiError::field(
                 "speaker_mapping",
-                format!("the name for `{label}` must be 1–128 characters"),
+                format!("the name for `{key}` must be 1–128 characters"),
             ));
         }
-        mapping[label.as_str()]["name"] = json!(name);
-        mapping[label.as_str()]["source"] = json!("manual");
+        // A key may name several labels (two shown under one name): all of them are renamed.
+        let labels: Vec<String> = if mapping.get(key.as_str()).is_some() {
+            vec![key.clone()]
+        } else {
+            names(&mapping)
+                .into_iter()
+                .filter(|(_, shown)| shown == key.trim())
+                .map(|(label, _)| label)
+                .collect()
+        };
+        if labels.is_empty() {
+            // Already applied (the frontend resends its accumulated renames with every save,
+            // after the transcript save that applied them): nothing to do.
+            if label_for(&mapping, name).is_none() {
+                unknown.push(key);
+            }
+            continue;
+        }
+        for label in labels {
+            if mapping[label.as_str()]["name"].as_str() != Some(name) {
+                mapping[label.as_str()]["name"] = json!(name);
+                mapping[label.as_str()]["source"] = json!("manual");
+                changed.push(label);
+            }
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(ApiError::field(
+            "speaker_mapping",
+            format!("unknown speakers (neither a label nor a name shown now): {unknown:?}"),
+        ));
+    }
+    if changed.is_empty() {
+        return Ok(Json(json!({
+            "success": true, "message": "the speaker names are unchanged",
+            "speaker_mapping_version": current.version, "regenerated_artifacts": [], "jobs": [],
+        })));
     }
     let jobs = if body.regenerate_artifacts {
         regeneration_jobs(&app, &task, &caller).await?
@@ -90,7 +134,7 @@ pub async fn rename(
             "task",
             &task.id,
             // Labels only: the names are encrypted personal data, the audit log is not.
-            json!({"version": version, "labels": body.speaker_mapping.keys().collect::<Vec<_>>()}),
+            json!({"version": version, "labels": changed}),
         )
         .await;
     Ok(Json(json!({

@@ -11,29 +11,78 @@ use serde_json::{json, Value};
 
 use super::auth::Caller;
 use super::error::{ApiError, ApiResult};
-use super::views::{task_detail, task_status, ts};
+use super::views::{task_status, ts};
 use super::AppState;
 use crate::domain::artifact::ArtifactType;
 use crate::domain::ids;
 use crate::domain::stage::Stage;
 use crate::domain::task::{TaskState, ASR_LANGUAGES, OUTPUT_LANGUAGES};
 use crate::domain::templates::resolve_parameters;
+use crate::pipeline::prompt::find_template;
 use crate::pipeline::stage_job;
 use crate::store::{NewTask, NewTaskFile, StoreError, TaskFilter, TaskRecord};
 
 const MAX_FILES: usize = 20;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct PromptInstance {
     pub template_id: Option<String>,
     pub language: Option<String>,
     #[serde(default)]
     pub parameters: serde_json::Map<String, Value>,
+    /// The prompt as the user edited it in the original frontend; used instead of the body.
+    pub prompt_text: Option<String>,
+    pub custom_instructions: Option<String>,
+}
+
+const MAX_PROMPT_CHARS: usize = 20_000;
+
+impl PromptInstance {
+    /// Checks the free-text parts and returns them as stored on a task or generation job.
+    pub fn texts(&self) -> ApiResult<Value> {
+        let mut out = json!({});
+        for (key, text) in [
+            ("prompt_text", &self.prompt_text),
+            ("custom_instructions", &self.custom_instructions),
+        ] {
+            let Some(text) = text.as_deref().filter(|t| !t.trim().is_empty()) else {
+                continue;
+            };
+            if text.chars().count() > MAX_PROMPT_CHARS {
+                return Err(ApiError::field(
+                    &format!("prompt_instance.{key}"),
+                    format!("at most {MAX_PROMPT_CHARS} characters"),
+                ));
+            }
+            out[key] = json!(text);
+        }
+        Ok(out)
+    }
+}
+
+/// An entry of `audio_files`: the key `POST /upload` returned, or the original's
+/// `{file_path, speaker_id}` object.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum AudioFileRef {
+    Key(String),
+    File { file_path: String },
+}
+
+impl AudioFileRef {
+    /// The object key; a playback URL's signed query (from a task view) is not part of it.
+    fn key(&self) -> String {
+        let raw = match self {
+            AudioFileRef::Key(k) => k,
+            AudioFileRef::File { file_path } => file_path,
+        };
+        crate::auth::media_urls::object_key(raw)
+    }
 }
 
 #[derive(Debug, Deserialize)]
 pub struct CreateTask {
-    audio_files: Vec<String>,
+    audio_files: Vec<AudioFileRef>,
     file_order: Option<Vec<usize>>,
     meeting_type: String,
     #[serde(default = "default_asr_language")]
@@ -87,7 +136,7 @@ fn ordered_files(req: &CreateTask, errors: &mut Vec<Value>) -> Vec<String> {
         );
         return Vec::new();
     }
-    order.iter().map(|&i| req.audio_files[i].clone()).collect()
+    order.iter().map(|&i| req.audio_files[i].key()).collect()
 }
 
 pub async fn create(
@@ -144,28 +193,31 @@ pub async fn create(
             size_bytes: upload.size_bytes,
         });
     }
-    let prompt = req.prompt_instance.unwrap_or(PromptInstance {
-        template_id: None,
-        language: None,
-        parameters: Default::default(),
-    });
+    let prompt = req.prompt_instance.unwrap_or_default();
     let template_id = prompt
         .template_id
+        .clone()
         .filter(|t| !t.is_empty())
         .unwrap_or_else(|| app.config.pipeline.default_template.clone());
-    let template = app
-        .store
-        .get_template(&caller.owner(), &template_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(&format!("prompt template `{template_id}`")))?;
-    if template.artifact_type != ArtifactType::MeetingMinutes.as_str() {
-        return Err(ApiError::field(
-            "prompt_instance.template_id",
-            "the task's template must produce meeting_minutes",
-        ));
-    }
+    // The task's first artifact is of the template's type (the blank template writes minutes).
+    let template = find_template(
+        app.store.as_ref(),
+        &caller.owner(),
+        &template_id,
+        ArtifactType::MeetingMinutes,
+    )
+    .await?
+    .ok_or_else(|| ApiError::not_found(&format!("prompt template `{template_id}`")))?;
     let parameters = resolve_parameters(&template.parameter_schema.0, &prompt.parameters)
         .map_err(ApiError::validation)?;
+    let mut prompt_instance = prompt.texts()?;
+    prompt_instance["template_id"] = json!(template_id);
+    prompt_instance["artifact_type"] = json!(template.artifact_type);
+    prompt_instance["language"] = json!(prompt
+        .language
+        .clone()
+        .unwrap_or_else(|| req.output_language.clone()));
+    prompt_instance["parameters"] = json!(parameters);
     let hotwords = super::hotwords::resolve_for_task(
         &app,
         &caller.owner(),
@@ -184,11 +236,7 @@ pub async fn create(
         output_language: req.output_language.clone(),
         skip_speaker_recognition: req.skip_speaker_recognition,
         hotword_set_id: req.hotword_set_id,
-        prompt_instance: json!({
-            "template_id": template_id,
-            "language": prompt.language.unwrap_or(req.output_language),
-            "parameters": parameters,
-        }),
+        prompt_instance,
         folder_id: None,
         meeting_date: req.meeting_date,
         meeting_time: req.meeting_time,
@@ -251,7 +299,7 @@ pub async fn list(
     let mut out = Vec::with_capacity(tasks.len());
     for t in &tasks {
         let files = app.store.task_files(&t.tenant_id, &t.id).await?;
-        out.push(task_detail(t, &files));
+        out.push(super::media::task_detail(&app, t, &files));
     }
     Ok(Json(Value::Array(out)))
 }
@@ -292,7 +340,7 @@ pub async fn get(
 ) -> ApiResult<Json<Value>> {
     let task = owned_task(&app, &caller, &id).await?;
     let files = app.store.task_files(&task.tenant_id, &task.id).await?;
-    Ok(Json(task_detail(&task, &files)))
+    Ok(Json(super::media::task_detail(&app, &task, &files)))
 }
 
 #[derive(Debug, Deserialize)]

@@ -30,6 +30,8 @@ fn view(t: &TemplateRecord) -> Value {
         "scope": t.scope,
         "scope_id": t.owner_user_id,
         "version": t.version,
+        // Stored rows always have both (NOT NULL columns); only they are shown.
+        "created_at": t.created_at.as_ref().map(ts),
         "updated_at": t.updated_at.as_ref().map(ts),
     })
 }
@@ -161,6 +163,7 @@ pub async fn create(
         scope: "private".into(),
         version: 1,
         owner_user_id: Some(caller.user_id.clone()),
+        created_at: None,
         updated_at: None,
     };
     let t = merged(base, body)?;

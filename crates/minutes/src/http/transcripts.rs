@@ -1,4 +1,6 @@
 //! `GET /tasks/{id}/transcript[?revision=N]`: a revision with segment ids, parts and speaker names.
+//! `segments[].speaker` is the name shown now (the original rewrote segments with the names and
+//! its frontend renders that field); the diarization label stays in `speaker_label`.
 use axum::extract::State;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -71,7 +73,7 @@ pub async fn get(
         "latest_revision": latest,
         "author": revision.author,
         "reason": revision.reason,
-        "segments": revision.segments.0,
+        "segments": named_segments(&revision.segments.0, &speaker_names),
         "full_text": revision.full_text,
         "duration": revision.duration,
         "language": revision.language,
@@ -80,4 +82,24 @@ pub async fn get(
         "speaker_mapping_version": mapping.as_ref().map(|m| m.version),
         "created_at": ts(&revision.created_at),
     })))
+}
+
+/// The segments with `speaker` set to the current name and the label kept as `speaker_label`.
+fn named_segments(segments: &Value, names: &Map<String, Value>) -> Value {
+    let Some(list) = segments.as_array() else {
+        return segments.clone();
+    };
+    Value::Array(
+        list.iter()
+            .map(|seg| {
+                let mut seg = seg.clone();
+                let label = seg["speaker"].clone();
+                if let Some(name) = label.as_str().and_then(|l| names.get(l)) {
+                    seg["speaker"] = name.clone();
+                }
+                seg["speaker_label"] = label;
+                seg
+            })
+            .collect(),
+    )
 }

@@ -2,8 +2,9 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
+use crate::domain::artifact::ActionItem;
 use crate::domain::artifact::ArtifactType;
-use crate::domain::render::artifact_markdown;
+use crate::domain::render::{action_line, artifact_markdown};
 use crate::domain::speakers::{rename_in_content, renames};
 use crate::store::{ArtifactRecord, SpeakerMappingRecord, TaskFileRecord, TaskRecord};
 
@@ -108,6 +109,48 @@ impl ArtifactContext {
     }
 }
 
+/// The content as the original clients read it: the rendered Markdown under `content` (what
+/// the original's models wrote and its frontend renders first), and for minutes the
+/// original `MeetingMinutes` field types — `action_items` as strings and a `created_at` — with
+/// our structured action items kept under `action_item_details`.
+pub fn original_content(
+    content: &Value,
+    markdown: Option<&str>,
+    created_at: &DateTime<Utc>,
+) -> Value {
+    let mut out = match content {
+        Value::Object(o) => Value::Object(o.clone()),
+        other => json!({"value": other}),
+    };
+    // A hand edit is Markdown only.
+    if let Some(md) = out.as_object_mut().and_then(|o| o.remove("markdown")) {
+        out["content"] = md;
+        return out;
+    }
+    let items = out
+        .get("action_items")
+        .or_else(|| out.get("items"))
+        .and_then(Value::as_array)
+        .filter(|items| items.iter().any(Value::is_object))
+        .cloned();
+    if let Some(items) = items {
+        let lines: Vec<String> = items
+            .iter()
+            .filter_map(|i| serde_json::from_value::<ActionItem>(i.clone()).ok())
+            .map(|i| action_line(&i))
+            .collect();
+        out["action_item_details"] = Value::Array(items);
+        out["action_items"] = json!(lines);
+    }
+    if out.get("created_at").is_none() {
+        out["created_at"] = json!(ts(created_at));
+    }
+    if let Some(md) = markdown {
+        out["content"] = json!(md);
+    }
+    out
+}
+
 pub fn artifact_info(a: &ArtifactRecord, ctx: &ArtifactContext) -> Value {
     json!({
         "artifact_id": a.id,
@@ -117,19 +160,26 @@ pub fn artifact_info(a: &ArtifactRecord, ctx: &ArtifactContext) -> Value {
         "prompt_instance": a.prompt_instance.0,
         "created_at": ts(&a.created_at),
         "created_by": a.created_by,
+        "display_name": a.display_name,
+        // Stored versions are finished; a generation in progress has no version yet and is
+        // answered by `GET /artifacts/{id}/status`.
+        "state": "success",
         "stale": ctx.stale(a),
         "confirmed": a.metadata.0.get("confirmed").and_then(Value::as_bool).unwrap_or(false),
     })
 }
 
-/// The detail shape: `content` stays a JSON *string* (the original frontend parses it);
-/// `content_object` carries the same object for new clients.
+/// The detail shape: `content` stays a JSON *string* (the original frontend parses it) of the
+/// original's shape ([`original_content`]); `content_object` carries our structured content
+/// for new clients.
 pub fn artifact_detail(a: &ArtifactRecord, ctx: &ArtifactContext) -> Value {
     let content = ctx.content(a);
+    let markdown =
+        ArtifactType::parse(&a.artifact_type).and_then(|t| artifact_markdown(t, &content));
     let mut v = artifact_info(a, ctx);
-    v["content"] = json!(content.to_string());
-    v["markdown"] =
-        json!(ArtifactType::parse(&a.artifact_type).and_then(|t| artifact_markdown(t, &content)));
+    v["content"] =
+        json!(original_content(&content, markdown.as_deref(), &a.created_at).to_string());
+    v["markdown"] = json!(markdown);
     v["content_object"] = content;
     v["metadata"] = a.metadata.0.clone();
     v["lineage"] = json!({

@@ -2,21 +2,29 @@
 //! JSON against the artifact schema, and store a new version (never one for a failed answer).
 use serde_json::{json, Map, Value};
 
+use super::prompt::{effective_body, find_template};
 use super::summarize::{invalid, summarize, Line};
 use super::{job_task_record, JobError, StageCtx, StageError, StageOutput};
 use crate::app::App;
 use crate::domain::artifact::{validate_content, ArtifactType};
 use crate::domain::cost::Usage;
 use crate::domain::ids;
+use crate::domain::templates::MEETING_DESCRIPTION;
 use crate::domain::transcript::{join_text, Segment, Transcript};
 use crate::store::{ClaimedJob, NewArtifact, NewCost, Owner, TaskRecord};
 
 pub(super) async fn run(ctx: &StageCtx<'_>) -> Result<StageOutput, StageError> {
     let prompt_instance = ctx.task.prompt_instance.0.clone();
+    // The task's template decides what its first artifact is (an action-items template gives
+    // an action-items artifact, as in the original).
+    let artifact_type = prompt_instance["artifact_type"]
+        .as_str()
+        .and_then(ArtifactType::parse)
+        .unwrap_or(ArtifactType::MeetingMinutes);
     let (artifact, costs) = build_artifact(
         ctx.app,
         &ctx.task,
-        ArtifactType::MeetingMinutes,
+        artifact_type,
         &prompt_instance,
         "system",
     )
@@ -67,6 +75,7 @@ pub(super) async fn regenerate(app: &App, job: &ClaimedJob) -> Result<(), JobErr
     if let Some(id) = payload["artifact_id"].as_str() {
         artifact.id = id.to_string();
     }
+    artifact.display_name = payload["display_name"].as_str().map(str::to_string);
     // A regeneration is a new call and a new bill, on the requesting job.
     costs.iter_mut().for_each(|c| c.bill_to(job));
     app.store
@@ -142,14 +151,11 @@ async fn build_artifact(
         .filter(|id| !id.is_empty())
         .map(str::to_string)
         .unwrap_or_else(|| default_template_for(app, artifact_type));
-    let template = store
-        .get_template(
-            &Owner {
-                tenant_id: task.tenant_id.clone(),
-                user_id: task.user_id.clone(),
-            },
-            &template_id,
-        )
+    let owner = Owner {
+        tenant_id: task.tenant_id.clone(),
+        user_id: task.user_id.clone(),
+    };
+    let template = find_template(store.as_ref(), &owner, &template_id, artifact_type)
         .await?
         .ok_or_else(|| {
             StageError::permanent(
@@ -157,16 +163,9 @@ async fn build_artifact(
                 format!("prompt template `{template_id}` does not exist"),
             )
         })?;
-    if template.artifact_type != artifact_type.as_str() {
-        return Err(StageError::permanent(
-            "template_mismatch",
-            format!(
-                "template `{template_id}` produces {}, not {}",
-                template.artifact_type,
-                artifact_type.as_str()
-            ),
-        ));
-    }
+    // A template written for another type still gives its instructions; the output follows
+    // the requested type's schema (the original used any template for any type).
+    let body = effective_body(&template, prompt_instance);
     let mut values: Map<String, Value> = prompt_instance["parameters"]
         .as_object()
         .cloned()
@@ -181,6 +180,9 @@ async fn build_artifact(
             }
         }
     }
+    values
+        .entry(MEETING_DESCRIPTION)
+        .or_insert_with(|| json!(""));
     let output_language = prompt_instance["language"]
         .as_str()
         .unwrap_or(&task.output_language)
@@ -188,7 +190,7 @@ async fn build_artifact(
     values.insert("speakers".into(), json!(transcript.speakers().join(", ")));
     values.insert("output_language".into(), json!(output_language));
     values.insert("meeting_type".into(), json!(task.meeting_type));
-    let output = summarize(app, &template.prompt_body, &values, artifact_type, &lines).await?;
+    let output = summarize(app, &body, &values, artifact_type, &lines).await?;
     let ids: Vec<String> = segments.iter().map(|s| s.id.clone()).collect();
     let validated = validate_content(artifact_type, &output.content, &ids)
         .map_err(|e| invalid(e.to_string()))?;
@@ -216,11 +218,7 @@ async fn build_artifact(
         tenant_id: task.tenant_id.clone(),
         artifact_type: artifact_type.as_str().to_string(),
         content: validated.content,
-        prompt_instance: json!({
-            "template_id": template.id,
-            "language": output_language,
-            "parameters": prompt_instance["parameters"].as_object().cloned().unwrap_or_default(),
-        }),
+        prompt_instance: stored_prompt_instance(&template.id, &output_language, prompt_instance),
         metadata: json!({
             "llm_provider": output.provider,
             "llm_fallback_errors": output.fallback_errors,
@@ -239,8 +237,25 @@ async fn build_artifact(
         prompt_tokens: output.usage.prompt_tokens as i64,
         completion_tokens: output.usage.completion_tokens as i64,
         created_by: created_by.to_string(),
+        display_name: None,
     };
     Ok((artifact, costs))
+}
+
+/// The prompt instance a version records: what the frontend reads back to prefill a
+/// regeneration (template, language, parameters, and the edited prompt text if any).
+fn stored_prompt_instance(template_id: &str, language: &str, given: &Value) -> Value {
+    let mut out = json!({
+        "template_id": template_id,
+        "language": language,
+        "parameters": given["parameters"].as_object().cloned().unwrap_or_default(),
+    });
+    for key in ["prompt_text", "custom_instructions"] {
+        if let Some(text) = given[key].as_str().filter(|t| !t.trim().is_empty()) {
+            out[key] = json!(text);
+        }
+    }
+    out
 }
 
 /// The built-in template for a type; meeting minutes use the configured default.

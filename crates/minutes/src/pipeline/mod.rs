@@ -103,10 +103,11 @@ pub fn regenerate_job(
     artifact_type: crate::domain::artifact::ArtifactType,
     prompt_instance: Value,
     requested_by: &str,
+    display_name: Option<&str>,
 ) -> (NewJob, String) {
     let artifact_id = ids::artifact_id();
     let job = NewJob {
-        id: ids::job_id(),
+        id: generation_job_id(&artifact_id),
         queue: Stage::GenerateArtifact.queue().to_string(),
         kind: REGENERATE_JOB.to_string(),
         task_id: Some(task.id.clone()),
@@ -114,6 +115,7 @@ pub fn regenerate_job(
         payload: json!({
             "task_id": task.id, "artifact_type": artifact_type.as_str(), "artifact_id": artifact_id,
             "prompt_instance": prompt_instance, "requested_by": requested_by,
+            "display_name": display_name,
         }),
         // User-requested work goes before background pipeline stages.
         priority: 10,
@@ -121,6 +123,13 @@ pub fn regenerate_job(
         run_at_ms: app.clock.now_ms(),
     };
     (job, artifact_id)
+}
+
+/// The id of the job that generates `artifact_id`: derived from it, so the artifact's status
+/// can be answered before the version exists (a failed generation creates none).
+pub fn generation_job_id(artifact_id: &str) -> String {
+    let suffix = artifact_id.strip_prefix("artifact_").unwrap_or(artifact_id);
+    format!("job_{suffix}")
 }
 
 /// Runs one claimed job to completion (success is recorded inside).

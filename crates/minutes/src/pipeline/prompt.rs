@@ -4,7 +4,11 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use sqlx::types::Json;
 
-use crate::store::TemplateRecord;
+use crate::domain::artifact::ArtifactType;
+use crate::domain::templates::{
+    with_transcript_placeholder, BLANK_TEMPLATE_BODY, BLANK_TEMPLATE_ID,
+};
+use crate::store::{Owner, Store, StoreResult, TemplateRecord};
 
 pub const SYSTEM_PROMPT: &str = "You are a meticulous meeting secretary. Answer with one JSON object that \
 follows the given schema exactly. Use only facts stated in the transcript, attribute statements to the \
@@ -44,9 +48,60 @@ pub fn builtin_templates() -> Result<Vec<TemplateRecord>, serde_yaml::Error> {
             scope: "global".into(),
             version: b.version,
             owner_user_id: None,
+            created_at: None,
             updated_at: None,
         })
         .collect())
+}
+
+/// The template a prompt instance names: a stored one the owner may use, or the original
+/// frontend's blank template (`__blank__`, no row: the user's prompt text is the body) for
+/// `artifact_type`.
+pub async fn find_template(
+    store: &dyn Store,
+    owner: &Owner,
+    template_id: &str,
+    artifact_type: ArtifactType,
+) -> StoreResult<Option<TemplateRecord>> {
+    if template_id != BLANK_TEMPLATE_ID {
+        return store.get_template(owner, template_id).await;
+    }
+    Ok(Some(TemplateRecord {
+        id: BLANK_TEMPLATE_ID.into(),
+        title: "Blank template".into(),
+        description: String::new(),
+        prompt_body: BLANK_TEMPLATE_BODY.into(),
+        artifact_type: artifact_type.as_str().into(),
+        supported_languages: Json(vec![]),
+        parameter_schema: Json(json!({})),
+        is_system: false,
+        scope: "private".into(),
+        version: 1,
+        owner_user_id: None,
+        created_at: None,
+        updated_at: None,
+    }))
+}
+
+/// What the model is asked: the user's edited prompt text when there is one (the original
+/// frontend sends the text it showed, edited or not), else the template's body; then the
+/// user's extra instructions; the transcript appended when the body does not place it.
+pub fn effective_body(template: &TemplateRecord, prompt_instance: &Value) -> String {
+    let mut body = prompt_instance["prompt_text"]
+        .as_str()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .unwrap_or(&template.prompt_body)
+        .to_string();
+    if let Some(extra) = prompt_instance["custom_instructions"]
+        .as_str()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        body.push_str("\n\n");
+        body.push_str(extra);
+    }
+    with_transcript_placeholder(&body)
 }
 
 /// Fills `{name}` placeholders from `values`; unknown placeholders are left as written.
@@ -105,6 +160,37 @@ mod tests {
             "X-3-{b}-{not a name}-{"
         );
         assert_eq!(render("{{a}}", &v), "{X}");
+    }
+
+    #[test]
+    fn edited_prompt_text_replaces_the_body_and_keeps_the_transcript() {
+        let t = builtin_templates().unwrap().remove(0);
+        let body = effective_body(
+            &t,
+            &json!({"prompt_text": "  只列出决议  ", "custom_instructions": "用表格"}),
+        );
+        assert!(body.starts_with("只列出决议\n\n用表格"), "{body}");
+        assert!(body.ends_with("{transcript}"));
+        assert_eq!(
+            effective_body(&t, &json!({"prompt_text": " "})),
+            t.prompt_body
+        );
+    }
+
+    #[test]
+    fn the_original_template_ids_are_seeded() {
+        let t = builtin_templates().unwrap();
+        for (id, kind) in [
+            ("tpl_standard_minutes", "meeting_minutes"),
+            ("tpl_action_items", "action_items"),
+            ("tpl_summary_notes", "summary_notes"),
+            ("tpl_technical_minutes", "meeting_minutes"),
+        ] {
+            assert!(
+                t.iter().any(|x| x.id == id && x.artifact_type == kind),
+                "{id}"
+            );
+        }
     }
 
     #[test]

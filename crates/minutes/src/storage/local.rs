@@ -24,7 +24,7 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn local_storage_round_trips_a_stream_and_cannot_presign() {
+    async fn local_storage_round_trips_a_stream_reads_ranges_and_cannot_presign() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = ObjectStorage::local(&dir.path().join("objects")).expect("store");
         let mut writer = store.writer("uploads/a/b.wav").await.expect("writer");
@@ -42,6 +42,16 @@ mod tests {
             .await
             .expect("download");
         assert_eq!(std::fs::read(&dest).expect("read"), b"hello world");
+        assert_eq!(store.size("uploads/a/b.wav").await.expect("size"), 11);
+        let mut part = Vec::new();
+        let mut chunks = store
+            .read_range("uploads/a/b.wav", 3..8)
+            .await
+            .expect("range");
+        while let Some(chunk) = futures::StreamExt::next(&mut chunks).await {
+            part.extend_from_slice(&chunk.expect("chunk"));
+        }
+        assert_eq!(part, b"lo wo");
         assert!(!store.can_presign());
         let err = store
             .presigned_get("uploads/a/b.wav", std::time::Duration::from_secs(60))
@@ -52,5 +62,9 @@ mod tests {
         assert!(!store.exists("uploads/a/b.wav").await.expect("head"));
         let missing = store.download_to("uploads/a/b.wav", &dest).await;
         assert!(matches!(missing, Err(StorageError::NotFound(_))));
+        let gone = store.size("uploads/a/b.wav").await;
+        assert!(matches!(gone, Err(StorageError::NotFound(_))));
+        let gone = store.read_range("uploads/a/b.wav", 0..1).await;
+        assert!(matches!(gone, Err(StorageError::NotFound(_))));
     }
 }

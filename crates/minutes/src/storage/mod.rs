@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures::stream::BoxStream;
 use futures::StreamExt;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, PutPayload, WriteMultipart};
+use object_store::{GetOptions, GetRange, ObjectStore, PutPayload, WriteMultipart};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
@@ -167,6 +168,42 @@ impl ObjectStorage {
         }
         file.flush().await?;
         Ok(dest.to_path_buf())
+    }
+
+    /// The object's size in bytes (`NotFound` when it is gone).
+    pub async fn size(&self, key: &str) -> Result<u64, StorageError> {
+        match self.inner.head(&object_path(key)?).await {
+            Ok(meta) => Ok(meta.size),
+            Err(object_store::Error::NotFound { .. }) => {
+                Err(StorageError::NotFound(key.to_string()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Bytes `range` of the object as a stream of chunks (media playback: nothing is buffered
+    /// beyond the chunk being sent).
+    pub async fn read_range(
+        &self,
+        key: &str,
+        range: std::ops::Range<u64>,
+    ) -> Result<BoxStream<'static, Result<Bytes, StorageError>>, StorageError> {
+        let options = GetOptions {
+            range: Some(GetRange::Bounded(range)),
+            ..GetOptions::default()
+        };
+        let result = self
+            .inner
+            .get_opts(&object_path(key)?, options)
+            .await
+            .map_err(|e| match e {
+                object_store::Error::NotFound { .. } => StorageError::NotFound(key.to_string()),
+                other => StorageError::Backend(other),
+            })?;
+        Ok(result
+            .into_stream()
+            .map(|c| c.map_err(StorageError::from))
+            .boxed())
     }
 
     pub async fn exists(&self, key: &str) -> Result<bool, StorageError> {

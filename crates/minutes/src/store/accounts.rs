@@ -21,11 +21,17 @@ impl AccountStore for SqlStore {
             sqlx::query(
                 "INSERT INTO users (id, tenant_id, username, role, is_active, created_at, updated_at, last_login_at) \
                  VALUES ($1, $2, $3, 'admin', TRUE, $4, $4, $4) \
-                 ON CONFLICT (id) DO UPDATE SET last_login_at = excluded.last_login_at")
+                 ON CONFLICT (id) DO UPDATE SET last_login_at = excluded.last_login_at \
+                 WHERE users.username = excluded.username")
                 .bind(&user_id).bind(&tenant_id).bind(username).bind(now).execute(&mut *tx).await?;
             let user = sqlx::query_as::<_, User>(
                 "SELECT id, tenant_id, username, role, is_active FROM users WHERE id = $1")
-                .bind(&user_id).fetch_one(&mut *tx).await?;
+                .bind(&user_id).fetch_optional(&mut *tx).await?;
+            // Another name owns this id (a name spelling out another's hashed id, or an
+            // identity-provider user, whose row row-level security may hide): never log in as them.
+            let Some(user) = user.filter(|u| u.username == username) else {
+                return Err(StoreError::Conflict(format!("user id `{user_id}` belongs to another user")));
+            };
             tx.commit().await?;
             user
         }))
@@ -64,6 +70,88 @@ impl AccountStore for SqlStore {
                 out
             })),
         )
+    }
+
+    async fn media_object(&self, tenant_id: &str, key: &str) -> StoreResult<Option<MediaObject>> {
+        Ok(
+            on_pool!(self, pool => scoped!(pool, Scope::Tenant(tenant_id), tx => {
+                let upload = sqlx::query_as::<_, Upload>(
+                    "SELECT object_key, tenant_id, user_id, original_filename, container, size_bytes, sha256, \
+                     duration_secs, created_at FROM uploads WHERE object_key = $1 AND tenant_id = $2")
+                    .bind(key).bind(tenant_id).fetch_optional(&mut *tx).await?;
+                match upload {
+                    Some(u) => Some(MediaObject::Stored(u)),
+                    // The retention sweep deletes the upload rows but keeps the tasks' file rows.
+                    None => {
+                        let purged: i64 = sqlx::query_scalar(
+                            "SELECT COUNT(*) FROM task_files f JOIN tasks t ON t.id = f.task_id AND t.tenant_id = f.tenant_id \
+                             WHERE f.object_key = $1 AND f.tenant_id = $2 AND t.audio_purged_at IS NOT NULL")
+                            .bind(key).bind(tenant_id).fetch_one(&mut *tx).await?;
+                        (purged > 0).then_some(MediaObject::Purged)
+                    }
+                }
+            })),
+        )
+    }
+
+    async fn task_bills(
+        &self,
+        owner: &Owner,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<Vec<TaskBill>> {
+        // The page is chosen per (task, currency) first, then broken down per api type. Ledger
+        // rows of a deleted task lost their task id and with it their owner: they are not listed.
+        let sql = "WITH bills AS (\
+               SELECT c.task_id, c.currency, MAX(c.created_at) AS last_billed_at FROM cost_records c \
+               JOIN tasks t ON t.id = c.task_id AND t.tenant_id = c.tenant_id \
+               WHERE c.tenant_id = $1 AND t.user_id = $2 GROUP BY c.task_id, c.currency \
+               ORDER BY last_billed_at DESC, c.task_id DESC, c.currency LIMIT $3 OFFSET $4) \
+             SELECT b.task_id, t.name, t.meeting_type, b.currency, b.last_billed_at, c.api_type, \
+               CAST(SUM(c.amount_micros) AS BIGINT) AS amount_micros, COUNT(*) AS calls FROM bills b \
+             JOIN tasks t ON t.id = b.task_id AND t.tenant_id = $1 AND t.user_id = $2 \
+             JOIN cost_records c ON c.task_id = b.task_id AND c.currency = b.currency AND c.tenant_id = $1 \
+             GROUP BY b.task_id, t.name, t.meeting_type, b.currency, b.last_billed_at, c.api_type \
+             ORDER BY b.last_billed_at DESC, b.task_id DESC, b.currency, c.api_type";
+        type Row = (
+            String,
+            Option<String>,
+            String,
+            String,
+            chrono::DateTime<Utc>,
+            String,
+            i64,
+            i64,
+        );
+        let rows: Vec<Row> = on_pool!(self, pool => scoped!(pool, Scope::Tenant(&owner.tenant_id), tx => sqlx::query_as::<_, Row>(sql)
+            .bind(&owner.tenant_id).bind(&owner.user_id).bind(limit).bind(offset)
+            .fetch_all(&mut *tx).await?));
+        let mut bills: Vec<TaskBill> = Vec::new();
+        for (task_id, task_name, meeting_type, currency, last_billed_at, api_type, amount, calls) in
+            rows
+        {
+            let part = BillPart {
+                api_type,
+                amount_micros: amount,
+                calls,
+            };
+            match bills.last_mut() {
+                Some(b) if b.task_id == task_id && b.currency == currency => {
+                    b.amount_micros += amount;
+                    b.breakdown.push(part);
+                }
+                _ => bills.push(TaskBill {
+                    task_id,
+                    task_name,
+                    meeting_type,
+                    currency,
+                    amount_micros: amount,
+                    last_billed_at,
+                    breakdown: vec![part],
+                }),
+            }
+        }
+        Ok(bills)
     }
 
     async fn delete_upload(&self, owner: &Owner, key: &str) -> StoreResult<()> {

@@ -9,7 +9,7 @@ use super::*;
 const ARTIFACT_COLUMNS: &str =
     "id, task_id, artifact_type, version, content, prompt_instance, metadata, \
     transcript_revision, speaker_mapping_version, template_id, model, prompt_hash, prompt_tokens, \
-    completion_tokens, created_by, created_at";
+    completion_tokens, created_by, created_at, display_name";
 
 /// Inserts the next version of an artifact inside the caller's transaction. The version is
 /// computed in the same statement, and `UNIQUE (task_id, artifact_type, version)` rejects a race.
@@ -26,18 +26,18 @@ macro_rules! insert_artifact_row {
         sqlx::query(
             "INSERT INTO artifacts (id, task_id, tenant_id, artifact_type, version, content, prompt_instance, \
              metadata, transcript_revision, speaker_mapping_version, template_id, model, prompt_hash, \
-             prompt_tokens, completion_tokens, created_by, created_at) \
-             SELECT $1, $2, $3, $4, COALESCE(MAX(version), 0) + 1, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16 \
+             prompt_tokens, completion_tokens, created_by, created_at, display_name) \
+             SELECT $1, $2, $3, $4, COALESCE(MAX(version), 0) + 1, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17 \
              FROM artifacts WHERE task_id = $2 AND artifact_type = $4",
         )
         .bind(&a.id).bind(&a.task_id).bind(&a.tenant_id).bind(&a.artifact_type)
         .bind(sqlx::types::Json(&a.content)).bind(sqlx::types::Json(&a.prompt_instance))
         .bind(sqlx::types::Json(&a.metadata)).bind(a.transcript_revision).bind(a.speaker_mapping_version)
         .bind(&a.template_id).bind(&a.model).bind(&a.prompt_hash).bind(a.prompt_tokens)
-        .bind(a.completion_tokens).bind(&a.created_by).bind($now)
+        .bind(a.completion_tokens).bind(&a.created_by).bind($now).bind(&a.display_name)
         .execute(&mut *$tx)
         .await?;
-        $crate::store::search::index_artifact!($tx, a, $now);
+        super::search::index_artifact!($tx, a, $now);
     }};
 }
 pub(super) use insert_artifact_row;
@@ -129,9 +129,14 @@ impl ContentStore for SqlStore {
         tenant_id: &str,
         task_id: &str,
         t: &NewTranscriptRevision,
+        renamed: Option<&NewSpeakerMapping>,
         jobs: &[NewJob],
     ) -> StoreResult<i64> {
         let now = Utc::now();
+        let renamed = match renamed {
+            Some(m) => Some((self.sealed_mapping(task_id, &m.mapping)?, m)),
+            None => None,
+        };
         let revision = on_pool!(self, pool => {
             let mut tx = scoped_tx!(pool, Scope::Tenant(tenant_id));
             let revision: i64 = sqlx::query_scalar(
@@ -142,6 +147,14 @@ impl ContentStore for SqlStore {
                 .bind(task_id).bind(tenant_id).bind(Json(&t.segments)).bind(&t.full_text).bind(t.duration)
                 .bind(&t.language).bind(&t.provider).bind(&t.author).bind(&t.reason).bind(now)
                 .fetch_one(&mut *tx).await?;
+            if let Some((mapping, m)) = &renamed {
+                sqlx::query(
+                    "INSERT INTO speaker_mappings (task_id, version, tenant_id, mapping, author, reason, created_at) \
+                     SELECT $1, COALESCE(MAX(version), 0) + 1, $2, $3, $4, $5, $6 \
+                     FROM speaker_mappings WHERE task_id = $1")
+                    .bind(task_id).bind(tenant_id).bind(Json(mapping)).bind(&m.author).bind(&m.reason).bind(now)
+                    .execute(&mut *tx).await?;
+            }
             touch_content!(tx, tenant_id, task_id, now);
             super::search::index_transcript!(tx, task_id, t, now);
             for job in jobs {
@@ -193,7 +206,7 @@ impl ContentStore for SqlStore {
     ) -> StoreResult<Vec<ArtifactRecord>> {
         let sql = format!(
             "SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE task_id = $1 AND tenant_id = $2 \
-             ORDER BY artifact_type, version DESC"
+             AND deleted_at IS NULL ORDER BY artifact_type, version DESC"
         );
         self.opened(
             on_pool!(self, pool => scoped!(pool, Scope::Tenant(tenant_id), tx => sqlx::query_as::<_, ArtifactRecord>(&sql)
@@ -207,7 +220,7 @@ impl ContentStore for SqlStore {
         artifact_id: &str,
     ) -> StoreResult<Option<ArtifactRecord>> {
         let sql =
-            format!("SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE id = $1 AND tenant_id = $2");
+            format!("SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE id = $1 AND tenant_id = $2 AND deleted_at IS NULL");
         self.opened(
             on_pool!(self, pool => scoped!(pool, Scope::Tenant(tenant_id), tx => sqlx::query_as::<_, ArtifactRecord>(&sql)
             .bind(artifact_id).bind(tenant_id).fetch_optional(&mut *tx).await?)),
@@ -239,5 +252,85 @@ impl ContentStore for SqlStore {
             }
         }
         Err(StoreError::Conflict("artifact version contention".into()))
+    }
+
+    async fn rename_artifact(
+        &self,
+        tenant_id: &str,
+        artifact_id: &str,
+        display_name: &str,
+    ) -> StoreResult<bool> {
+        let now = Utc::now();
+        Ok(on_pool!(self, pool => {
+            let mut tx = scoped_tx!(pool, Scope::Tenant(tenant_id));
+            let task: Option<(String,)> = sqlx::query_as(
+                "UPDATE artifacts SET display_name = $3 WHERE id = $1 AND tenant_id = $2 \
+                 AND deleted_at IS NULL RETURNING task_id",
+            )
+            .bind(artifact_id).bind(tenant_id).bind(display_name)
+            .fetch_optional(&mut *tx).await?;
+            if let Some((task_id,)) = &task {
+                touch_content!(tx, tenant_id, task_id, now);
+            }
+            tx.commit().await?;
+            task.is_some()
+        }))
+    }
+
+    async fn delete_artifact(
+        &self,
+        tenant_id: &str,
+        artifact_id: &str,
+        deleted_by: &str,
+    ) -> StoreResult<bool> {
+        let now = Utc::now();
+        let sql = format!(
+            "SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE task_id = $1 AND artifact_type = $2 \
+             AND deleted_at IS NULL ORDER BY version DESC LIMIT 1"
+        );
+        Ok(on_pool!(self, pool => {
+            let mut tx = scoped_tx!(pool, Scope::Tenant(tenant_id));
+            let hidden: Option<(String, String)> = sqlx::query_as(
+                "UPDATE artifacts SET deleted_at = $3, deleted_by = $4 WHERE id = $1 AND tenant_id = $2 \
+                 AND deleted_at IS NULL RETURNING task_id, artifact_type",
+            )
+            .bind(artifact_id).bind(tenant_id).bind(now).bind(deleted_by)
+            .fetch_optional(&mut *tx).await?;
+            if let Some((task_id, artifact_type)) = &hidden {
+                touch_content!(tx, tenant_id, task_id, now);
+                sqlx::query("DELETE FROM search_documents WHERE kind = 'artifact' AND ref_id = $1")
+                    .bind(artifact_id).execute(&mut *tx).await?;
+                let newest: Option<ArtifactRecord> = sqlx::query_as(&sql)
+                    .bind(task_id).bind(artifact_type).fetch_optional(&mut *tx).await?;
+                if let Some(a) = newest {
+                    // Stored (sealed) content, as the insert indexed it.
+                    let a = NewArtifact::from_record(&a, tenant_id);
+                    super::search::index_artifact!(tx, &a, now);
+                }
+            }
+            tx.commit().await?;
+            hidden.is_some()
+        }))
+    }
+
+    async fn replace_artifact_content(&self, artifact: &NewArtifact) -> StoreResult<()> {
+        let now = Utc::now();
+        let a = &self.sealed_artifact(artifact)?;
+        on_pool!(self, pool => {
+            let mut tx = scoped_tx!(pool, Scope::Tenant(&a.tenant_id));
+            let changed = sqlx::query(
+                "UPDATE artifacts SET content = $3, metadata = $4 WHERE id = $1 AND tenant_id = $2 \
+                 AND deleted_at IS NULL",
+            )
+            .bind(&a.id).bind(&a.tenant_id).bind(Json(&a.content)).bind(Json(&a.metadata))
+            .execute(&mut *tx).await?.rows_affected();
+            if changed == 0 {
+                return Err(StoreError::NotFound);
+            }
+            touch_content!(tx, &a.tenant_id, &a.task_id, now);
+            super::search::index_artifact!(tx, a, now);
+            tx.commit().await?;
+        });
+        Ok(())
     }
 }

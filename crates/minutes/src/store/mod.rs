@@ -9,6 +9,7 @@ mod jobs;
 mod migrate;
 mod provider_jobs;
 mod records;
+mod refresh_tokens;
 mod retention;
 mod sealed;
 mod search;
@@ -23,6 +24,7 @@ pub use api_keys::{ApiKeyAuth, ApiKeyRecord, ApiKeyStore};
 pub use migrate::{MigrationStatus, Migrator};
 pub use provider_jobs::{HotwordSyncOutcome, HotwordSyncRecord, ProviderJobStore};
 pub use records::*;
+pub use refresh_tokens::{RefreshTokenRow, RefreshTokenStore, Rotation};
 pub use sealed::{ResealBatch, ResealCursor, SealedFieldStore, SealedTable};
 pub use search::SearchHit;
 pub use speakers::{EnrollmentOutcome, SpeakerRecord, SpeakerStore};
@@ -66,6 +68,16 @@ pub trait AccountStore: Send + Sync {
         tenant_id: &str,
         filter: &AuditFilter,
     ) -> StoreResult<Vec<AuditRecord>>;
+    /// What `key` names in the tenant: its upload row, or the audio of a purged task.
+    async fn media_object(&self, tenant_id: &str, key: &str) -> StoreResult<Option<MediaObject>>;
+    /// The owner's bill: one row per task of theirs (and currency) the ledger billed, most
+    /// recently billed first.
+    async fn task_bills(
+        &self,
+        owner: &Owner,
+        limit: i64,
+        offset: i64,
+    ) -> StoreResult<Vec<TaskBill>>;
     /// The ledger rows of one task, oldest first.
     async fn cost_records(&self, tenant_id: &str, task_id: &str) -> StoreResult<Vec<CostRecord>>;
     /// The tenant's ledger rows created in `[from, to)`: a page (newest first), the row count
@@ -209,12 +221,14 @@ pub trait ContentStore: Send + Sync {
         task_id: &str,
     ) -> StoreResult<Vec<SpeakerMappingRecord>>;
     /// Stores the next transcript revision, marks the task's content modified and enqueues
-    /// `jobs` (regenerations), all in one transaction; returns the new revision number.
+    /// `jobs` (regenerations) and, when the edit renamed speakers, the new speaker mapping, all
+    /// in one transaction; returns the new revision number.
     async fn add_transcript_revision(
         &self,
         tenant_id: &str,
         task_id: &str,
         revision: &NewTranscriptRevision,
+        renamed: Option<&NewSpeakerMapping>,
         jobs: &[NewJob],
     ) -> StoreResult<i64>;
     /// Stores the next speaker-mapping version (and `jobs`) in one transaction; returns the version.
@@ -237,6 +251,24 @@ pub trait ContentStore: Send + Sync {
     ) -> StoreResult<Option<ArtifactRecord>>;
     /// Inserts the next version of `(task_id, artifact_type)`; the unique key makes races safe.
     async fn insert_artifact(&self, artifact: &NewArtifact) -> StoreResult<ArtifactRecord>;
+    /// Sets a version's display name; false when there is no such (undeleted) version.
+    async fn rename_artifact(
+        &self,
+        tenant_id: &str,
+        artifact_id: &str,
+        display_name: &str,
+    ) -> StoreResult<bool>;
+    /// Hides a version (soft delete); the search index moves to the type's newest remaining
+    /// version. False when there is no such (undeleted) version.
+    async fn delete_artifact(
+        &self,
+        tenant_id: &str,
+        artifact_id: &str,
+        deleted_by: &str,
+    ) -> StoreResult<bool>;
+    /// Replaces the content of an unconfirmed hand-edited version while its author keeps typing
+    /// (one edit session is one version, not one per autosave).
+    async fn replace_artifact_content(&self, artifact: &NewArtifact) -> StoreResult<()>;
 }
 
 /// Hotword sets. Who may change which scope is decided by the HTTP layer (operators: global).
@@ -395,6 +427,7 @@ pub trait SearchStore: Send + Sync {
 pub trait Store:
     AccountStore
     + ApiKeyStore
+    + RefreshTokenStore
     + TaskStore
     + JobStore
     + ContentStore

@@ -124,6 +124,36 @@ pub struct CostHistory {
     pub totals: Vec<CostTotal>,
 }
 
+/// One row of a user's bill (`GET /billing`): what the ledger billed for one of their tasks in
+/// one currency, and when it last billed it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskBill {
+    pub task_id: String,
+    pub task_name: Option<String>,
+    pub meeting_type: String,
+    pub currency: String,
+    pub amount_micros: i64,
+    pub last_billed_at: DateTime<Utc>,
+    /// The same rows per api type (`asr`, `voiceprint`, `llm`), in that name order.
+    pub breakdown: Vec<BillPart>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BillPart {
+    pub api_type: String,
+    pub amount_micros: i64,
+    pub calls: i64,
+}
+
+/// What the object key of a signed media URL names in a tenant.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MediaObject {
+    /// A stored upload: its container and size say how to serve it.
+    Stored(Upload),
+    /// Audio of a task that the retention sweep has deleted.
+    Purged,
+}
+
 /// A priced usage row for the ledger, written in the same transaction as the step it bills.
 #[derive(Debug, Clone)]
 pub struct NewCost {
@@ -472,6 +502,32 @@ pub struct NewArtifact {
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
     pub created_by: String,
+    /// The version's name in the original frontend's tabs (generation's `name`, renames).
+    pub display_name: Option<String>,
+}
+
+impl NewArtifact {
+    /// The row as stored, for re-indexing it.
+    pub fn from_record(a: &ArtifactRecord, tenant_id: &str) -> NewArtifact {
+        NewArtifact {
+            id: a.id.clone(),
+            task_id: a.task_id.clone(),
+            tenant_id: tenant_id.to_string(),
+            artifact_type: a.artifact_type.clone(),
+            content: a.content.0.clone(),
+            prompt_instance: a.prompt_instance.0.clone(),
+            metadata: a.metadata.0.clone(),
+            transcript_revision: a.transcript_revision,
+            speaker_mapping_version: a.speaker_mapping_version,
+            template_id: a.template_id.clone(),
+            model: a.model.clone(),
+            prompt_hash: a.prompt_hash.clone(),
+            prompt_tokens: a.prompt_tokens,
+            completion_tokens: a.completion_tokens,
+            created_by: a.created_by.clone(),
+            display_name: a.display_name.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -492,6 +548,7 @@ pub struct ArtifactRecord {
     pub completion_tokens: i64,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
+    pub display_name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -508,6 +565,8 @@ pub struct TemplateRecord {
     pub version: i64,
     /// `None` for global templates.
     pub owner_user_id: Option<String>,
+    /// Set by the database; ignored on writes. For a global template, when it was first seeded.
+    pub created_at: Option<DateTime<Utc>>,
     /// Set by the database; ignored on writes.
     pub updated_at: Option<DateTime<Utc>>,
 }

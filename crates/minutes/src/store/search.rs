@@ -241,23 +241,7 @@ impl SearchStore for SqlStore {
                 let mut tx = scoped_tx!(pool, Scope::Tenant(tenant_id));
                 index_transcript!(tx, task_id, &revision, now);
                 for a in &newest {
-                    let a = NewArtifact {
-                        id: a.id.clone(),
-                        task_id: a.task_id.clone(),
-                        tenant_id: tenant_id.clone(),
-                        artifact_type: a.artifact_type.clone(),
-                        content: a.content.0.clone(),
-                        prompt_instance: a.prompt_instance.0.clone(),
-                        metadata: a.metadata.0.clone(),
-                        transcript_revision: a.transcript_revision,
-                        speaker_mapping_version: a.speaker_mapping_version,
-                        template_id: a.template_id.clone(),
-                        model: a.model.clone(),
-                        prompt_hash: a.prompt_hash.clone(),
-                        prompt_tokens: a.prompt_tokens,
-                        completion_tokens: a.completion_tokens,
-                        created_by: a.created_by.clone(),
-                    };
+                    let a = NewArtifact::from_record(a, tenant_id);
                     index_artifact!(tx, &a, now);
                 }
                 tx.commit().await?;

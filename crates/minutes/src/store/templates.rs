@@ -8,7 +8,7 @@ use super::*;
 
 const COLUMNS: &str =
     "id, title, description, prompt_body, artifact_type, supported_languages, parameter_schema, \
-    is_system, scope, version, owner_user_id, updated_at";
+    is_system, scope, version, owner_user_id, created_at, updated_at";
 
 /// Visible to an owner: every global template and their own private ones.
 const VISIBLE: &str = "(scope = 'global' OR (tenant_id = $1 AND owner_user_id = $2))";

@@ -68,7 +68,27 @@ async fn upload_two_parts_run_pipeline_read_transcript_and_generate_a_second_ver
         .await;
     let content: serde_json::Value =
         serde_json::from_str(detail["artifact"]["content"].as_str().unwrap()).unwrap();
-    assert_eq!(content, detail["artifact"]["content_object"]);
+    // The original clients' shape: Markdown under `content`, action items as strings, our
+    // structured items kept alongside.
+    let ours = &detail["artifact"]["content_object"];
+    assert_eq!(content["decisions"], ours["decisions"]);
+    assert_eq!(content["action_item_details"], ours["action_items"]);
+    assert!(
+        content["action_items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i.is_string()),
+        "{content}"
+    );
+    assert!(
+        content["content"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("# {}", ours["title"].as_str().unwrap())),
+        "{content}"
+    );
+    assert!(content["created_at"].is_string());
     // The made-up citation was dropped and reported, never kept.
     assert_eq!(content["decisions"][0]["segment_ids"], json!(["seg_0002"]));
     assert_eq!(

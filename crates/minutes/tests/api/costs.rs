@@ -13,7 +13,7 @@ use minutes::providers::ProviderError;
 
 /// Prices for the scripted engines: 0.00005/s of audio, 0.002 per voiceprint call, and
 /// 0.0035 / 0.0105 per 1K input / output tokens.
-fn price_scripted(c: &mut Config) {
+pub(crate) fn price_scripted(c: &mut Config) {
     let p = &mut c.pricing;
     p.asr_per_second.insert("scripted-asr".into(), Micros(50));
     p.voiceprint_per_call
@@ -107,11 +107,28 @@ async fn the_estimate_prices_the_configured_engines_and_validates_its_input() {
         let (code, err) = t.post_json("/api/v1/tasks/estimate", &token, &bad).await;
         assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {err}");
         assert_eq!(err["code"], "invalid_audio_duration");
+        assert_eq!(
+            err["errors"][0]["loc"],
+            json!(["body", "audio_duration"]),
+            "{err}"
+        );
     }
-    let (code, _) = t
+    // Unknown fields are ignored, as the original (pydantic) did; a missing duration is named.
+    let (code, e) = t
+        .post_json(
+            "/api/v1/tasks/estimate",
+            &token,
+            &json!({"audio_duration": 600, "currency_hint": "USD"}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{e}");
+    assert_eq!(e["total_micros"], json!(expected), "{e}");
+    let (code, err) = t
         .post_json("/api/v1/tasks/estimate", &token, &json!({"duration": 60}))
         .await;
-    assert!(code.is_client_error(), "unknown fields are refused: {code}");
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+    assert_eq!(err["errors"][0]["loc"], json!(["body", "audio_duration"]));
+    assert_eq!(err["errors"][0]["type"], "missing");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -207,7 +207,7 @@ async fn personal_fields_are_ciphertext_at_rest_and_rotate_to_a_new_key() {
             Method::PATCH,
             &format!("/api/v1/tasks/{task_id}/speakers"),
             &token,
-            &json!({"speaker_mapping": {"Speaker 1": "Priya Sharma"}}),
+            &json!({"speaker_mapping": {"Speaker 1": "Priya Sharma"}, "regenerate_artifacts": false}),
         )
         .await;
     assert_eq!(code, StatusCode::OK, "{body}");

@@ -99,10 +99,19 @@ async fn hotword_files_are_governed_and_scoped() {
         detail["scope_id"], "user_hw",
         "scope owner comes from the token"
     );
+    // The original's `preview` is the words; the weights come alongside.
+    assert_eq!(detail["preview"][0], "Grafana", "{detail}");
     assert_eq!(
-        detail["preview"][0],
+        detail["preview"].as_array().unwrap().len(),
+        detail["preview_weights"].as_array().unwrap().len()
+    );
+    assert_eq!(
+        detail["preview_weights"][0],
         json!({"word": "Grafana", "weight": 8})
     );
+    let (_, plain) = t.get(&format!("/api/v1/hotword-sets/{id}"), &token).await;
+    assert_eq!(plain["preview"], serde_json::Value::Null, "{plain}");
+    assert!(plain.get("preview_weights").is_none(), "{plain}");
 
     let other = t.login("hw_other").await;
     let (code, _) = t.get(&format!("/api/v1/hotword-sets/{id}"), &other).await;

@@ -33,6 +33,7 @@ const TABLES: &[(&str, &str)] = &[
     ("audit_logs", "tenant_id"),
     ("cost_records", "tenant_id"),
     ("api_keys", "tenant_id"),
+    ("refresh_tokens", "tenant_id"),
     ("prompt_templates", "tenant_id"),
     ("hotword_sets", "tenant_id"),
     ("speakers", "tenant_id"),
@@ -55,6 +56,7 @@ const BOTH_TENANTS: &[&str] = &[
     "jobs",
     "audit_logs",
     "api_keys",
+    "refresh_tokens",
     "prompt_templates",
     "hotword_sets",
 ];

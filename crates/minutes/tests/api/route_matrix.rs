@@ -1,9 +1,9 @@
-//! The route matrix: every route of `openapi::ROUTES` × {no token, expired, wrong audience, other
-//! tenant, other user, member on an admin route, valid} → the expected status, on real fixture
-//! resources. The table must cover the router exactly (a route without an entry fails), foreign
-//! answers must not leak the fixture's names, ids or transcript, every answer must match what
-//! `/openapi.json` documents for it, and the fixture is unchanged after every credential but the
-//! valid one has been tried on every route. The table is `route_matrix/cases.rs`, the fixture and
+//! The route matrix: every route of `openapi::ROUTES` (and `ROOT_ROUTES`) × {no token, expired,
+//! wrong audience, other tenant, other user, member on an admin route, valid} → the expected
+//! status, on real fixture resources. The table must cover the router exactly (a route without an
+//! entry fails), foreign answers must not leak the fixture's names, ids or transcript, every
+//! answer must match what `/openapi.json` documents for it, and the fixture is unchanged after
+//! every credential but the valid one has been tried on every route. The table is `route_matrix/cases.rs`, the fixture and
 //! its snapshot `fixture.rs`, the check against `/openapi.json` `conformance.rs`.
 //!
 //! Who is who (identity-provider tokens, so tenants and roles come from claims):
@@ -30,6 +30,9 @@
 //!   only (403 for members), invisible to other tenants (404); a global set is readable by all
 //!   and changeable by operators only (403, also for other tenants' admins)
 //! * `/admin/audit` is 403 for members and shows an admin only their own tenant
+//! * `/uploads/{key}` (at the application root, `ROOT_ROUTES`) plays for whoever holds the signed
+//!   path a task view lists, whatever token comes along (the signature is the credential), and
+//!   answers 401 to the bare key; `/billing` answers 200 with the caller's own items only
 use std::collections::BTreeSet;
 
 use axum::body::Body;
@@ -152,8 +155,10 @@ fn router_routes() -> BTreeSet<(String, String)> {
 
 #[test]
 fn the_matrix_the_documented_routes_and_the_router_agree() {
-    let documented: BTreeSet<(String, String)> = minutes::http::openapi::ROUTES
+    use minutes::http::openapi::{ROOT_ROUTES, ROUTES};
+    let documented: BTreeSet<(String, String)> = ROUTES
         .iter()
+        .chain(ROOT_ROUTES)
         .map(|(m, p, _, _)| (m.to_string(), p.to_string()))
         .collect();
     let matrix: BTreeSet<(String, String)> = cases()
@@ -187,8 +192,9 @@ fn the_matrix_the_documented_routes_and_the_router_agree() {
     );
     // Authenticated routes are the ones the matrix expects credentials on.
     for c in cases() {
-        let authenticated = minutes::http::openapi::ROUTES
+        let authenticated = ROUTES
             .iter()
+            .chain(ROOT_ROUTES)
             .find(|(m, p, _, _)| *m == c.method && *p == c.path)
             .map(|r| r.3);
         assert_eq!(

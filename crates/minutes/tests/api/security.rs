@@ -215,10 +215,12 @@ async fn task_creation_validates_every_field() {
         .post_json("/api/v1/tasks", &token, &json!({"audio_files": [key], "meeting_type": "x", "prompt_instance": {"template_id": "nope"}}))
         .await;
     assert_eq!(code, StatusCode::NOT_FOUND, "{err}");
+    let long = "x".repeat(20_001);
     let (code, err) = t
-        .post_json("/api/v1/tasks", &token, &json!({"audio_files": [key], "meeting_type": "x", "prompt_instance": {"template_id": "action_items"}}))
+        .post_json("/api/v1/tasks", &token, &json!({"audio_files": [key], "meeting_type": "x", "prompt_instance": {"template_id": "action_items", "prompt_text": long}}))
         .await;
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+    assert!(err.to_string().contains("prompt_text"), "{err}");
     // Malformed bodies and parameters get the same error shape as everything else.
     let (code, err) = t
         .request(
@@ -229,8 +231,9 @@ async fn task_creation_validates_every_field() {
             Some("application/json"),
         )
         .await;
-    assert_eq!(code, StatusCode::BAD_REQUEST, "{err}");
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
     assert_eq!(err["code"], "invalid_json");
+    assert_eq!(err["errors"][0]["type"], "json_invalid");
     assert_eq!(err["retryable"], false);
     let (code, err) = t
         .post_json("/api/v1/tasks", &token, &json!({"audio_files": [key]}))

@@ -205,6 +205,7 @@ async fn concurrent_artifact_inserts_get_distinct_consecutive_versions() {
                     prompt_tokens: 0,
                     completion_tokens: 0,
                     created_by: "user_ver".into(),
+                    display_name: None,
                 })
                 .await
                 .unwrap()

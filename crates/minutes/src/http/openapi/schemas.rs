@@ -107,6 +107,8 @@ fn artifact_info() -> Vec<(&'static str, Value)> {
         ("prompt_instance", any()),
         ("created_at", time()),
         ("created_by", string()),
+        ("display_name", nullable("string")),
+        ("state", one_of(&["success"])),
         ("stale", of("boolean")),
         ("confirmed", of("boolean")),
     ]
@@ -202,15 +204,20 @@ pub(super) fn schemas() -> Value {
         ("created_by", nullable("string")),
         ("created_at", time()),
         ("updated_at", time()),
+        // The first 50 words with ?include_preview=true, else null (as the original).
+        (
+            "preview",
+            json!({"type": ["array", "null"], "items": string()}),
+        ),
     ]);
-    // Only with ?include_preview=true.
     // Only when provider hotword tables are on.
     hotword_set["properties"]["provider_sync"] = object(&[
         ("state", nullable("string")),
         ("error", nullable("string")),
         ("synced_at", nullable("string")),
     ]);
-    hotword_set["properties"]["preview"] =
+    // Only with ?include_preview=true: the preview's words with their weights.
+    hotword_set["properties"]["preview_weights"] =
         array(object(&[("word", string()), ("weight", of("integer"))]));
     let mut search_result = object(&[
         ("task_id", string()),
@@ -251,7 +258,8 @@ pub(super) fn schemas() -> Value {
             ("scope", one_of(&["global", "private"])),
             ("scope_id", nullable("string")),
             ("version", of("integer")),
-            ("updated_at", nullable("string")),
+            ("created_at", time()),
+            ("updated_at", time()),
         ]),
         "Folder": object(&[
             ("folder_id", string()),
@@ -289,12 +297,17 @@ pub(super) fn schemas() -> Value {
                 ("template_id", nullable("string")),
                 ("language", nullable("string")),
                 ("parameters", of("object")),
+                ("prompt_text", json!({"type": ["string", "null"], "maxLength": 20000})),
+                ("custom_instructions", json!({"type": ["string", "null"], "maxLength": 20000})),
             ],
             &[],
         ),
         "CreateTask": optional(
             &[
-                ("audio_files", json!({"type": "array", "minItems": 1, "maxItems": 20, "items": {"type": "string"}})),
+                ("audio_files", json!({"type": "array", "minItems": 1, "maxItems": 20, "items": {"anyOf": [
+                    {"type": "string"},
+                    {"type": "object", "required": ["file_path"], "properties": {"file_path": {"type": "string"}, "speaker_id": {"type": "string"}}},
+                ]}})),
                 ("file_order", array(json!({"type": "integer", "minimum": 0}))),
                 ("meeting_type", json!({"type": "string", "minLength": 1, "maxLength": 64})),
                 ("asr_language", one_of(&ASR_LANGUAGES)),

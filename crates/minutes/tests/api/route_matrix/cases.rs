@@ -71,7 +71,7 @@ pub(super) fn hotword_form(
 
 pub(super) struct Case {
     pub(super) method: &'static str,
-    /// The path as in `ROUTES` (under /api/v1).
+    /// The path as in `ROUTES` (under /api/v1) or `ROOT_ROUTES` (at the application root).
     pub(super) path: &'static str,
     /// Which resource or role the entry exercises (a route may have several entries).
     variant: &'static str,
@@ -143,6 +143,10 @@ pub(super) fn cases() -> Vec<Case> {
         case("post", "/auth/dev/login", "dev login", Public, anyone, |_| {
             with_json(format!("{V}/auth/dev/login"), json!({"username": "matrix"}))
         }),
+        // Needs no other credential; a token that was never issued is refused alike for everyone.
+        case("post", "/auth/refresh", "unknown refresh token", Public, (401, 401, 401), |_| {
+            with_json(format!("{V}/auth/refresh"), json!({"refresh_token": format!("mr_{}", "0".repeat(64))}))
+        }),
         // Uploads
         case("post", "/upload", "new upload", Owner, creates, |_| {
             with_form(format!("{V}/upload"), vec![("file", Some("m.wav"), tiny_wav())])
@@ -166,6 +170,13 @@ pub(super) fn cases() -> Vec<Case> {
         case("get", "/tasks/{id}", "finished task", Owner, own, |f| bare(format!("{V}/tasks/{}", f.task))),
         case("delete", "/tasks/{id}", "task", Owner, (204, 404, 404), |f| bare(format!("{V}/tasks/{}", f.task_delete))),
         case("get", "/tasks/{id}/status", "finished task", Owner, own, |f| bare(format!("{V}/tasks/{}/status", f.task))),
+        case("post", "/sse/tickets", "finished task", Owner, (201, 404, 404), |f| {
+            with_json(format!("{V}/sse/tickets"), json!({"task_id": f.task}))
+        }),
+        // As in the original, someone else's task is an `error` event in a 200 stream, not a 404.
+        case("get", "/sse/tasks/{task_id}/progress", "finished task", Owner, anyone, |f| {
+            bare(format!("{V}/sse/tasks/{}/progress", f.task))
+        }),
         case("patch", "/tasks/{id}/rename", "finished task", Owner, own, |f| {
             with_json(format!("{V}/tasks/{}/rename", f.task), json!({"name": "renamed"}))
         }),
@@ -211,6 +222,16 @@ pub(super) fn cases() -> Vec<Case> {
             bare(format!("{V}/tasks/{}/regenerate?wait=0", f.task))
         }),
         case("get", "/artifacts/{artifact_id}", "minutes v1", Owner, own, |f| bare(format!("{V}/artifacts/{}", f.artifact))),
+        case("get", "/artifacts/{artifact_id}/status", "minutes v1", Owner, own, |f| bare(format!("{V}/artifacts/{}/status", f.artifact))),
+        case("put", "/artifacts/{artifact_id}", "hand edit", Owner, own, |f| {
+            with_json(format!("{V}/artifacts/{}", f.artifact_edit), json!({"content": "# Matrix edit"}))
+        }),
+        case("patch", "/artifacts/{artifact_id}", "rename", Owner, own, |f| {
+            with_json(format!("{V}/artifacts/{}", f.artifact_edit), json!({"display_name": "matrix name"}))
+        }),
+        case("delete", "/tasks/{id}/artifacts/{artifact_id}", "a version", Owner, own, |f| {
+            bare(format!("{V}/tasks/{}/artifacts/{}", f.task_edit, f.artifact_delete))
+        }),
         // Hotword sets: user scope (the owner's), tenant scope (admins change), global (operators change)
         case("post", "/hotword-sets", "user scope", Owner, creates, |_| {
             with_form(format!("{V}/hotword-sets"), hotword_form("matrix new set", "user"))
@@ -259,6 +280,11 @@ pub(super) fn cases() -> Vec<Case> {
         case("get", "/api-keys", "list", Owner, anyone, |_| bare(format!("{V}/api-keys"))),
         case("delete", "/api-keys/{id}", "own key", Owner, (204, 404, 404), |f| bare(format!("{V}/api-keys/{}", f.api_key_delete))),
         case("get", "/quota", "tenant quota", Owner, anyone, |_| bare(format!("{V}/quota"))),
+        // The caller's own billed tasks only: others get 200 with their (empty) bill.
+        case("get", "/billing", "the owner's bill", Owner, anyone, |_| bare(format!("{V}/billing"))),
+        // At the application root. The signature is the credential, whatever token comes along.
+        case("get", "/uploads/{key}", "signed playback path", Public, anyone, |f| bare(format!("/{}", f.media))),
+        case("get", "/uploads/{key}", "no signature", Public, (401, 401, 401), |f| bare(format!("/{}", f.upload_used))),
         // The other tenant's caller is an admin there: 200, with their own tenant's entries only.
         case("get", "/admin/audit", "tenant audit log", Admin, (200, 403, 200), |_| bare(format!("{V}/admin/audit?limit=10000"))),
         case("get", "/admin/costs", "tenant ledger", Admin, (200, 403, 200), |_| bare(format!("{V}/admin/costs"))),

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use axum::http::StatusCode;
 use serde_json::Value;
 
-use super::cases::{Case, V};
+use super::cases::Case;
 
 /// The answer is documented in `/openapi.json`: its status (or the `default` error answer), and
 /// a JSON body that has the documented schema. (Non-JSON downloads are left to schemathesis.)
@@ -18,8 +18,8 @@ pub(super) fn conforms_to_the_document(
 ) {
     static DOCUMENT: OnceLock<Value> = OnceLock::new();
     let doc = DOCUMENT.get_or_init(minutes::http::openapi::document);
-    let path = format!("{V}{}", c.path);
-    let responses = &doc["paths"][path.trim_end_matches('/')][c.method]["responses"];
+    let path = minutes::http::openapi::document_path(c.path);
+    let responses = &doc["paths"][path.as_str()][c.method]["responses"];
     let answer = match responses.get(code.as_str()) {
         Some(a) => a,
         None if !code.is_success() => &responses["default"],

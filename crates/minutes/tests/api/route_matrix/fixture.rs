@@ -19,6 +19,10 @@ pub(super) struct Fx {
     pub(super) artifact: String,
     /// A finished task for confirm (which archives it).
     pub(super) task_confirm: String,
+    /// A finished task whose versions are edited, renamed and deleted.
+    pub(super) task_edit: String,
+    pub(super) artifact_edit: String,
+    pub(super) artifact_delete: String,
     pub(super) task_queued: String,
     pub(super) task_cancelled: String,
     pub(super) task_delete: String,
@@ -31,6 +35,8 @@ pub(super) struct Fx {
     pub(super) upload_delete: String,
     /// An upload of `task`.
     pub(super) upload_used: String,
+    /// The signed playback path of `upload_used` from the task view (`audio_files[0]`).
+    pub(super) media: String,
     pub(super) template: String,
     pub(super) template_delete: String,
     pub(super) hotwords: String,
@@ -58,6 +64,9 @@ impl Fx {
                 &self.task,
                 &self.artifact,
                 &self.task_confirm,
+                &self.task_edit,
+                &self.artifact_edit,
+                &self.artifact_delete,
                 &self.task_queued,
                 &self.task_cancelled,
                 &self.task_delete,
@@ -230,10 +239,11 @@ pub(super) async fn fixture(t: &TestApp, tok: &Tokens) -> Fx {
     let mut f = Fx {
         task: t.create_two_part_task(alice).await,
         task_confirm: t.create_two_part_task(alice).await,
+        task_edit: t.create_two_part_task(alice).await,
         ..Fx::default()
     };
     t.run_jobs_until_idle().await;
-    for task in [&f.task, &f.task_confirm] {
+    for task in [&f.task, &f.task_confirm, &f.task_edit] {
         assert_eq!(t.task_status(alice, task).await["state"], "success");
         let uri = format!("{V}/tasks/{task}/rename");
         ok(
@@ -253,7 +263,11 @@ pub(super) async fn fixture(t: &TestApp, tok: &Tokens) -> Fx {
         None,
     )
     .await;
-    f.upload_used = detail["audio_files"][0].as_str().unwrap().to_string();
+    f.upload_used = detail["files"][0]["object_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    f.media = detail["audio_files"][0].as_str().unwrap().to_string();
     let artifacts = ok(
         t,
         Method::GET,
@@ -266,6 +280,29 @@ pub(super) async fn fixture(t: &TestApp, tok: &Tokens) -> Fx {
         &artifacts["artifacts_by_type"]["meeting_minutes"][0],
         "artifact_id",
     );
+    let edits = ok(
+        t,
+        Method::GET,
+        &format!("{V}/tasks/{}/artifacts", f.task_edit),
+        alice,
+        None,
+    )
+    .await;
+    f.artifact_edit = id(
+        &edits["artifacts_by_type"]["meeting_minutes"][0],
+        "artifact_id",
+    );
+    // A second version to delete, so the edit target stays.
+    let v1 = t
+        .app
+        .store
+        .get_artifact(TENANT, &f.artifact_edit)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut v2 = minutes::store::NewArtifact::from_record(&v1, TENANT);
+    v2.id = minutes::domain::ids::artifact_id();
+    f.artifact_delete = t.app.store.insert_artifact(&v2).await.unwrap().id;
 
     f.task_queued = queued_task(t, alice, "queued").await;
     f.task_cancelled = cancelled_task(t, alice, "cancelled").await;

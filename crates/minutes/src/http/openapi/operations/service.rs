@@ -21,6 +21,10 @@ pub(super) fn answers(
             ("status", string()),
             ("version", string()),
             ("timestamp", time()),
+            (
+                "dependencies",
+                object(&[("database", one_of(&["healthy", "unhealthy"]))]),
+            ),
         ])),
         ("get", "/ready") => {
             let ready = object(&[
@@ -81,17 +85,17 @@ pub(super) fn answers(
             *body = json_body(optional(
                 &[(
                     "username",
-                    json!({"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9_-]+$"}),
+                    // Counted after trimming; `idp:` names are refused (422).
+                    json!({"type": "string", "minLength": 1, "maxLength": 64,
+                           "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"}),
                 )],
                 &["username"],
             ));
-            ok(object(&[
-                ("access_token", string()),
-                ("token_type", string()),
-                ("user_id", string()),
-                ("tenant_id", string()),
-                ("expires_in", of("integer")),
-            ]))
+            ok(session())
+        }
+        ("post", "/auth/refresh") => {
+            *body = json_body(optional(&[("refresh_token", string())], &["refresh_token"]));
+            ok(session())
         }
         ("post", "/upload") => {
             *body = form_body(optional(
@@ -153,6 +157,44 @@ pub(super) fn answers(
                 ])),
             ),
         ])),
+        ("get", "/billing") => {
+            query_params.push(query("limit", int_range(1, 500)));
+            query_params.push(query("offset", json!({"type": "integer", "minimum": 0})));
+            let part = object(&[
+                ("api_type", one_of(&["asr", "voiceprint", "llm"])),
+                ("amount", of("number")),
+                ("amount_micros", of("integer")),
+                ("calls", of("integer")),
+            ]);
+            let item = object(&[
+                ("id", string()),
+                ("type", one_of(&["consumption", "recharge"])),
+                ("amount", of("number")),
+                ("amount_micros", of("integer")),
+                ("currency", string()),
+                ("created_at", time()),
+                ("remark", string()),
+                ("task_id", string()),
+                ("breakdown", array(part)),
+            ]);
+            ok(object(&[
+                ("items", array(item)),
+                ("currency", string()),
+                ("limit", of("integer")),
+                ("offset", of("integer")),
+            ]))
+        }
+        ("get", "/uploads/{key}") => {
+            for name in ["tenant", "expires", "sig"] {
+                query_params.push(required_query(name, string()));
+            }
+            let file = json!({"schema": {"type": "string", "format": "binary"}});
+            let audio = json!({
+                "audio/wav": file, "audio/mpeg": file, "audio/mp4": file, "audio/ogg": file,
+                "audio/webm": file, "audio/flac": file, "application/octet-stream": file,
+            });
+            vec![(200, Some(audio.clone())), (206, Some(audio))]
+        }
         ("get", "/admin/audit") => {
             for name in ["action", "resource_type", "resource_id", "user_id"] {
                 query_params.push(query(name, string()));
@@ -278,5 +320,18 @@ pub(super) fn cost_record() -> Value {
         ("job_id", nullable("string")),
         ("attempt", of("integer")),
         ("created_at", time()),
+    ])
+}
+
+/// The answer of dev login and refresh: an access token and the next refresh token.
+fn session() -> Value {
+    object(&[
+        ("access_token", string()),
+        ("token_type", string()),
+        ("user_id", string()),
+        ("tenant_id", string()),
+        ("expires_in", of("integer")),
+        ("refresh_token", string()),
+        ("refresh_expires_in", of("integer")),
     ])
 }

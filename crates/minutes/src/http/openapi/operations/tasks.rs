@@ -65,6 +65,32 @@ pub(super) fn answers(
             query_params.push(query("wait", int_range(0, 60)));
             ok(schema_ref("TaskStatus"))
         }
+        ("post", "/sse/tickets") => {
+            *body = json_body(optional(
+                &[("task_id", json!({"type": "string", "minLength": 1}))],
+                &["task_id"],
+            ));
+            created(object(&[
+                ("ticket", string()),
+                ("expires_in", of("integer")),
+                ("url", string()),
+            ]))
+        }
+        ("get", "/sse/tasks/{task_id}/progress") => {
+            // The credential of a browser `EventSource`, instead of the Authorization header.
+            query_params.push(query("ticket", string()));
+            // OpenAPI 3.1 has the schema of an event stream describe one event (`: keep-alive`
+            // comments are not events).
+            let event = json!({
+                "type": "object",
+                "required": ["event", "data"],
+                "properties": {
+                    "event": one_of(&["progress", "complete", "error", "timeout"]),
+                    "data": {"type": "string", "contentMediaType": "application/json"},
+                },
+            });
+            vec![(200, Some(json!({"text/event-stream": {"schema": event}})))]
+        }
         ("patch", "/tasks/{id}/rename") => {
             *body = json_body(optional(
                 &[(
@@ -136,8 +162,15 @@ pub(super) fn answers(
                     (
                         "segments",
                         array(optional(
-                            &[("id", string()), ("text", string()), ("speaker", string())],
-                            &["id"],
+                            &[
+                                ("id", string()),
+                                ("text", string()),
+                                ("speaker", string()),
+                                ("start_time", json!({"type": "number", "minimum": 0})),
+                                ("end_time", json!({"type": "number", "minimum": 0})),
+                                ("confidence", of("number")),
+                            ],
+                            &[],
                         )),
                     ),
                     ("regenerate_artifacts", of("boolean")),
@@ -246,6 +279,34 @@ pub(super) fn answers(
         ("get", "/tasks/{id}/artifacts/{artifact_id}") | ("get", "/artifacts/{artifact_id}") => {
             ok(object(&[("artifact", schema_ref("Artifact"))]))
         }
+        ("delete", "/tasks/{id}/artifacts/{artifact_id}") => ok(done(&[("artifact_id", string())])),
+        ("put", "/artifacts/{artifact_id}") => {
+            *body = json_body(optional(&[("content", any())], &["content"]));
+            ok(done(&[
+                ("artifact_id", string()),
+                ("version", of("integer")),
+                ("edited_from", string()),
+                ("artifact", schema_ref("Artifact")),
+            ]))
+        }
+        ("patch", "/artifacts/{artifact_id}") => {
+            *body = json_body(optional(
+                &[(
+                    "display_name",
+                    json!({"type": "string", "minLength": 1, "maxLength": 256}),
+                )],
+                &["display_name"],
+            ));
+            ok(done(&[
+                ("artifact_id", string()),
+                ("display_name", string()),
+            ]))
+        }
+        ("get", "/artifacts/{artifact_id}/status") => ok(object(&[
+            ("artifact_id", string()),
+            ("state", one_of(&["processing", "success", "failed"])),
+            ("task_id", string()),
+        ])),
         ("get", "/tasks/{id}/artifacts/{artifact_type}/versions") => ok(object(&[
             ("task_id", string()),
             ("artifact_type", one_of(&ARTIFACT_TYPES)),
@@ -262,6 +323,8 @@ pub(super) fn answers(
                     json_content(done(&[
                         ("artifact_id", string()),
                         ("version", of("integer")),
+                        ("display_name", nullable("string")),
+                        ("state", one_of(&["success"])),
                         ("content", any()),
                     ])),
                 ),
@@ -270,6 +333,8 @@ pub(super) fn answers(
                     json_content(done(&[
                         ("job_id", string()),
                         ("artifact_id", string()),
+                        ("display_name", nullable("string")),
+                        ("state", one_of(&["processing"])),
                         ("status", string()),
                     ])),
                 ),
@@ -299,6 +364,7 @@ fn generate_params() -> (Vec<Value>, Option<Value>) {
         &[
             ("prompt_instance", schema_ref("PromptInstance")),
             ("artifact_type", one_of(&ARTIFACT_TYPES)),
+            ("name", json!({"type": "string", "maxLength": 256})),
         ],
         &[],
     );

@@ -1,0 +1,3 @@
+ALTER TABLE artifacts DROP COLUMN deleted_by;
+ALTER TABLE artifacts DROP COLUMN deleted_at;
+ALTER TABLE artifacts DROP COLUMN display_name;
