@@ -60,8 +60,8 @@ pub async fn rename(
         ));
     }
     let mut mapping = current.mapping.0.clone();
-    let mut unknown: Vec<&String> = Vec::new();
     let mut changed: Vec<String> = Vec::new();
+    let mut unresolved: Vec<&String> = Vec::new();
     for key in body.speaker_mapping.keys() {
         let name = final_name(&body.speaker_mapping, key);
         if name.is_empty() || name.chars().count() > 128 {
@@ -81,12 +81,7 @@ pub async fn rename(
                 .collect()
         };
         if labels.is_empty() {
-            // Already applied (the frontend resends its accumulated renames with every save,
-            // after the transcript save that applied them): nothing to do.
-            if label_for(&mapping, name).is_none() {
-                unknown.push(key);
-            }
-            continue;
+            unresolved.push(key);
         }
         for label in labels {
             if mapping[label.as_str()]["name"].as_str() != Some(name) {
@@ -96,6 +91,25 @@ pub async fn rename(
             }
         }
     }
+    // A key no speaker has now was applied before (the frontend resends its accumulated renames
+    // with every save, after the transcript save that applied them) when its chain reaches a
+    // name shown now; otherwise it names nobody.
+    let unknown: Vec<&String> = unresolved
+        .into_iter()
+        .filter(|key| {
+            let mut name = key.as_str();
+            for _ in 0..=body.speaker_mapping.len() {
+                if label_for(&mapping, name).is_some() {
+                    return false;
+                }
+                match body.speaker_mapping.get(name) {
+                    Some(next) if next.trim() != name => name = next.trim(),
+                    _ => break,
+                }
+            }
+            true
+        })
+        .collect();
     if !unknown.is_empty() {
         return Err(ApiError::field(
             "speaker_mapping",

@@ -192,7 +192,7 @@ async fn renaming_speakers_rerenders_artifacts_without_calling_the_model() {
         Method::PATCH,
         &url,
         &token,
-        &json!({"speaker_mapping": {"Speaker 2": "Wang Wu"}}),
+        &json!({"speaker_mapping": {"Speaker 2": "Wang Wu"}, "regenerate_artifacts": false}),
     )
     .await;
     let minutes = latest_minutes(&t, &token, &task_id).await;

@@ -7,6 +7,7 @@ mod helpers;
 
 mod api_flow;
 mod api_keys;
+mod artifact_versions;
 mod audit;
 mod billing;
 mod compat_shapes;
@@ -35,6 +36,7 @@ mod route_matrix;
 mod search;
 mod security;
 mod sessions;
+mod speaker_names;
 mod speakers;
 mod sse;
 mod store_contract;
