@@ -67,9 +67,11 @@ impl ApiError {
         }
     }
 
+    /// A 422 for one body field; a dotted name (`prompt_instance.prompt_text`) is its path.
     pub fn field(loc: &str, msg: impl Into<String>) -> ApiError {
+        let path: Vec<&str> = std::iter::once("body").chain(loc.split('.')).collect();
         Self::validation(vec![
-            json!({"loc": ["body", loc], "msg": msg.into(), "type": "value_error"}),
+            json!({"loc": path, "msg": msg.into(), "type": "value_error"}),
         ])
     }
 

@@ -27,9 +27,12 @@ fn trash_item(t: &TaskRecord) -> Value {
         "meeting_type": t.meeting_type,
         "folder_id": t.folder_id,
         "duration": t.audio_duration,
+        // The frontend's trash list shows the same status tag as the task list.
+        "state": t.state,
         "last_content_modified_at": ts(&t.last_content_modified_at),
         "deleted_at": t.deleted_at.as_ref().map(ts),
         "created_at": ts(&t.created_at),
+        "updated_at": ts(&t.updated_at),
     })
 }
 

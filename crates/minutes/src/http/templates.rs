@@ -183,7 +183,8 @@ pub async fn create(
     ))
 }
 
-/// The template if the caller may change it: global ones are admin-only (403), others' are 404.
+/// The template if the caller may change it: global ones are read-only (400: the original
+/// frontend logs the user out on any 403), others' are 404.
 async fn own_private(app: &AppState, caller: &Caller, id: &str) -> ApiResult<TemplateRecord> {
     let t = app
         .store
@@ -191,10 +192,9 @@ async fn own_private(app: &AppState, caller: &Caller, id: &str) -> ApiResult<Tem
         .await?
         .ok_or_else(|| ApiError::not_found("template"))?;
     if t.scope != "private" {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "global templates can only be changed by an administrator",
+        return Err(ApiError::bad_request(
+            "template_read_only",
+            "global templates cannot be changed; save a copy as a private template",
         ));
     }
     Ok(t)

@@ -3,7 +3,6 @@
 //! bodies, dev login with any name (and safe ids), and template timestamps.
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
-use minutes::store::AccountStore;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 

@@ -10,6 +10,9 @@ mod api_keys;
 mod artifact_versions;
 mod audit;
 mod billing;
+// Spawns the `minutes` binary with the embedded Whisper (asr.primary: local).
+#[cfg(feature = "local-asr")]
+mod client_contract;
 mod compat_shapes;
 mod corrections;
 mod costs;

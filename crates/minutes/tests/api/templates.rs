@@ -114,8 +114,8 @@ async fn private_templates_are_validated_owned_and_used_with_checked_parameters(
         .await;
     assert_eq!(
         code,
-        StatusCode::FORBIDDEN,
-        "global templates are admin-only"
+        StatusCode::BAD_REQUEST,
+        "global templates are read-only, and never a 403 (the original frontend logs out on one)"
     );
 
     // Using it: parameters are checked (422 with field errors) and defaults filled.

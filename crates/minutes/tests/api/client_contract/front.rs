@@ -4,7 +4,7 @@
 //! a 403 (the interceptor logs the user out on 401 and 403).
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, ACCESS_CONTROL_ALLOW_ORIGIN, AUTHORIZATION, ORIGIN};
+use reqwest::header::{ACCESS_CONTROL_ALLOW_ORIGIN, AUTHORIZATION, ORIGIN};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -19,7 +19,6 @@ pub const GENERATE_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Reply {
     pub call: String,
     pub status: StatusCode,
-    pub headers: HeaderMap,
     pub body: Value,
 }
 
@@ -190,7 +189,9 @@ impl Front {
             .mime_str(mime)
             .expect("a MIME type");
         let form = reqwest::multipart::Form::new().part("file", part);
-        let req = self.request(Method::POST, &self.api("/upload")).multipart(form);
+        let req = self
+            .request(Method::POST, &self.api("/upload"))
+            .multipart(form);
         self.finish("T2 POST /upload", req).await.ok()
     }
 
@@ -228,7 +229,6 @@ impl Front {
         Reply {
             call: call.to_string(),
             status,
-            headers,
             body,
         }
     }

@@ -37,7 +37,10 @@ pub fn describe(v: Option<&Value>) -> String {
     };
     let mut text = v.to_string();
     if text.len() > 160 {
-        let cut = (0..=160).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+        let cut = (0..=160)
+            .rev()
+            .find(|i| text.is_char_boundary(*i))
+            .unwrap_or(0);
         text.truncate(cut);
         text.push('…');
     }
