@@ -6,7 +6,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::artifacts::{context, owned_artifact};
+use super::artifacts::{context, owned_artifact, task_artifact};
 use super::auth::Caller;
 use super::corrections::{require_results, segments_of};
 use super::error::{ApiError, ApiResult};
@@ -217,13 +217,7 @@ pub async fn delete(
     caller: Caller,
     Path((id, artifact_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let task = owned_task(&app, &caller, &id).await?;
-    let artifact = app
-        .store
-        .get_artifact(&task.tenant_id, &artifact_id)
-        .await?
-        .filter(|a| a.task_id == task.id)
-        .ok_or_else(|| ApiError::not_found("artifact"))?;
+    let (task, artifact) = task_artifact(&app, &caller, &id, &artifact_id).await?;
     if confirmed(&artifact) {
         return Err(ApiError::bad_request(
             "artifact_confirmed",

@@ -118,19 +118,30 @@ pub async fn detail(
     Ok(Json(json!({"artifact": artifact_detail(&artifact, &ctx)})))
 }
 
+/// The caller's task and one of its artifacts, else 404 (also for another task's artifact).
+pub(super) async fn task_artifact(
+    app: &AppState,
+    caller: &Caller,
+    task_id: &str,
+    artifact_id: &str,
+) -> ApiResult<(crate::store::TaskRecord, ArtifactRecord)> {
+    let task = owned_task(app, caller, task_id).await?;
+    let artifact = app
+        .store
+        .get_artifact(&task.tenant_id, artifact_id)
+        .await?
+        .filter(|a| a.task_id == task.id)
+        .ok_or_else(|| ApiError::not_found("artifact"))?;
+    Ok((task, artifact))
+}
+
 /// `GET /tasks/{id}/artifacts/{artifact_id}`: same response, 404 if it belongs to another task.
 pub async fn task_detail(
     State(app): State<AppState>,
     caller: Caller,
     Path((id, artifact_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let task = owned_task(&app, &caller, &id).await?;
-    let artifact = app
-        .store
-        .get_artifact(&task.tenant_id, &artifact_id)
-        .await?
-        .filter(|a| a.task_id == task.id)
-        .ok_or_else(|| ApiError::not_found("artifact"))?;
+    let (_, artifact) = task_artifact(&app, &caller, &id, &artifact_id).await?;
     let ctx = context(&app, &caller.tenant_id, &artifact.task_id).await?;
     caller
         .audit(

@@ -9,14 +9,6 @@ use minutes::providers::ProviderError;
 
 use crate::helpers::TestApp;
 
-async fn finished_task(t: &TestApp, user: &str) -> (String, String) {
-    let token = t.login(user).await;
-    let task_id = t.create_two_part_task(&token).await;
-    t.run_jobs_until_idle().await;
-    assert_eq!(t.task_status(&token, &task_id).await["state"], "success");
-    (token, task_id)
-}
-
 async fn versions(t: &TestApp, token: &str, task_id: &str) -> Vec<Value> {
     let (code, list) = t
         .get(&format!("/api/v1/tasks/{task_id}/artifacts"), token)
@@ -47,7 +39,7 @@ async fn rendered(t: &TestApp, token: &str, artifact_id: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generation_answers_at_once_and_its_status_follows_the_job() {
     let t = TestApp::new().await;
-    let (token, task_id) = finished_task(&t, "asyncgen").await;
+    let (token, task_id) = t.finished_task("asyncgen").await;
     let url = format!("/api/v1/tasks/{task_id}/artifacts/meeting_minutes/generate");
     let body = json!({"name": "v2 纪要", "prompt_instance": {"template_id": "tpl_standard_minutes",
         "language": "zh-CN", "prompt_text": "只写决议", "parameters": {"meeting_description": ""}}});
@@ -114,7 +106,7 @@ async fn generation_answers_at_once_and_its_status_follows_the_job() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blank_and_placeholder_free_templates_and_other_types_generate() {
     let t = TestApp::new().await;
-    let (token, task_id) = finished_task(&t, "blanktpl").await;
+    let (token, task_id) = t.finished_task("blanktpl").await;
     let (code, created) = t
         .post_json(
             "/api/v1/prompt-templates",
@@ -192,7 +184,7 @@ async fn a_task_with_an_action_items_template_makes_action_items() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hand_edits_are_versions_of_their_author_and_confirmed_versions_stay() {
     let t = TestApp::new().await;
-    let (token, task_id) = finished_task(&t, "handedit").await;
+    let (token, task_id) = t.finished_task("handedit").await;
     let v1 = versions(&t, &token, &task_id).await[0]["artifact_id"]
         .as_str()
         .unwrap()

@@ -7,14 +7,6 @@ use serde_json::json;
 use crate::helpers::{TestApp, TestOptions};
 use minutes::providers::ProviderError;
 
-async fn finished_task(t: &TestApp, user: &str) -> (String, String) {
-    let token = t.login(user).await;
-    let task_id = t.create_two_part_task(&token).await;
-    t.run_jobs_until_idle().await;
-    assert_eq!(t.task_status(&token, &task_id).await["state"], "success");
-    (token, task_id)
-}
-
 async fn latest_minutes(t: &TestApp, token: &str, task_id: &str) -> serde_json::Value {
     let (_, versions) = t
         .get(
@@ -34,7 +26,7 @@ async fn latest_minutes(t: &TestApp, token: &str, task_id: &str) -> serde_json::
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn segment_edits_create_revisions_mark_artifacts_stale_and_regenerate_from_the_new_text() {
     let t = TestApp::new().await;
-    let (token, task_id) = finished_task(&t, "ed").await;
+    let (token, task_id) = t.finished_task("ed").await;
     let (_, before) = t.get(&format!("/api/v1/tasks/{task_id}"), &token).await;
 
     let url = format!("/api/v1/tasks/{task_id}/transcript");
@@ -106,7 +98,7 @@ async fn segment_edits_create_revisions_mark_artifacts_stale_and_regenerate_from
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_original_full_text_correction_is_kept_as_a_revision_and_used_for_generation() {
     let t = TestApp::new().await;
-    let (token, task_id) = finished_task(&t, "blob").await;
+    let (token, task_id) = t.finished_task("blob").await;
     let url = format!("/api/v1/tasks/{task_id}/transcript");
     let body = json!({"corrected_text": "整场会议的人工校对全文：订单服务故障复盘。", "regenerate_artifacts": false});
     let (code, saved) = t.send_json(Method::PUT, &url, &token, &body).await;
@@ -144,7 +136,7 @@ async fn the_original_full_text_correction_is_kept_as_a_revision_and_used_for_ge
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn renaming_speakers_rerenders_artifacts_without_calling_the_model() {
     let t = TestApp::new().await;
-    let (token, task_id) = finished_task(&t, "ren").await;
+    let (token, task_id) = t.finished_task("ren").await;
     let calls = t.llm.calls.load(Ordering::SeqCst);
     let url = format!("/api/v1/tasks/{task_id}/speakers");
     let (code, saved) = t
@@ -236,7 +228,7 @@ async fn renaming_speakers_rerenders_artifacts_without_calling_the_model() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn confirmation_checks_items_and_person_then_archives_and_watermarks() {
     let t = TestApp::new().await;
-    let (token, task_id) = finished_task(&t, "conf").await;
+    let (token, task_id) = t.finished_task("conf").await;
     let url = format!("/api/v1/tasks/{task_id}/confirm");
     let person = json!({"id": "u_42", "name": "陈静"});
     let (code, err) = t
@@ -420,7 +412,7 @@ async fn long_meetings_are_summarised_part_by_part_and_merged_with_full_coverage
         ..Default::default()
     })
     .await;
-    let (token, task_id) = finished_task(&t, "long").await;
+    let (token, task_id) = t.finished_task("long").await;
     let minutes = latest_minutes(&t, &token, &task_id).await;
     let generation = &minutes["metadata"]["generation"];
     assert_eq!(generation["strategy"], "map_reduce", "{generation}");

@@ -444,6 +444,15 @@ impl TestApp {
         body["task_id"].as_str().unwrap().to_string()
     }
 
+    /// A new user's two-part task, run through the pipeline: (token, task id).
+    pub async fn finished_task(&self, user: &str) -> (String, String) {
+        let token = self.login(user).await;
+        let task_id = self.create_two_part_task(&token).await;
+        self.run_jobs_until_idle().await;
+        assert_eq!(self.task_status(&token, &task_id).await["state"], "success");
+        (token, task_id)
+    }
+
     pub async fn task_status(&self, token: &str, task_id: &str) -> Value {
         let (status, body) = self
             .get(&format!("/api/v1/tasks/{task_id}/status"), token)

@@ -38,18 +38,10 @@ fn of_kind<'a>(body: &'a Value, kind: &str) -> Vec<&'a Value> {
         .collect()
 }
 
-async fn finished_task(t: &TestApp, user: &str) -> (String, String) {
-    let token = t.login(user).await;
-    let task_id = t.create_two_part_task(&token).await;
-    t.run_jobs_until_idle().await;
-    assert_eq!(t.task_status(&token, &task_id).await["state"], "success");
-    (token, task_id)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chinese_and_english_queries_find_segments_and_minutes() {
     let t = TestApp::new().await;
-    let (token, task_id) = finished_task(&t, "searcher").await;
+    let (token, task_id) = t.finished_task("searcher").await;
 
     let body = search(&t, &token, "连接池").await;
     assert_eq!(body["query"], "连接池");
@@ -110,7 +102,7 @@ async fn chinese_and_english_queries_find_segments_and_minutes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrections_and_regenerations_keep_the_index_current() {
     let t = TestApp::new().await;
-    let (token, task_id) = finished_task(&t, "corrector").await;
+    let (token, task_id) = t.finished_task("corrector").await;
     assert_eq!(
         of_kind(&search(&t, &token, "雪崩").await, "transcript").len(),
         0
@@ -188,7 +180,7 @@ async fn corrections_and_regenerations_keep_the_index_current() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_is_scoped_to_the_caller_and_skips_the_trash() {
     let t = TestApp::new().await;
-    let (alice, task_id) = finished_task(&t, "alice-search").await;
+    let (alice, task_id) = t.finished_task("alice-search").await;
     let bob = t.login("bob-search").await;
     assert_eq!(search(&t, &bob, "连接池").await["total"], 0);
     assert!(
@@ -262,7 +254,7 @@ async fn search_is_scoped_to_the_caller_and_skips_the_trash() {
         .await;
     assert!(code.is_success());
     assert_eq!(search(&t, &alice, "连接池").await["total"], 0);
-    let (_, again) = finished_task(&t, "alice-search").await;
+    let (_, again) = t.finished_task("alice-search").await;
     let body = search(&t, &alice, "连接池").await;
     assert!(body["results"]
         .as_array()

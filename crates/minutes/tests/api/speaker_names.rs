@@ -5,14 +5,6 @@ use serde_json::{json, Value};
 
 use crate::helpers::TestApp;
 
-async fn finished_task(t: &TestApp, user: &str) -> (String, String) {
-    let token = t.login(user).await;
-    let task_id = t.create_two_part_task(&token).await;
-    t.run_jobs_until_idle().await;
-    assert_eq!(t.task_status(&token, &task_id).await["state"], "success");
-    (token, task_id)
-}
-
 async fn transcript(t: &TestApp, token: &str, task_id: &str) -> Value {
     let (code, body) = t
         .get(&format!("/api/v1/tasks/{task_id}/transcript"), token)
@@ -43,7 +35,7 @@ fn workspace_save(segments: &[Value]) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_workspace_renames_and_corrects_by_saving_the_whole_list() {
     let t = TestApp::new().await;
-    let (token, task_id) = finished_task(&t, "wsave").await;
+    let (token, task_id) = t.finished_task("wsave").await;
     let before = transcript(&t, &token, &task_id).await;
     let mut segs = before["segments"].as_array().unwrap().clone();
     assert!(segs.len() >= 2, "{before}");
@@ -101,7 +93,7 @@ async fn the_workspace_renames_and_corrects_by_saving_the_whole_list() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn renames_take_labels_or_shown_names_and_chain() {
     let t = TestApp::new().await;
-    let (token, task_id) = finished_task(&t, "rnm").await;
+    let (token, task_id) = t.finished_task("rnm").await;
     let url = format!("/api/v1/tasks/{task_id}/speakers");
     let rename = |map: Value| json!({"speaker_mapping": map, "regenerate_artifacts": false});
     let (code, body) = t
