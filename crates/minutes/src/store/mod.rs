@@ -3,6 +3,7 @@
 mod accounts;
 mod api_keys;
 mod content;
+mod cost_records;
 mod folders;
 mod hotwords;
 mod jobs;
@@ -21,6 +22,7 @@ mod templates;
 use async_trait::async_trait;
 
 pub use api_keys::{ApiKeyAuth, ApiKeyRecord, ApiKeyStore};
+pub use cost_records::*;
 pub use migrate::{MigrationStatus, Migrator};
 pub use provider_jobs::{HotwordSyncOutcome, HotwordSyncRecord, ProviderJobStore};
 pub use records::*;

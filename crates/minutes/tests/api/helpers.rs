@@ -37,6 +37,17 @@ pub fn data_file(rel: &str) -> PathBuf {
     path
 }
 
+/// Where the offline-engine tests keep their models: `MINUTES_MODELS_DIR`, else
+/// `~/.cache/minutes/models` (outside the checkout).
+pub fn models_dir() -> PathBuf {
+    std::env::var("MINUTES_MODELS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/tmp".into()))
+                .join(".cache/minutes/models")
+        })
+}
+
 pub fn postgres_url() -> Option<String> {
     std::env::var("MINUTES_TEST_POSTGRES_URL")
         .ok()
@@ -442,6 +453,39 @@ impl TestApp {
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["task_id"].as_str().unwrap().to_string()
+    }
+
+    /// Reads around the store (PostgreSQL in the system scope): what a database dump holds.
+    pub async fn raw_texts(&self, sql: &str) -> Vec<Option<String>> {
+        let url = &self.app.config.database.url;
+        match self.pg_schema() {
+            None => {
+                let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+                let rows = sqlx::query_scalar(sql).fetch_all(&pool).await.unwrap();
+                pool.close().await;
+                rows
+            }
+            Some(schema) => {
+                let options =
+                    <sqlx::postgres::PgConnectOptions as std::str::FromStr>::from_str(url)
+                        .unwrap()
+                        .options([("search_path", schema)]);
+                let pool = sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(options)
+                    .await
+                    .unwrap();
+                let mut tx = pool.begin().await.unwrap();
+                sqlx::query("SELECT set_config('app.scope', 'system', true)")
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                let rows = sqlx::query_scalar(sql).fetch_all(&mut *tx).await.unwrap();
+                tx.commit().await.unwrap();
+                pool.close().await;
+                rows
+            }
+        }
     }
 
     /// A new user's two-part task, run through the pipeline: (token, task id).

@@ -9,18 +9,9 @@ use minutes::models::{self, InstallOptions};
 use minutes::providers::asr::local::LocalWhisper;
 use minutes::providers::{SpeechToText, TranscribeRequest};
 
-fn models_dir() -> PathBuf {
-    std::env::var("MINUTES_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/tmp".into()))
-                .join(".cache/minutes/models")
-        })
-}
-
 pub fn ensure_model(name: &str) -> PathBuf {
     let spec = models::catalog::find(name).unwrap();
-    let dir = models_dir();
+    let dir = crate::helpers::models_dir();
     if let Ok(path) = models::verify(spec, &dir) {
         return path;
     }
@@ -160,7 +151,7 @@ fn catalog_models_install_into_the_models_dir() {
     assert!(Path::new(&path).join("model.bin").is_file());
     assert_eq!(
         models::resolve(
-            &models_dir(),
+            &crate::helpers::models_dir(),
             "whisper-tiny-en",
             models::ModelKind::WhisperCt2
         )
@@ -179,7 +170,7 @@ async fn offline_pipeline_separates_two_speakers_and_writes_minutes() {
 
     ensure_model("whisper-tiny-en");
     ensure_model("campplus-zh-en");
-    let dir = models_dir().display().to_string();
+    let dir = crate::helpers::models_dir().display().to_string();
     let t = TestApp::with(TestOptions {
         engines_from_config: true,
         configure: Box::new(move |c| {

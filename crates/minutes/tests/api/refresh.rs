@@ -1,11 +1,8 @@
 //! `POST /auth/refresh`: dev login's refresh tokens rotate, a reused one revokes its family,
 //! concurrent refreshes of one token let exactly one through, expired and disabled are refused.
-use std::str::FromStr;
-
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use serde_json::{json, Value};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use tower::ServiceExt;
 
 use crate::helpers::{TestApp, TestOptions};
@@ -41,36 +38,13 @@ async fn refused(t: &TestApp, token: &Value) {
     assert_eq!(body["code"], "not_authenticated");
 }
 
-/// One statement around the store (PostgreSQL in the system scope); returns the first column.
+/// The first column of `sql`'s rows, read around the store; none of them is null.
 async fn raw(t: &TestApp, sql: &str) -> Vec<String> {
-    let url = &t.app.config.database.url;
-    match t.pg_schema() {
-        None => {
-            let pool = sqlx::SqlitePool::connect(url).await.unwrap();
-            let rows = sqlx::query_scalar(sql).fetch_all(&pool).await.unwrap();
-            pool.close().await;
-            rows
-        }
-        Some(schema) => {
-            let options = PgConnectOptions::from_str(url)
-                .unwrap()
-                .options([("search_path", schema)]);
-            let pool = PgPoolOptions::new()
-                .max_connections(1)
-                .connect_with(options)
-                .await
-                .unwrap();
-            let mut tx = pool.begin().await.unwrap();
-            sqlx::query("SELECT set_config('app.scope', 'system', true)")
-                .execute(&mut *tx)
-                .await
-                .unwrap();
-            let rows = sqlx::query_scalar(sql).fetch_all(&mut *tx).await.unwrap();
-            tx.commit().await.unwrap();
-            pool.close().await;
-            rows
-        }
-    }
+    t.raw_texts(sql)
+        .await
+        .into_iter()
+        .map(|v| v.expect("a non-null column"))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

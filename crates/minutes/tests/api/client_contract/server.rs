@@ -51,21 +51,11 @@ impl Drop for Schema {
     }
 }
 
-/// `MINUTES_MODELS_DIR`, else the directory the other offline-engine tests install into.
-fn models_dir() -> PathBuf {
-    std::env::var("MINUTES_MODELS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/tmp".into()))
-                .join(".cache/minutes/models")
-        })
-}
-
 /// The models directory with both models present (installed like `minutes models install`
 /// when missing). Only the manifests are read when they are there: hashing 100 MB in a debug
 /// build per test would cost seconds.
 fn offline_models() -> PathBuf {
-    let dir = models_dir();
+    let dir = crate::helpers::models_dir();
     for (name, kind) in [
         (WHISPER, ModelKind::WhisperCt2),
         (SPEAKER_MODEL, ModelKind::SpeakerEmbedding),

@@ -35,9 +35,7 @@ async fn enrolled_people_are_named_in_another_meeting_until_they_are_erased() {
 
     // At rest: names, consent subjects and wording, feature ids and embeddings are sealed;
     // the enrollment samples are gone.
-    let stored = raw_texts(
-        &t,
-        "SELECT name FROM speakers UNION ALL SELECT consent_subject FROM speakers \
+    let stored = t.raw_texts("SELECT name FROM speakers UNION ALL SELECT consent_subject FROM speakers \
          UNION ALL SELECT consent_text FROM speakers UNION ALL SELECT provider_feature_id FROM speakers \
          UNION ALL SELECT embedding FROM voiceprint_features",
     )
@@ -93,16 +91,14 @@ async fn enrolled_people_are_named_in_another_meeting_until_they_are_erased() {
     let (_, list) = t.get(&format!("{V}/speakers"), &alice).await;
     assert_eq!(list["total"], 1, "{list}");
     assert_eq!(list["speakers"][0]["speaker_id"], david.as_str());
-    let left = raw_texts(
-        &t,
-        &format!(
+    let left = t
+        .raw_texts(&format!(
             "SELECT name FROM speakers WHERE id = '{sarah}' UNION ALL \
              SELECT consent_subject FROM speakers WHERE id = '{sarah}' UNION ALL \
              SELECT provider_feature_id FROM speakers WHERE id = '{sarah}' UNION ALL \
              SELECT embedding FROM voiceprint_features WHERE speaker_id = '{sarah}'"
-        ),
-    )
-    .await;
+        ))
+        .await;
     assert_eq!(left, vec![None, None, None], "{left:?}");
     let registry = t
         .app

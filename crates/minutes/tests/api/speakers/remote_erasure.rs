@@ -87,11 +87,11 @@ async fn erasing_a_remote_feature_is_a_job_that_deletes_it_at_the_provider() {
         .unwrap()
         .unwrap();
     assert_eq!(stored.provider_feature_id, Some(format!("feat_{id}")));
-    let sealed = raw_texts(
-        &t,
-        &format!("SELECT provider_feature_id FROM speakers WHERE id = '{id}'"),
-    )
-    .await;
+    let sealed = t
+        .raw_texts(&format!(
+            "SELECT provider_feature_id FROM speakers WHERE id = '{id}'"
+        ))
+        .await;
     assert!(
         sealed[0].as_deref().unwrap().starts_with("enc1:"),
         "{sealed:?}"
