@@ -42,7 +42,7 @@ async fn run(store: Arc<SqlStore>) -> anyhow::Result<()> {
                 let job = NewJob {
                     id: ids::job_id(),
                     queue: "maintenance".into(),
-                    kind: minutes::pipeline::NOOP_JOB.into(),
+                    kind: minutes::domain::job::JobKind::Noop.wire_name().into(),
                     task_id: None,
                     tenant_id: None,
                     payload: serde_json::json!({}),

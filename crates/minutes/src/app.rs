@@ -7,8 +7,8 @@ use tokio::sync::Notify;
 
 use crate::auth::Authenticator;
 use crate::config::{
-    AsrProviderKind, Config, DiarizationProviderKind, LlmProviderKind, Profile, StorageBackend,
-    VoiceprintProviderKind,
+    AsrProviderKind, Config, DiarizationProviderKind, LlmProviderKind, Profile, QueueBackend,
+    StorageBackend, VoiceprintProviderKind,
 };
 use crate::crypto::{self, FieldCipher};
 use crate::egress::EgressPolicy;
@@ -26,6 +26,8 @@ use crate::providers::llm::gemini::Gemini;
 use crate::providers::llm::openai::OpenAiChat;
 use crate::providers::voiceprint::{IflytekVoiceprint, LocalVoiceprint, LocalVoiceprintSettings};
 use crate::providers::{Diarizer, LanguageModel, SpeechToText, Voiceprint};
+use crate::queue::delivery::database::DatabaseDelivery;
+use crate::queue::delivery::Delivery;
 use crate::queue::{Clock, SystemClock};
 use crate::ratelimit::{MemoryLimiter, RateLimiter, RedisLimiter};
 use crate::storage::{ObjectStorage, UrlSigner};
@@ -40,6 +42,8 @@ pub struct App {
     pub sql: SqlStore,
     /// Wakes idle workers when a job is enqueued.
     pub jobs_signal: Arc<Notify>,
+    /// How workers learn that a job is due (`queue.backend`).
+    pub delivery: Arc<dyn Delivery>,
     pub objects: ObjectStorage,
     pub asr: Arc<dyn SpeechToText>,
     pub llm: Arc<dyn LanguageModel>,
@@ -117,11 +121,13 @@ impl App {
         };
         warm.await.context("loading the search dictionary")?;
         let limiter = limiter_from_config(config).await?;
+        let delivery = delivery_from_config(config, &sql).await?;
         let auth =
             Authenticator::from_config(&config.auth, &egress, clock.clone()).context("auth.idp")?;
         Ok(App {
             config: config.clone(),
             jobs_signal: sql.jobs_signal(),
+            delivery,
             store: Arc::new(sql.clone()),
             sql,
             objects,
@@ -232,15 +238,26 @@ async fn limiter_from_config(config: &Config) -> anyhow::Result<Option<Arc<dyn R
     if c.redis_url.is_empty() {
         return Ok(Some(Arc::new(MemoryLimiter::default())));
     }
-    let redis = RedisLimiter::connect(&c.redis_url, &c.key_prefix)
+    // Single node, Sentinel or Cluster: the factory reads the URL form (docs/CONFIG.md).
+    let client = crate::redis_client::RedisClient::connect(&c.redis_url)
         .await
-        .with_context(|| {
-            format!(
-                "connecting to Redis at {} (rate_limit.redis_url)",
-                crate::config::redact_dsn(&c.redis_url)
-            )
-        })?;
-    Ok(Some(Arc::new(redis)))
+        .context("connecting to Redis (rate_limit.redis_url)")?;
+    Ok(Some(Arc::new(RedisLimiter::new(&client, &c.key_prefix))))
+}
+
+/// The delivery backend of `queue.backend`; job state stays in the database under every one.
+async fn delivery_from_config(
+    config: &Config,
+    sql: &SqlStore,
+) -> anyhow::Result<Arc<dyn Delivery>> {
+    let q = &config.queue;
+    Ok(match q.backend {
+        QueueBackend::Database => Arc::new(DatabaseDelivery::new(sql.jobs_signal())),
+        // Wired once the backends land (issue 14, in progress).
+        QueueBackend::Redis | QueueBackend::Rabbitmq => {
+            anyhow::bail!("queue.backend {:?} is not wired yet", q.backend)
+        }
+    })
 }
 
 /// Key pools and in-call retries read the queue's clock, so tests that move time move both.

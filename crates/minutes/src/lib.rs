@@ -13,6 +13,7 @@ pub mod pipeline;
 pub mod providers;
 pub mod queue;
 pub mod ratelimit;
+pub mod redis_client;
 pub mod storage;
 pub mod store;
 pub mod telemetry;

@@ -1,5 +1,6 @@
 //! The command line: the subcommand enum is the process map of the one binary.
 pub mod admin;
+pub mod jobs;
 mod migrate;
 mod models;
 mod run;
@@ -58,6 +59,12 @@ pub enum Command {
         #[command(subcommand)]
         action: admin::AdminAction,
     },
+    /// Dead letters and job inspection (operator-level, audited as `cli`): list, show,
+    /// requeue, discard.
+    Jobs {
+        #[command(subcommand)]
+        action: jobs::JobsAction,
+    },
     /// Configuration helpers.
     Config {
         #[command(subcommand)]
@@ -96,6 +103,7 @@ pub async fn main() -> anyhow::Result<()> {
         Command::Run(args) => run::run(config, args).await,
         Command::Models { action } => models::run(&config, action),
         Command::Admin { action } => admin::run(&config, action).await,
+        Command::Jobs { action } => jobs::run(&config, action).await,
         Command::Config {
             action: ConfigAction::Print,
         } => {

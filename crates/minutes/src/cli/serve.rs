@@ -25,6 +25,9 @@ pub async fn serve(config: &Config, with_worker: bool) -> anyhow::Result<()> {
         let opts = WorkerOptions::all_queues(config.queue.concurrency);
         tokio::spawn(Worker::new(app.clone(), opts).run(shutdown.clone()))
     });
+    // An API-only process still announces what it enqueues (a worker process runs its own relay).
+    let relay = (!with_worker)
+        .then(|| tokio::spawn(crate::queue::relay::run(app.clone(), shutdown.clone())));
     tracing::info!(bind = %config.server.bind, database = app.store.backend(), with_worker, "serving the API");
     let stop = shutdown.clone();
     let header_timeout = Duration::from_secs(config.server.header_read_timeout_secs);
@@ -37,6 +40,9 @@ pub async fn serve(config: &Config, with_worker: bool) -> anyhow::Result<()> {
     .await;
     if let Some(worker) = worker {
         worker.await.context("worker task")?;
+    }
+    if let Some(relay) = relay {
+        relay.await.context("relay task")?;
     }
     app.sql.close().await;
     Ok(())
@@ -52,11 +58,9 @@ pub async fn worker(
         WorkerOptions::all_queues(concurrency.unwrap_or(config.queue.concurrency).max(1));
     if !queues.is_empty() {
         for q in &queues {
-            if !crate::domain::stage::QUEUES.contains(&q.as_str()) {
-                anyhow::bail!(
-                    "unknown queue `{q}`; use {}",
-                    crate::domain::stage::QUEUES.join(", ")
-                );
+            let known = crate::domain::job::queues();
+            if !known.contains(&q.as_str()) {
+                anyhow::bail!("unknown queue `{q}`; use {}", known.join(", "));
             }
         }
         opts.queues = queues;

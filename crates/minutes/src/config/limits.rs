@@ -83,5 +83,4 @@ pub struct RetentionConfig {
     pub audio_extended_days: u32,
     /// Hard maximum for any audio (unconfirmed tasks keep theirs until then).
     pub audio_max_days: u32,
-    pub interval_minutes: u32,
 }

@@ -3,6 +3,7 @@
 mod engines;
 mod limits;
 mod pricing;
+mod queue;
 mod secret;
 mod security;
 mod storage;
@@ -19,6 +20,7 @@ use crate::providers::keys::KeyPoolSettings;
 pub use engines::*;
 pub use limits::*;
 pub use pricing::{EstimateAssumptions, Micros, PricingConfig, TokenPrice};
+pub use queue::{JobTimeout, QueueBackend, QueueConfig, SchedulesConfig, TimeoutsConfig};
 pub use secret::{redact, redact_dsn};
 pub use security::{ApiKeyConfig, IdpConfig, NetworkConfig, StaticKey};
 pub use storage::{S3StorageConfig, StorageBackend, StorageConfig};
@@ -44,6 +46,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub auth: AuthConfig,
     pub queue: QueueConfig,
+    pub schedules: SchedulesConfig,
     pub audio: AudioConfig,
     pub asr: AsrConfig,
     pub llm: LlmConfig,
@@ -124,22 +127,6 @@ pub struct AuthConfig {
     pub operators: Vec<String>,
     pub idp: IdpConfig,
     pub api_keys: ApiKeyConfig,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct QueueConfig {
-    pub poll_interval_ms: u64,
-    pub lease_secs: u64,
-    pub heartbeat_secs: u64,
-    pub max_attempts: u32,
-    /// Per job kind overrides of `max_attempts` (e.g. `transcribe: 8`).
-    #[serde(default)]
-    pub max_attempts_by_kind: std::collections::BTreeMap<String, u32>,
-    pub backoff_base_secs: u64,
-    pub backoff_max_secs: u64,
-    pub concurrency: usize,
-    pub shutdown_grace_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -358,13 +345,7 @@ impl Config {
                 reason: "dev login needs a JWT secret of at least 32 bytes (MINUTES__AUTH__JWT_SECRET or auth.jwt_secret_file)".into(),
             });
         }
-        let q = &self.queue;
-        if q.concurrency == 0 || q.lease_secs == 0 || q.max_attempts == 0 {
-            return Err(ConfigError::Invalid {
-                key: "queue",
-                reason: "concurrency, lease_secs and max_attempts must be at least 1".into(),
-            });
-        }
+        self.queue.validate(&self.schedules)?;
         let l = &self.rate_limit;
         if l.per_minute == 0 || l.upload_per_minute == 0 || l.login_per_minute == 0 {
             return Err(ConfigError::Invalid {
@@ -373,31 +354,10 @@ impl Config {
             });
         }
         let r = &self.retention;
-        if r.interval_minutes == 0
-            || r.audio_max_days < r.audio_days
-            || r.audio_max_days < r.audio_extended_days
-        {
+        if r.audio_max_days < r.audio_days || r.audio_max_days < r.audio_extended_days {
             return Err(ConfigError::Invalid {
                 key: "retention",
-                reason: "interval_minutes must be at least 1 and audio_max_days the largest audio period".into(),
-            });
-        }
-        let kinds = crate::domain::stage::job_kinds();
-        for (kind, attempts) in &q.max_attempts_by_kind {
-            if !kinds.contains(&kind.as_str()) || *attempts == 0 {
-                return Err(ConfigError::Invalid {
-                    key: "queue.max_attempts_by_kind",
-                    reason: format!(
-                        "`{kind}: {attempts}`: kinds are {} and attempts at least 1",
-                        kinds.join(", ")
-                    ),
-                });
-            }
-        }
-        if q.heartbeat_secs == 0 || q.heartbeat_secs >= q.lease_secs {
-            return Err(ConfigError::Invalid {
-                key: "queue.heartbeat_secs",
-                reason: "must be at least 1 and shorter than queue.lease_secs".into(),
+                reason: "audio_max_days must be the largest audio period".into(),
             });
         }
         if let Some(reason) = self.provider_keys.problem() {

@@ -4,6 +4,7 @@ pub mod corrections;
 pub mod cost;
 pub mod hotwords;
 pub mod ids;
+pub mod job;
 pub mod render;
 pub mod retention;
 pub mod search_text;

@@ -84,38 +84,6 @@ impl Stage {
     }
 }
 
-pub const QUEUES: [&str; 5] = ["audio", "asr", "voiceprint", "llm", "maintenance"];
-
-/// Job kind for a user-requested (re)generation after the pipeline finished.
-pub const REGENERATE_JOB: &str = "regenerate_artifact";
-/// Job kind of the periodic retention run (trash and audio), on the `maintenance` queue.
-pub const RETENTION_JOB: &str = "retention";
-/// Job kind used by the queue benchmark: completes immediately.
-pub const NOOP_JOB: &str = "noop";
-/// Job kind that creates, updates or deletes a hotword set's provider-side table, on `asr`.
-pub const HOTWORD_SYNC_JOB: &str = "sync_hotword_table";
-
-/// Job kind that enrolls a registry speaker with the voiceprint engine, on `voiceprint`.
-pub const ENROLL_VOICEPRINT_JOB: &str = "enroll_voiceprint";
-/// Job kind that deletes an erased speaker's feature at the voiceprint provider, on `voiceprint`.
-pub const ERASE_VOICEPRINT_JOB: &str = "erase_voiceprint";
-
-/// Every job kind a worker knows.
-pub fn job_kinds() -> Vec<&'static str> {
-    Stage::ALL
-        .iter()
-        .map(|s| s.name())
-        .chain([
-            REGENERATE_JOB,
-            RETENTION_JOB,
-            NOOP_JOB,
-            HOTWORD_SYNC_JOB,
-            ENROLL_VOICEPRINT_JOB,
-            ERASE_VOICEPRINT_JOB,
-        ])
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,7 +100,7 @@ mod tests {
         assert_eq!(seen, Stage::ALL.to_vec());
         for s in Stage::ALL {
             assert_eq!(Stage::parse(s.name()), Some(s));
-            assert!(QUEUES.contains(&s.queue()));
+            assert!(super::super::job::queues().contains(&s.queue()));
         }
     }
 }

@@ -226,12 +226,7 @@ async fn start_generation(
     }
 }
 
-/// The stable code of a job's latest failure (`llm_quota_exceeded`); errors are stored as
-/// `code: detail`.
+/// The stable code of a job's latest failure (`llm_quota_exceeded`).
 pub(super) fn last_error_code(job: &crate::store::JobRecord) -> &str {
-    job.errors
-        .0
-        .last()
-        .and_then(|e| e.split(':').next())
-        .unwrap_or_default()
+    job.errors.0.last().map_or("", |e| e.code.as_str())
 }

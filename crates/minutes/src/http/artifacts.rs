@@ -10,7 +10,8 @@ use super::tasks::owned_task;
 use super::views::{artifact_detail, artifact_info, ts, ArtifactContext};
 use super::AppState;
 use crate::domain::artifact::ArtifactType;
-use crate::pipeline::{generation_job_id, REGENERATE_JOB};
+use crate::domain::job::JobKind;
+use crate::pipeline::generation_job_id;
 use crate::store::ArtifactRecord;
 
 pub async fn list(
@@ -179,7 +180,7 @@ pub async fn status(
         .store
         .get_job(&generation_job_id(&artifact_id))
         .await?
-        .filter(|j| j.kind == REGENERATE_JOB)
+        .filter(|j| j.kind == JobKind::RegenerateArtifact.wire_name())
         .ok_or_else(|| ApiError::not_found("artifact"))?;
     let task_id = job.task_id.clone().unwrap_or_default();
     owned_task(&app, &caller, &task_id)

@@ -39,8 +39,22 @@ pub async fn scrape(State(app): State<AppState>, headers: HeaderMap) -> ApiResul
             ));
         }
     }
-    let jobs = app.store.job_counts().await?;
-    let body = app.metrics.render(&jobs, &app.key_pools);
+    let now_ms = app.clock.now_ms();
+    let workers = app.store.list_workers().await?;
+    let mut by_state: Vec<(String, i64)> = Vec::new();
+    for w in &workers {
+        match by_state.iter_mut().find(|(s, _)| *s == w.state) {
+            Some((_, n)) => *n += 1,
+            None => by_state.push((w.state.clone(), 1)),
+        }
+    }
+    let snapshot = crate::telemetry::metrics::QueueSnapshot {
+        states: app.store.job_counts().await?,
+        depths: app.store.queue_depths(now_ms).await?,
+        workers: by_state,
+        now_ms,
+    };
+    let body = app.metrics.render(&snapshot, &app.key_pools);
     Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response())
 }
 

@@ -19,6 +19,7 @@ mod hotwords;
 mod media;
 mod metrics;
 pub mod openapi;
+mod queue_admin;
 mod quota;
 mod refresh;
 mod search;
@@ -51,6 +52,7 @@ use crate::app::App;
 
 pub use error::{ApiError, ApiResult};
 pub use metrics::worker_router;
+pub use queue_admin::{job_detail_view, job_view};
 pub use server::serve;
 
 /// The task detail shape of the API, for other front ends (`minutes run --json`).
@@ -229,6 +231,13 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/tasks/{id}/hotwords", get(hotwords::task_report))
         .route("/admin/audit", get(admin::audit))
         .route("/admin/costs", get(costs::admin_costs))
+        .route("/queue/status", get(queue_admin::status))
+        .route("/admin/workers", get(queue_admin::workers))
+        .route("/admin/jobs", get(queue_admin::list))
+        .route("/admin/jobs/requeue", post(queue_admin::requeue_many))
+        .route("/admin/jobs/{id}", get(queue_admin::get))
+        .route("/admin/jobs/{id}/requeue", post(queue_admin::requeue))
+        .route("/admin/jobs/{id}/discard", post(queue_admin::discard))
         .route("/api-keys", get(api_keys::list).post(api_keys::create))
         .route("/api-keys/{id}", delete(api_keys::revoke))
         .route("/quota", get(quota::get))

@@ -51,31 +51,30 @@ pub(super) async fn run(ctx: &StageCtx<'_>) -> Result<StageOutput, StageError> {
 }
 
 /// A (re)generation requested through the API; its failure leaves the task as it was.
-pub(super) async fn regenerate(app: &App, job: &ClaimedJob) -> Result<(), JobError> {
-    let payload = &job.payload.0;
-    let artifact_type = payload["artifact_type"]
-        .as_str()
-        .and_then(ArtifactType::parse)
-        .ok_or_else(|| {
-            JobError::Failed(StageError::permanent("bad_job", "unknown artifact type"))
-        })?;
-    let task = job_task_record(app, job).await?;
-    let requested_by = payload["requested_by"]
-        .as_str()
-        .unwrap_or("system")
-        .to_string();
-    let mut artifact_payload = payload["prompt_instance"].clone();
+pub(super) async fn regenerate(
+    app: &App,
+    job: &ClaimedJob,
+    p: &crate::domain::job::Regenerate,
+) -> Result<(), JobError> {
+    let artifact_type = ArtifactType::parse(&p.artifact_type).ok_or_else(|| {
+        JobError::Failed(StageError::permanent("bad_job", "unknown artifact type"))
+    })?;
+    let task = job_task_record(app, job, &p.task_id).await?;
+    let mut artifact_payload = p.prompt_instance.clone();
     if artifact_payload.is_null() {
         artifact_payload = task.prompt_instance.0.clone();
     }
-    let (mut artifact, mut costs) =
-        build_artifact(app, &task, artifact_type, &artifact_payload, &requested_by)
-            .await
-            .map_err(JobError::Failed)?;
-    if let Some(id) = payload["artifact_id"].as_str() {
-        artifact.id = id.to_string();
-    }
-    artifact.display_name = payload["display_name"].as_str().map(str::to_string);
+    let (mut artifact, mut costs) = build_artifact(
+        app,
+        &task,
+        artifact_type,
+        &artifact_payload,
+        &p.requested_by,
+    )
+    .await
+    .map_err(JobError::Failed)?;
+    artifact.id = p.artifact_id.clone();
+    artifact.display_name = p.display_name.clone();
     // A regeneration is a new call and a new bill, on the requesting job.
     costs.iter_mut().for_each(|c| c.bill_to(job));
     app.store

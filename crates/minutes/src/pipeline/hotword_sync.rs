@@ -2,13 +2,12 @@
 //! table) in step with the set. Handlers enqueue it when a set is created, changed or deleted;
 //! only this job calls the table API. A task whose set has a synced table names it in its
 //! recognition request.
-use serde_json::{json, Value};
 
 use super::{JobError, StageError};
 use crate::app::App;
 use crate::config::Config;
 use crate::domain::ids;
-use crate::domain::stage::HOTWORD_SYNC_JOB;
+use crate::domain::job::{HotwordSync, Job};
 use crate::providers::hotword_tables::{BoostingTables, TableError};
 use crate::providers::{HotwordTable, ProviderError};
 use crate::store::{ClaimedJob, HotwordSyncOutcome, NewJob, TaskRecord};
@@ -29,17 +28,11 @@ pub fn sync_job(
     set_id: &str,
     delete_table_id: Option<&str>,
 ) -> NewJob {
-    NewJob {
-        id: ids::job_id(),
-        queue: "asr".into(),
-        kind: HOTWORD_SYNC_JOB.into(),
-        task_id: None,
-        tenant_id: tenant_id.map(str::to_string),
-        payload: json!({"hotword_set_id": set_id, "delete_table_id": delete_table_id}),
-        priority: 0,
-        max_attempts: app.config.max_attempts_for(HOTWORD_SYNC_JOB),
-        run_at_ms: app.clock.now_ms(),
-    }
+    let job = Job::SyncHotwordTable(HotwordSync {
+        hotword_set_id: set_id.to_string(),
+        delete_table_id: delete_table_id.map(str::to_string),
+    });
+    super::new_job(app, ids::job_id(), tenant_id, &job, 0)
 }
 
 /// The provider table of the task's chosen hotword set, when it is synced. A table still
@@ -73,19 +66,16 @@ pub(super) async fn task_table(
     )
 }
 
-pub(super) async fn run(app: &App, job: &ClaimedJob) -> Result<(), JobError> {
+pub(super) async fn run(app: &App, job: &ClaimedJob, p: &HotwordSync) -> Result<(), JobError> {
     let lease = job.lease();
     let tenant_id = job.tenant_id.as_deref();
-    let field = |name: &str| job.payload.0.get(name).and_then(Value::as_str);
-    let Some(set_id) = field("hotword_set_id") else {
-        return Err(StageError::permanent("bad_job", "the job names no hotword set").into());
-    };
+    let set_id = p.hotword_set_id.as_str();
     let volcano = &app.config.asr.volcano;
     let failed = |e: &ProviderError| JobError::Failed(StageError::provider("hotwords", e));
     let tables = match BoostingTables::new(&volcano.hotword_tables, &volcano.app_id, &app.egress) {
         Ok(tables) => tables,
         // Misconfigured (startup checks this too): say so on the set rather than leave it pending.
-        Err(e) if field("delete_table_id").is_none() => {
+        Err(e) if p.delete_table_id.is_none() => {
             let outcome = HotwordSyncOutcome::Failed {
                 error: e.to_string(),
             };
@@ -96,7 +86,7 @@ pub(super) async fn run(app: &App, job: &ClaimedJob) -> Result<(), JobError> {
         }
         Err(e) => return Err(failed(&e)),
     };
-    if let Some(table_id) = field("delete_table_id") {
+    if let Some(table_id) = p.delete_table_id.as_deref() {
         return match tables.delete(table_id).await {
             Ok(()) => Ok(app.store.complete_job(&lease).await?),
             Err(TableError::Provider(e)) => Err(failed(&e)),

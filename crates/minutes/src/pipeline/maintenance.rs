@@ -1,35 +1,50 @@
-//! The periodic maintenance job: purges trash past `retention.trash_days` (rows and objects),
-//! deletes audio past its retention (text is kept) and backfills the search index. Every worker serving the `maintenance` queue
-//! schedules it; the job id is derived from the period, so there is one run per interval.
+//! Periodic maintenance jobs, scheduled by cron (`schedules`, `queue/schedule.rs`):
+//! `retention` purges trash past `retention.trash_days` (rows and objects), deletes audio past
+//! its retention (text is kept) and backfills the search index; `prune_jobs` deletes finished
+//! jobs past `queue.keep_finished_days` and long-gone workers.
 use chrono::{Duration, Utc};
 use serde_json::json;
 
 use super::{JobError, StageError};
 use crate::app::App;
 use crate::domain::retention::{audio_due_at, AudioRules};
-use crate::domain::stage::RETENTION_JOB;
-use crate::store::{AuditEntry, ClaimedJob, NewJob, StoreError};
+use crate::store::{AuditEntry, ClaimedJob};
 
 /// Tasks handled per run; the next run continues where this one stopped.
 const BATCH: i64 = 500;
 
-/// Enqueues the run of the period containing `at_ms` (a no-op when it already exists).
-pub async fn schedule(app: &App, at_ms: i64) -> Result<bool, StoreError> {
-    let period_ms = i64::from(app.config.retention.interval_minutes) * 60_000;
-    let period = at_ms / period_ms;
-    app.store
-        .enqueue_once(&NewJob {
-            id: format!("job_retention_{period}"),
-            queue: "maintenance".into(),
-            kind: RETENTION_JOB.into(),
-            task_id: None,
-            tenant_id: None,
-            payload: json!({"period": period}),
-            priority: -10,
-            max_attempts: 3,
-            run_at_ms: period * period_ms,
-        })
-        .await
+/// Statements per pruning run: a huge backlog is worked off over several runs, never in one
+/// long transaction.
+const PRUNE_ROUNDS: usize = 200;
+
+/// Stopped and lost workers stay listed this long.
+const KEEP_WORKERS_DAYS: i64 = 7;
+
+pub(super) async fn prune(app: &App, job: &ClaimedJob) -> Result<(), JobError> {
+    let q = &app.config.queue;
+    let before = Utc::now() - Duration::days(q.keep_finished_days.into());
+    let mut jobs = 0;
+    for _ in 0..PRUNE_ROUNDS {
+        let n = app
+            .store
+            .prune_finished_jobs(before, q.prune_batch.into())
+            .await?;
+        jobs += n;
+        if n < u64::from(q.prune_batch) {
+            break;
+        }
+    }
+    let workers = app
+        .store
+        .prune_workers(Utc::now() - Duration::days(KEEP_WORKERS_DAYS))
+        .await?;
+    tracing::info!(
+        jobs_pruned = jobs,
+        workers_pruned = workers,
+        "job pruning finished"
+    );
+    app.store.complete_job(&job.lease()).await?;
+    Ok(())
 }
 
 pub(super) async fn run(app: &App, job: &ClaimedJob) -> Result<(), JobError> {
@@ -105,8 +120,6 @@ pub(super) async fn run(app: &App, job: &ClaimedJob) -> Result<(), JobError> {
         "retention run finished"
     );
     app.store.complete_job(&job.lease()).await?;
-    let next = app.clock.now_ms() + i64::from(r.interval_minutes) * 60_000;
-    schedule(app, next).await?;
     Ok(())
 }
 

@@ -17,20 +17,17 @@ pub mod voiceprints;
 
 use std::path::PathBuf;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::app::App;
 use crate::domain::ids;
+use crate::domain::job::{Job, JobKind, JobPayloadError, Regenerate};
 use crate::domain::stage::Stage;
 use crate::store::{
     ClaimedJob, Lease, NewArtifact, NewCost, NewJob, NewSpeakerMapping, NewTranscriptRevision,
     StageCompletion, StageFailure, StageStart, StepOutcome, StoreError, TaskRecord,
 };
 
-pub use crate::domain::stage::{
-    ENROLL_VOICEPRINT_JOB, ERASE_VOICEPRINT_JOB, HOTWORD_SYNC_JOB, NOOP_JOB, REGENERATE_JOB,
-    RETENTION_JOB,
-};
 pub use error::{JobError, StageError};
 pub use prepare_audio::normalized_key;
 
@@ -81,19 +78,31 @@ impl StageCtx<'_> {
     }
 }
 
-/// The job for `stage` of `task_id`.
-pub fn stage_job(app: &App, stage: Stage, tenant_id: &str, task_id: &str) -> NewJob {
+/// The row for `job`: its kind's queue and configured attempts, due now.
+pub fn new_job(app: &App, id: String, tenant_id: Option<&str>, job: &Job, priority: i64) -> NewJob {
+    let kind = job.kind();
     NewJob {
-        id: ids::job_id(),
-        queue: stage.queue().to_string(),
-        kind: stage.name().to_string(),
-        task_id: Some(task_id.to_string()),
-        tenant_id: Some(tenant_id.to_string()),
-        payload: json!({ "task_id": task_id }),
-        priority: 0,
-        max_attempts: app.config.max_attempts_for(stage.name()),
+        id,
+        queue: kind.queue().to_string(),
+        kind: kind.wire_name().to_string(),
+        task_id: job.task_id().map(str::to_string),
+        tenant_id: tenant_id.map(str::to_string),
+        payload: job.payload(),
+        priority,
+        max_attempts: app.config.max_attempts_for(kind.wire_name()),
         run_at_ms: app.clock.now_ms(),
     }
+}
+
+/// The job for `stage` of `task_id`.
+pub fn stage_job(app: &App, stage: Stage, tenant_id: &str, task_id: &str) -> NewJob {
+    new_job(
+        app,
+        ids::job_id(),
+        Some(tenant_id),
+        &Job::stage(stage, task_id),
+        0,
+    )
 }
 
 /// A (re)generation job for one artifact type of a finished task, and the id its version will get.
@@ -106,23 +115,23 @@ pub fn regenerate_job(
     display_name: Option<&str>,
 ) -> (NewJob, String) {
     let artifact_id = ids::artifact_id();
-    let job = NewJob {
-        id: generation_job_id(&artifact_id),
-        queue: Stage::GenerateArtifact.queue().to_string(),
-        kind: REGENERATE_JOB.to_string(),
-        task_id: Some(task.id.clone()),
-        tenant_id: Some(task.tenant_id.clone()),
-        payload: json!({
-            "task_id": task.id, "artifact_type": artifact_type.as_str(), "artifact_id": artifact_id,
-            "prompt_instance": prompt_instance, "requested_by": requested_by,
-            "display_name": display_name,
-        }),
-        // User-requested work goes before background pipeline stages.
-        priority: 10,
-        max_attempts: app.config.max_attempts_for(REGENERATE_JOB),
-        run_at_ms: app.clock.now_ms(),
-    };
-    (job, artifact_id)
+    let job = Job::Regenerate(Regenerate {
+        task_id: task.id.clone(),
+        artifact_type: artifact_type.as_str().to_string(),
+        artifact_id: artifact_id.clone(),
+        prompt_instance,
+        requested_by: requested_by.to_string(),
+        display_name: display_name.map(str::to_string),
+    });
+    // User-requested work goes before background pipeline stages.
+    let row = new_job(
+        app,
+        generation_job_id(&artifact_id),
+        Some(&task.tenant_id),
+        &job,
+        10,
+    );
+    (row, artifact_id)
 }
 
 /// The id of the job that generates `artifact_id`: derived from it, so the artifact's status
@@ -132,28 +141,37 @@ pub fn generation_job_id(artifact_id: &str) -> String {
     format!("job_{suffix}")
 }
 
+/// Reads a claimed job's typed payload. A payload from a newer release is retryable (a
+/// worker of that release will take it); a malformed one is permanent.
+pub fn decode(job: &ClaimedJob) -> Result<Job, StageError> {
+    Job::decode(&job.kind, &job.payload.0).map_err(|e| match e {
+        JobPayloadError::Newer(_) => StageError::transient("job_payload_newer", e.to_string()),
+        other => StageError::permanent("bad_job", other.to_string()),
+    })
+}
+
 /// Runs one claimed job to completion (success is recorded inside).
 pub async fn execute(app: &App, job: &ClaimedJob) -> Result<(), JobError> {
-    if let Some(stage) = Stage::parse(&job.kind) {
-        return run_stage(app, job, stage).await;
-    }
-    match job.kind.as_str() {
-        REGENERATE_JOB => generate::regenerate(app, job).await,
-        RETENTION_JOB => maintenance::run(app, job).await,
-        HOTWORD_SYNC_JOB => hotword_sync::run(app, job).await,
-        ENROLL_VOICEPRINT_JOB => voiceprints::enroll(app, job).await,
-        ERASE_VOICEPRINT_JOB => voiceprints::erase(app, job).await,
-        NOOP_JOB => Ok(app.store.complete_job(&job.lease()).await?),
-        other => Err(JobError::Failed(StageError::permanent(
-            "unknown_job",
-            format!("no handler for job kind `{other}`"),
-        ))),
+    match decode(job)? {
+        Job::Stage { stage, task } => run_stage(app, job, stage, &task.task_id).await,
+        Job::Regenerate(p) => generate::regenerate(app, job, &p).await,
+        Job::SyncHotwordTable(p) => hotword_sync::run(app, job, &p).await,
+        Job::EnrollVoiceprint(p) => voiceprints::enroll(app, job, &p).await,
+        Job::EraseVoiceprint(p) => voiceprints::erase(app, job, &p).await,
+        Job::Retention(_) => maintenance::run(app, job).await,
+        Job::PruneJobs(_) => maintenance::prune(app, job).await,
+        Job::Noop => Ok(app.store.complete_job(&job.lease()).await?),
     }
 }
 
-async fn run_stage(app: &App, job: &ClaimedJob, stage: Stage) -> Result<(), JobError> {
+async fn run_stage(
+    app: &App,
+    job: &ClaimedJob,
+    stage: Stage,
+    task_id: &str,
+) -> Result<(), JobError> {
     let lease = job.lease();
-    let task = job_task_record(app, job).await?;
+    let task = job_task_record(app, job, task_id).await?;
     let (tenant_id, task_id) = (task.tenant_id.clone(), task.id.clone());
     let ctx = StageCtx {
         app,
@@ -237,10 +255,16 @@ pub(crate) fn count_costs(app: &App, costs: &[NewCost]) {
 }
 
 /// The task a job works on, read in the job's tenant.
-async fn job_task_record(app: &App, job: &ClaimedJob) -> Result<TaskRecord, JobError> {
-    let (tenant_id, task_id) = job_task(job)?;
+async fn job_task_record(
+    app: &App,
+    job: &ClaimedJob,
+    task_id: &str,
+) -> Result<TaskRecord, JobError> {
+    let Some(tenant_id) = job.tenant_id.as_deref() else {
+        return Err(StageError::permanent("bad_job", "a task's job carries no tenant").into());
+    };
     app.store
-        .get_task_in_tenant(&tenant_id, &task_id)
+        .get_task_in_tenant(tenant_id, task_id)
         .await?
         .ok_or_else(|| {
             JobError::Failed(StageError::permanent(
@@ -248,22 +272,6 @@ async fn job_task_record(app: &App, job: &ClaimedJob) -> Result<TaskRecord, JobE
                 "the task no longer exists",
             ))
         })
-}
-
-fn job_task(job: &ClaimedJob) -> Result<(String, String), JobError> {
-    let task_id = job
-        .payload
-        .0
-        .get("task_id")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    match (job.tenant_id.clone(), task_id) {
-        (Some(tenant), Some(task)) => Ok((tenant, task)),
-        _ => Err(JobError::Failed(StageError::permanent(
-            "bad_job",
-            "job payload has no task",
-        ))),
-    }
 }
 
 /// Records a failed attempt: requeued at `retry_at_ms`, or dead (and the task failed for stages).
@@ -275,8 +283,9 @@ pub async fn record_failure(
 ) -> Result<(), StoreError> {
     let lease = job.lease();
     let error_text = format!("{}: {}", err.code, err.detail);
-    match (Stage::parse(&job.kind), job_task(job)) {
-        (Some(stage), Ok((tenant_id, task_id))) => {
+    let stage = JobKind::parse(&job.kind).and_then(JobKind::stage);
+    match (stage, job.tenant_id.clone(), job.task_id.clone()) {
+        (Some(stage), Some(tenant_id), Some(task_id)) => {
             app.store
                 .fail_stage(
                     &lease,

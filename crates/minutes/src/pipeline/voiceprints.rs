@@ -2,12 +2,11 @@
 //! turns the stored sample into a feature; the sample is deleted afterwards, whatever the
 //! outcome) and `erase_voiceprint` (deletes an erased speaker's feature at a remote provider).
 //! Handlers only validate, store and enqueue: the engine is called here.
-use serde_json::{json, Value};
 
 use super::{JobError, StageError};
 use crate::app::App;
 use crate::domain::ids;
-use crate::domain::stage::{ENROLL_VOICEPRINT_JOB, ERASE_VOICEPRINT_JOB};
+use crate::domain::job::{Job, SpeakerRef};
 use crate::domain::voiceprint::state;
 use crate::providers::{ProviderError, Voiceprint};
 use crate::store::{ClaimedJob, EnrollmentOutcome, NewJob};
@@ -23,34 +22,29 @@ pub fn is_local_provider(provider: &str) -> bool {
     provider == crate::providers::voiceprint::local::NAME
 }
 
-fn job(app: &App, kind: &str, tenant_id: &str, speaker_id: &str) -> NewJob {
-    NewJob {
-        id: ids::job_id(),
-        queue: "voiceprint".into(),
-        kind: kind.into(),
-        task_id: None,
-        tenant_id: Some(tenant_id.to_string()),
-        payload: json!({ "speaker_id": speaker_id }),
-        // A person waits on an enrollment or an erasure; pipeline stages can wait.
-        priority: 10,
-        max_attempts: app.config.max_attempts_for(kind),
-        run_at_ms: app.clock.now_ms(),
-    }
+fn job(app: &App, job: Job, tenant_id: &str) -> NewJob {
+    // A person waits on an enrollment or an erasure; pipeline stages can wait.
+    super::new_job(app, ids::job_id(), Some(tenant_id), &job, 10)
 }
 
 pub fn enroll_job(app: &App, tenant_id: &str, speaker_id: &str) -> NewJob {
-    job(app, ENROLL_VOICEPRINT_JOB, tenant_id, speaker_id)
+    let speaker = SpeakerRef {
+        speaker_id: speaker_id.to_string(),
+    };
+    job(app, Job::EnrollVoiceprint(speaker), tenant_id)
 }
 
 pub fn erase_job(app: &App, tenant_id: &str, speaker_id: &str) -> NewJob {
-    job(app, ERASE_VOICEPRINT_JOB, tenant_id, speaker_id)
+    let speaker = SpeakerRef {
+        speaker_id: speaker_id.to_string(),
+    };
+    job(app, Job::EraseVoiceprint(speaker), tenant_id)
 }
 
-fn target(job: &ClaimedJob) -> Result<(String, String), JobError> {
-    let speaker = job.payload.0.get("speaker_id").and_then(Value::as_str);
-    match (job.tenant_id.clone(), speaker) {
-        (Some(tenant), Some(speaker)) => Ok((tenant, speaker.to_string())),
-        _ => Err(StageError::permanent("bad_job", "the job names no speaker").into()),
+fn target(job: &ClaimedJob, p: &SpeakerRef) -> Result<(String, String), JobError> {
+    match job.tenant_id.clone() {
+        Some(tenant) => Ok((tenant, p.speaker_id.clone())),
+        None => Err(StageError::permanent("bad_job", "the job names no tenant").into()),
     }
 }
 
@@ -59,9 +53,9 @@ fn engine_for(app: &App, provider: &str) -> Option<std::sync::Arc<dyn Voiceprint
     app.voiceprint.clone().filter(|v| v.name() == provider)
 }
 
-pub(super) async fn enroll(app: &App, job: &ClaimedJob) -> Result<(), JobError> {
+pub(super) async fn enroll(app: &App, job: &ClaimedJob, p: &SpeakerRef) -> Result<(), JobError> {
     let lease = job.lease();
-    let (tenant_id, speaker_id) = target(job)?;
+    let (tenant_id, speaker_id) = target(job, p)?;
     let key = sample_key(&tenant_id, &speaker_id);
     let speaker = app.store.get_speaker(&tenant_id, &speaker_id).await?;
     let Some(speaker) = speaker.filter(|s| s.state == state::ENROLLING) else {
@@ -116,9 +110,9 @@ pub(super) async fn enroll(app: &App, job: &ClaimedJob) -> Result<(), JobError> 
     Ok(())
 }
 
-pub(super) async fn erase(app: &App, job: &ClaimedJob) -> Result<(), JobError> {
+pub(super) async fn erase(app: &App, job: &ClaimedJob, p: &SpeakerRef) -> Result<(), JobError> {
     let lease = job.lease();
-    let (tenant_id, speaker_id) = target(job)?;
+    let (tenant_id, speaker_id) = target(job, p)?;
     let speaker = app.store.get_speaker(&tenant_id, &speaker_id).await?;
     let Some(speaker) = speaker.filter(|s| s.state == state::ERASING) else {
         return Ok(app.store.complete_job(&lease).await?);

@@ -1,7 +1,12 @@
-//! The worker side of the durable job queue: claiming with leases, heartbeats, retries with
-//! backoff, dead letters and graceful shutdown. Job state itself lives in the store.
+//! The worker side of the durable job queue: delivery backends, the outbox relay, claiming with
+//! leases, heartbeats, time limits, retries with backoff, dead letters, the worker registry,
+//! cron schedules and graceful shutdown. Job state itself lives in the store.
 pub mod backoff;
 pub mod clock;
+pub mod delivery;
+pub mod fleet;
+pub mod relay;
+pub mod schedule;
 pub mod worker;
 
 pub use clock::{Clock, ManualClock, SystemClock};

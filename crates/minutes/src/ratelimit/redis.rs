@@ -1,7 +1,10 @@
 //! GCRA in Redis: one atomic script per request, with Redis's own clock, so every API instance
 //! shares the budget and clock skew between instances does not matter.
+//!
+//! One key per script call, so it runs unchanged on a Redis Cluster (the key picks the slot).
 use async_trait::async_trait;
-use redis::aio::ConnectionManager;
+
+use crate::redis_client::{RedisClient, RedisConnection};
 
 use super::{Decision, LimiterError, RateLimiter, Rule};
 
@@ -22,23 +25,27 @@ return {1, 0}
 "#;
 
 pub struct RedisLimiter {
-    conn: ConnectionManager,
+    conn: RedisConnection,
     prefix: String,
     script: redis::Script,
 }
 
 impl RedisLimiter {
-    pub async fn connect(url: &str, prefix: &str) -> Result<RedisLimiter, LimiterError> {
-        let client = redis::Client::open(url).map_err(|e| LimiterError(e.to_string()))?;
-        let conn = client
-            .get_connection_manager()
-            .await
-            .map_err(|e| LimiterError(e.to_string()))?;
-        Ok(RedisLimiter {
-            conn,
+    /// Uses the client's shared connection (the script never blocks).
+    pub fn new(client: &RedisClient, prefix: &str) -> RedisLimiter {
+        RedisLimiter {
+            conn: client.connection(),
             prefix: prefix.to_string(),
             script: redis::Script::new(SCRIPT),
-        })
+        }
+    }
+
+    /// Connects (one round trip, so a wrong URL stops the start) and builds the limiter.
+    pub async fn connect(url: &str, prefix: &str) -> Result<RedisLimiter, LimiterError> {
+        let client = RedisClient::connect(url)
+            .await
+            .map_err(|e| LimiterError(e.to_string()))?;
+        Ok(RedisLimiter::new(&client, prefix))
     }
 }
 

@@ -8,9 +8,16 @@ use super::sql::{insert_job, on_pool, scoped, scoped_tx, skip_locked, Scope, Sql
 use super::tasks::{fence, insert_costs};
 use super::*;
 
-const JOB_COLUMNS: &str =
+pub(super) const JOB_COLUMNS: &str =
     "id, queue, kind, task_id, state, attempts, max_attempts, run_at_ms, locked_by, \
-    locked_until_ms, lease_gen, errors";
+    locked_until_ms, lease_gen, errors, tenant_id, priority, created_at, updated_at, finished_at";
+
+/// What a claim sets and returns; the `WHERE` picks the rows.
+const CLAIM_SET: &str = "UPDATE jobs SET state = 'running', locked_by = $1, locked_until_ms = $2, \
+    claimed_due_ms = run_at_ms, run_at_ms = $2, lease_gen = lease_gen + 1, attempts = attempts + 1, updated_at = $3";
+const CLAIM_RETURNING: &str =
+    "RETURNING id, queue, kind, task_id, tenant_id, payload, attempts, max_attempts, lease_gen, \
+    priority, claimed_due_ms";
 
 /// A job's tenant, or the system scope for jobs that belong to none (maintenance).
 fn job_scope(job: &NewJob) -> Scope<'_> {
@@ -30,13 +37,24 @@ fn placeholders(start: usize, n: usize) -> String {
 /// attempt's error to its history; inside the caller's fenced transaction.
 macro_rules! record_job_failure {
     ($tx:expr, $lease:expr, $error:expr, $retry_at_ms:expr, $now:expr) => {{
-        let (errors,): (sqlx::types::Json<Vec<String>>,) =
-            sqlx::query_as("SELECT errors FROM jobs WHERE id = $1")
-                .bind(&$lease.job_id)
-                .fetch_one(&mut *$tx)
-                .await?;
+        let (errors, attempt, worker): (
+            sqlx::types::Json<Vec<$crate::store::AttemptError>>,
+            i64,
+            Option<String>,
+        ) = sqlx::query_as("SELECT errors, attempts, locked_by FROM jobs WHERE id = $1")
+            .bind(&$lease.job_id)
+            .fetch_one(&mut *$tx)
+            .await?;
         let mut errors = errors.0;
-        errors.push($error);
+        let text: String = $error;
+        let (code, detail) = text.split_once(": ").unwrap_or((text.as_str(), ""));
+        errors.push($crate::store::AttemptError {
+            attempt: Some(attempt),
+            at: Some($now),
+            worker,
+            code: code.to_string(),
+            detail: detail.to_string(),
+        });
         let retry_at_ms: Option<i64> = $retry_at_ms;
         sqlx::query(
             "UPDATE jobs SET state = $2, errors = $3, run_at_ms = COALESCE($4, run_at_ms), \
@@ -90,8 +108,22 @@ impl JobStore for SqlStore {
         lease_ms: i64,
         now_ms: i64,
     ) -> StoreResult<Option<ClaimedJob>> {
-        if queues.is_empty() {
-            return Ok(None);
+        Ok(self
+            .claim_jobs(queues, worker_id, lease_ms, now_ms, 1)
+            .await?
+            .pop())
+    }
+
+    async fn claim_jobs(
+        &self,
+        queues: &[String],
+        worker_id: &str,
+        lease_ms: i64,
+        now_ms: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<ClaimedJob>> {
+        if queues.is_empty() || limit < 1 {
+            return Ok(Vec::new());
         }
         let now = Utc::now();
         // Cross-tenant: a worker serves every tenant's jobs on its queues.
@@ -99,21 +131,124 @@ impl JobStore for SqlStore {
             // A running job's run_at_ms is its lease expiry: once passed, the job belongs to a dead
             // worker and is claimable again; the bumped lease_gen fences off that worker's late writes.
             let sql = format!(
-                "UPDATE jobs SET state = 'running', locked_by = $1, locked_until_ms = $2, run_at_ms = $2, \
-                 lease_gen = lease_gen + 1, attempts = attempts + 1, updated_at = $3 \
-                 WHERE id = (SELECT id FROM jobs WHERE state IN ('queued', 'running') AND run_at_ms <= $4 \
-                   AND queue IN ({}) ORDER BY priority DESC, run_at_ms, id LIMIT 1 {}) \
-                 RETURNING id, queue, kind, task_id, tenant_id, payload, attempts, max_attempts, lease_gen",
-                placeholders(5, queues.len()),
+                "{CLAIM_SET} WHERE id IN (SELECT id FROM jobs WHERE state IN ('queued', 'running') \
+                 AND run_at_ms <= $4 AND queue IN ({}) ORDER BY priority DESC, run_at_ms, id LIMIT $5 {}) \
+                 {CLAIM_RETURNING}",
+                placeholders(6, queues.len()),
                 skip_locked(pool)
             );
             let mut q = sqlx::query_as::<_, ClaimedJob>(&sql)
-                .bind(worker_id).bind(now_ms + lease_ms).bind(now).bind(now_ms);
+                .bind(worker_id).bind(now_ms + lease_ms).bind(now).bind(now_ms).bind(limit);
+            for queue in queues {
+                q = q.bind(queue);
+            }
+            let mut jobs = scoped!(pool, Scope::System, tx => q.fetch_all(&mut *tx).await?);
+            jobs.sort_by_key(|j: &ClaimedJob| std::cmp::Reverse(j.priority));
+            Ok(jobs)
+        })
+    }
+
+    async fn claim_job_by_id(
+        &self,
+        job_id: &str,
+        queues: &[String],
+        worker_id: &str,
+        lease_ms: i64,
+        now_ms: i64,
+    ) -> StoreResult<Option<ClaimedJob>> {
+        if queues.is_empty() {
+            return Ok(None);
+        }
+        let now = Utc::now();
+        // Cross-tenant like the claim. Two workers given the same id: the second update waits
+        // for the first and then finds the lease live (run_at_ms in the future), so it gets none.
+        on_pool!(self, pool => {
+            let sql = format!(
+                "{CLAIM_SET} WHERE id = $5 AND state IN ('queued', 'running') AND run_at_ms <= $4 \
+                 AND queue IN ({}) {CLAIM_RETURNING}",
+                placeholders(6, queues.len()),
+            );
+            let mut q = sqlx::query_as::<_, ClaimedJob>(&sql)
+                .bind(worker_id).bind(now_ms + lease_ms).bind(now).bind(now_ms).bind(job_id);
             for queue in queues {
                 q = q.bind(queue);
             }
             Ok(scoped!(pool, Scope::System, tx => q.fetch_optional(&mut *tx).await?))
         })
+    }
+
+    async fn take_unannounced(&self, now_ms: i64, limit: i64) -> StoreResult<Vec<DueJob>> {
+        // Cross-tenant: the relay announces every tenant's jobs. The predicate repeats the
+        // `jobs_unannounced` partial index's, so only rows awaiting an announcement are read.
+        on_pool!(self, pool => {
+            let sql = format!(
+                "UPDATE jobs SET announced_ms = run_at_ms WHERE id IN (SELECT id FROM jobs \
+                 WHERE state IN ('queued', 'running') AND (announced_ms IS NULL OR announced_ms <> run_at_ms) \
+                 AND run_at_ms <= $1 ORDER BY run_at_ms LIMIT $2 {}) RETURNING id, queue, run_at_ms",
+                skip_locked(pool)
+            );
+            Ok(scoped!(pool, Scope::System, tx => sqlx::query_as::<_, DueJob>(&sql)
+                .bind(now_ms).bind(limit).fetch_all(&mut *tx).await?))
+        })
+    }
+
+    async fn unannounce(&self, jobs: &[DueJob]) -> StoreResult<()> {
+        on_pool!(self, pool => {
+            let mut tx = scoped_tx!(pool, Scope::System);
+            for job in jobs {
+                sqlx::query("UPDATE jobs SET announced_ms = NULL WHERE id = $1 AND announced_ms = $2")
+                    .bind(&job.id).bind(job.run_at_ms).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    async fn queue_depths(&self, now_ms: i64) -> StoreResult<Vec<QueueDepth>> {
+        // Cross-tenant: the queues are shared. Both reads stay inside partial indexes
+        // (`jobs_claim`, `jobs_dead`): finished rows, however many, are never read.
+        let (open, dead) = on_pool!(self, pool => scoped!(pool, Scope::System, tx => {
+            let open = sqlx::query_as::<_, (String, i64, i64, i64, Option<i64>)>(
+                "SELECT queue, \
+                   SUM(CASE WHEN run_at_ms <= $1 THEN 1 ELSE 0 END), \
+                   SUM(CASE WHEN state = 'queued' AND run_at_ms > $1 THEN 1 ELSE 0 END), \
+                   SUM(CASE WHEN state = 'running' AND run_at_ms > $1 THEN 1 ELSE 0 END), \
+                   MIN(CASE WHEN run_at_ms <= $1 THEN run_at_ms END) \
+                 FROM jobs WHERE state IN ('queued', 'running') GROUP BY queue")
+                .bind(now_ms).fetch_all(&mut *tx).await?;
+            let dead = sqlx::query_as::<_, (String, i64)>(
+                "SELECT queue, COUNT(*) FROM jobs WHERE state = 'dead' GROUP BY queue")
+                .fetch_all(&mut *tx).await?;
+            (open, dead)
+        }));
+        Ok(crate::domain::job::queues()
+            .into_iter()
+            .map(|queue| {
+                let o = open.iter().find(|o| o.0 == queue);
+                QueueDepth {
+                    queue: queue.to_string(),
+                    due: o.map_or(0, |o| o.1),
+                    scheduled: o.map_or(0, |o| o.2),
+                    running: o.map_or(0, |o| o.3),
+                    dead: dead.iter().find(|d| d.0 == queue).map_or(0, |d| d.1),
+                    oldest_due_ms: o.and_then(|o| o.4),
+                }
+            })
+            .collect())
+    }
+
+    async fn prune_finished_jobs(
+        &self,
+        before: chrono::DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<u64> {
+        // Cross-tenant maintenance; oldest first through the `jobs_finished` partial index.
+        Ok(
+            on_pool!(self, pool => scoped!(pool, Scope::System, tx => sqlx::query(
+            "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE state IN ('done', 'cancelled') \
+             AND finished_at < $1 ORDER BY finished_at LIMIT $2)")
+            .bind(before).bind(limit).execute(&mut *tx).await?.rows_affected())),
+        )
     }
 
     // heartbeat, complete_job, fail_job and release_job only touch the job row, by id and
@@ -216,7 +351,8 @@ impl JobStore for SqlStore {
         // Cross-tenant: the queue is shared, and a metric is about the whole of it.
         Ok(
             on_pool!(self, pool => scoped!(pool, Scope::System, tx => sqlx::query_as::<_, (String, i64)>(
-            "SELECT state, COUNT(*) FROM jobs GROUP BY state ORDER BY state")
+            "SELECT state, COUNT(*) FROM jobs WHERE state IN ('queued', 'running', 'dead') \
+             GROUP BY state ORDER BY state")
             .fetch_all(&mut *tx).await?)),
         )
     }

@@ -6,6 +6,7 @@ mod content;
 mod cost_records;
 mod folders;
 mod hotwords;
+mod job_admin;
 mod jobs;
 mod migrate;
 mod provider_jobs;
@@ -18,11 +19,16 @@ mod speakers;
 pub mod sql;
 mod tasks;
 mod templates;
+mod workers;
 
 use async_trait::async_trait;
 
 pub use api_keys::{ApiKeyAuth, ApiKeyRecord, ApiKeyStore};
 pub use cost_records::*;
+pub use job_admin::{
+    JobAction, JobAdminStore, JobCursor, JobDetail, JobFilter, JobOutcome, JobPage, JobSelection,
+    JOB_STATES, MAX_JOB_BATCH, MAX_JOB_PAGE,
+};
 pub use migrate::{MigrationStatus, Migrator};
 pub use provider_jobs::{HotwordSyncOutcome, HotwordSyncRecord, ProviderJobStore};
 pub use records::*;
@@ -163,6 +169,38 @@ pub trait JobStore: Send + Sync {
         lease_ms: i64,
         now_ms: i64,
     ) -> StoreResult<Option<ClaimedJob>>;
+    /// Claims up to `limit` runnable jobs in one round trip (highest priority, oldest first).
+    async fn claim_jobs(
+        &self,
+        queues: &[String],
+        worker_id: &str,
+        lease_ms: i64,
+        now_ms: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<ClaimedJob>>;
+    /// Claims one delivered job by id with the same fenced update; `None` when it is not
+    /// runnable now (already claimed, finished, not yet due, or not on these queues).
+    async fn claim_job_by_id(
+        &self,
+        job_id: &str,
+        queues: &[String],
+        worker_id: &str,
+        lease_ms: i64,
+        now_ms: i64,
+    ) -> StoreResult<Option<ClaimedJob>>;
+    /// The relay's outbox read: up to `limit` due jobs whose current due time has not been
+    /// announced, marked announced in the same statement (skipping rows another relay holds).
+    async fn take_unannounced(&self, now_ms: i64, limit: i64) -> StoreResult<Vec<DueJob>>;
+    /// Undoes `take_unannounced` for jobs whose publish failed, so the next relay round retries.
+    async fn unannounce(&self, jobs: &[DueJob]) -> StoreResult<()>;
+    /// Per-queue depth; reads only unfinished and dead rows (partial indexes), never done ones.
+    async fn queue_depths(&self, now_ms: i64) -> StoreResult<Vec<QueueDepth>>;
+    /// Deletes up to `limit` done or cancelled jobs finished before `before`; returns how many.
+    async fn prune_finished_jobs(
+        &self,
+        before: chrono::DateTime<chrono::Utc>,
+        limit: i64,
+    ) -> StoreResult<u64>;
     async fn heartbeat(&self, lease: &Lease, locked_until_ms: i64) -> StoreResult<()>;
     async fn complete_job(&self, lease: &Lease) -> StoreResult<()>;
     /// Completes a (re)generation job and stores its artifact version and costs atomically.
@@ -183,12 +221,32 @@ pub trait JobStore: Send + Sync {
     async fn release_job(&self, lease: &Lease) -> StoreResult<()>;
     async fn get_job(&self, job_id: &str) -> StoreResult<Option<JobRecord>>;
     async fn jobs_for_task(&self, task_id: &str) -> StoreResult<Vec<JobRecord>>;
-    /// Jobs that are queued or running (whatever their due time) on the given queues.
-    /// Jobs of every queue and tenant per state (metrics).
+    /// Jobs of every queue and tenant per unfinished state and `dead` (metrics).
     async fn job_counts(&self) -> StoreResult<Vec<(String, i64)>>;
+    /// Jobs that are queued or running (whatever their due time) on the given queues.
     async fn count_unfinished_jobs(&self, queues: &[String]) -> StoreResult<i64>;
     /// Earliest `run_at_ms` of queued jobs, to sleep exactly until the next one is due.
     async fn next_due_ms(&self, queues: &[String]) -> StoreResult<Option<i64>>;
+}
+
+/// The worker registry: heartbeats, lost workers, the fleet view.
+#[async_trait]
+pub trait WorkerStore: Send + Sync {
+    /// Registers (or re-registers) a worker as `active`.
+    async fn register_worker(&self, worker: &NewWorker) -> StoreResult<()>;
+    /// Records a heartbeat with the number of jobs running; revives a worker marked `lost`.
+    async fn worker_heartbeat(&self, worker_id: &str, running: i64) -> StoreResult<()>;
+    /// Marks `active` workers last seen before `cutoff` as `lost`; returns their ids.
+    async fn mark_lost_workers(
+        &self,
+        cutoff: chrono::DateTime<chrono::Utc>,
+    ) -> StoreResult<Vec<String>>;
+    /// A clean shutdown.
+    async fn stop_worker(&self, worker_id: &str) -> StoreResult<()>;
+    /// Every worker, active first, then most recently seen.
+    async fn list_workers(&self) -> StoreResult<Vec<WorkerRecord>>;
+    /// Deletes stopped and lost workers last seen before `before`.
+    async fn prune_workers(&self, before: chrono::DateTime<chrono::Utc>) -> StoreResult<u64>;
 }
 
 /// Transcripts, speaker mappings, artifacts and prompt templates.
@@ -432,6 +490,8 @@ pub trait Store:
     + RefreshTokenStore
     + TaskStore
     + JobStore
+    + JobAdminStore
+    + WorkerStore
     + ContentStore
     + FolderStore
     + TemplateStore

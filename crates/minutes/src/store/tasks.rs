@@ -58,6 +58,29 @@ macro_rules! insert_costs {
 }
 pub(super) use insert_costs;
 
+/// Puts a `failed` or `cancelled` task back to `queued` (its error cleared) with a history
+/// entry, inside the caller's transaction; the caller enqueues (or requeues) the job that
+/// resumes it. `from` is the state the caller read: a task that has moved on since is left
+/// alone. Evaluates to whether the task was reopened. `retry_task` and the dead-letter requeue
+/// (`store/job_admin.rs`) share it, so both put a task back the same way.
+macro_rules! reopen_task {
+    ($tx:expr, tenant = $tenant:expr, task = $task:expr, from = $from:expr, reason = $reason:expr, now = $now:expr) => {{
+        let rows = sqlx::query(
+            "UPDATE tasks SET state = 'queued', error_code = NULL, error_message = NULL, error_detail = NULL, \
+             retryable = NULL, failed_stage = NULL, completed_at = NULL, updated_at = $3 \
+             WHERE id = $1 AND tenant_id = $2 AND state = $4 AND state IN ('failed', 'cancelled')")
+            .bind($task).bind($tenant).bind($now).bind($from)
+            .execute(&mut *$tx).await?.rows_affected();
+        if rows == 1 {
+            $crate::store::sql::insert_event!(&mut *$tx, tenant = $tenant, task = $task, from = Some($from),
+                to = "queued", reason = $reason,
+                detail = None::<sqlx::types::Json<serde_json::Value>>, now = $now);
+        }
+        rows == 1
+    }};
+}
+pub(super) use reopen_task;
+
 impl SqlStore {
     /// The owner's task; one in the trash only with `include_deleted`.
     pub(super) async fn find_task(
@@ -303,20 +326,13 @@ impl TaskStore for SqlStore {
         let now = Utc::now();
         let updated = on_pool!(self, pool => {
             let mut tx = scoped_tx!(pool, Scope::Tenant(&owner.tenant_id));
-            let rows = sqlx::query(
-                "UPDATE tasks SET state = 'queued', error_code = NULL, error_message = NULL, error_detail = NULL, \
-                 retryable = NULL, failed_stage = NULL, completed_at = NULL, updated_at = $3 \
-                 WHERE id = $1 AND tenant_id = $2 AND state = $4 AND state IN ('failed', 'cancelled')")
-                .bind(task_id).bind(&owner.tenant_id).bind(now).bind(&task.state)
-                .execute(&mut *tx).await?.rows_affected();
-            if rows == 1 {
-                insert_event!(&mut *tx, tenant = &owner.tenant_id, task = task_id, from = Some(&task.state),
-                    to = "queued", reason = format!("retry from {}", job.kind),
-                    detail = None::<Json<serde_json::Value>>, now = now);
+            let reopened = reopen_task!(tx, tenant = &owner.tenant_id, task = task_id, from = &task.state,
+                reason = format!("retry from {}", job.kind), now = now);
+            if reopened {
                 insert_job!(pool, tx, job, now);
             }
             tx.commit().await?;
-            rows == 1
+            reopened
         });
         if !updated {
             let current = self

@@ -26,6 +26,22 @@ fn job_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.05, 2.0, 20))
 }
 
+fn pickup_histogram() -> Histogram {
+    // 1 ms … ~65 s: from due (or lease expiry) to claimed.
+    Histogram::new(exponential_buckets(0.001, 2.0, 17))
+}
+
+/// The shared queue's state, read from the database at scrape time.
+#[derive(Debug, Default)]
+pub struct QueueSnapshot {
+    /// Jobs per unfinished state and `dead`.
+    pub states: Vec<(String, i64)>,
+    pub depths: Vec<crate::store::QueueDepth>,
+    /// Workers per registry state (`active`, `lost`, `stopped`).
+    pub workers: Vec<(String, i64)>,
+    pub now_ms: i64,
+}
+
 fn fallback_labels(chain: &str, from: &str, to: &str, code: &str) -> Labels {
     vec![
         ("chain", chain.to_string()),
@@ -45,6 +61,11 @@ pub struct Metrics {
     fallbacks: Family<Labels, Counter>,
     cost_micros: Family<Labels, Counter>,
     queue_jobs: Family<Labels, Gauge>,
+    queue_depth: Family<Labels, Gauge>,
+    queue_oldest_age: Family<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    workers: Family<Labels, Gauge>,
+    job_pickup: HistogramFamily,
+    announced: Family<Labels, Counter>,
     provider_keys: Family<Labels, Gauge>,
     scrape: std::sync::Mutex<()>,
 }
@@ -129,6 +150,37 @@ impl Metrics {
             "Jobs in the shared queue by state (read at scrape time)",
             queue_jobs.clone(),
         );
+        let queue_depth = Family::<Labels, Gauge>::default();
+        registry.register(
+            "queue_depth",
+            "Jobs due now (waiting for a worker) per queue (read at scrape time)",
+            queue_depth.clone(),
+        );
+        let queue_oldest_age =
+            Family::<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "queue_oldest_age_seconds",
+            "How long the oldest due job of each queue has waited (read at scrape time)",
+            queue_oldest_age.clone(),
+        );
+        let workers = Family::<Labels, Gauge>::default();
+        registry.register(
+            "workers",
+            "Registered workers by state: active, lost, stopped (read at scrape time)",
+            workers.clone(),
+        );
+        let job_pickup = HistogramFamily::new_with_constructor(pickup_histogram);
+        registry.register(
+            "job_pickup_seconds",
+            "Claim latency: from a job being due (or its lease expiring) to a worker claiming it, by queue",
+            job_pickup.clone(),
+        );
+        let announced = Family::<Labels, Counter>::default();
+        registry.register(
+            "jobs_announced",
+            "Due jobs this process's relay published to the broker, by backend",
+            announced.clone(),
+        );
         let provider_keys = Family::<Labels, Gauge>::default();
         registry.register(
             "provider_keys",
@@ -144,6 +196,11 @@ impl Metrics {
             fallbacks,
             cost_micros,
             queue_jobs,
+            queue_depth,
+            queue_oldest_age,
+            workers,
+            job_pickup,
+            announced,
             provider_keys,
             scrape: std::sync::Mutex::new(()),
         }
@@ -177,6 +234,19 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
+    pub fn jobs_announced(&self, backend: &str, n: u64) {
+        self.announced
+            .get_or_create(&vec![("backend", backend.to_string())])
+            .inc_by(n);
+    }
+
+    /// A claim, `latency` after the job became claimable.
+    pub fn job_claimed(&self, queue: &str, latency: Duration) {
+        self.job_pickup
+            .get_or_create(&vec![("queue", queue.to_string())])
+            .observe(latency.as_secs_f64());
+    }
+
     /// `chain` is `asr` or `llm`; `code` the failing provider's error code.
     pub fn fallback(&self, chain: &str, from: &str, to: &str, code: &str) {
         self.fallbacks
@@ -201,12 +271,28 @@ impl Metrics {
     }
 
     /// Renders the text exposition after refreshing the scrape-time gauges.
-    pub fn render(&self, queue: &[(String, i64)], pools: &[std::sync::Arc<KeyPool>]) -> String {
+    pub fn render(&self, queue: &QueueSnapshot, pools: &[std::sync::Arc<KeyPool>]) -> String {
         // One scrape at a time: another's clear-and-refill must not show in this one's gauges.
         let _scrape = self.scrape.lock().unwrap_or_else(|e| e.into_inner());
         self.queue_jobs.clear();
-        for (state, count) in queue {
+        for (state, count) in &queue.states {
             self.queue_jobs
+                .get_or_create(&vec![("state", state.clone())])
+                .set(*count);
+        }
+        self.queue_depth.clear();
+        self.queue_oldest_age.clear();
+        for d in &queue.depths {
+            let labels = vec![("queue", d.queue.clone())];
+            self.queue_depth.get_or_create(&labels).set(d.due);
+            let age = d
+                .oldest_due_ms
+                .map_or(0.0, |due| (queue.now_ms - due).max(0) as f64 / 1000.0);
+            self.queue_oldest_age.get_or_create(&labels).set(age);
+        }
+        self.workers.clear();
+        for (state, count) in &queue.workers {
+            self.workers
                 .get_or_create(&vec![("state", state.clone())])
                 .set(*count);
         }
@@ -240,7 +326,21 @@ mod tests {
         m.fallback("llm", "gemini", "openai", "content_blocked");
         m.fallback("llm", "gemini", "openai", "content_blocked");
         m.cost("volcano", "asr", 1_500);
-        let text = m.render(&[("queued".into(), 4), ("dead".into(), 1)], &[]);
+        m.job_claimed("asr", Duration::from_millis(40));
+        let snapshot = QueueSnapshot {
+            states: vec![("queued".into(), 4), ("dead".into(), 1)],
+            depths: vec![crate::store::QueueDepth {
+                queue: "asr".into(),
+                due: 3,
+                scheduled: 1,
+                running: 0,
+                dead: 1,
+                oldest_due_ms: Some(10_000),
+            }],
+            workers: vec![("active".into(), 2)],
+            now_ms: 12_500,
+        };
+        let text = m.render(&snapshot, &[]);
         for line in [
             r#"minutes_http_requests_total{method="GET",route="/api/v1/tasks/{id}",status="200"} 1"#,
             r#"minutes_jobs_total{kind="transcribe",outcome="retried"} 1"#,
@@ -248,13 +348,23 @@ mod tests {
             r#"minutes_provider_cost_micros_total{provider="volcano",api_type="asr"} 1500"#,
             r#"minutes_queue_jobs{state="queued"} 4"#,
             r#"minutes_queue_jobs{state="dead"} 1"#,
+            r#"minutes_queue_depth{queue="asr"} 3"#,
+            r#"minutes_queue_oldest_age_seconds{queue="asr"} 2.5"#,
+            r#"minutes_workers{state="active"} 2"#,
+            r#"minutes_job_pickup_seconds_count{queue="asr"} 1"#,
         ] {
             assert!(text.contains(line), "missing `{line}` in:\n{text}");
         }
         assert!(text.contains("minutes_job_duration_seconds_bucket"));
         assert!(text.ends_with("# EOF\n"));
         // Gauges describe the present: a state that emptied is not reported with a stale value.
-        let text = m.render(&[("queued".into(), 0)], &[]);
+        let text = m.render(
+            &QueueSnapshot {
+                states: vec![("queued".into(), 0)],
+                ..Default::default()
+            },
+            &[],
+        );
         assert!(
             !text.contains(r#"minutes_queue_jobs{state="dead"}"#),
             "{text}"

@@ -41,6 +41,8 @@ pub struct ScriptedAsr {
     pub failures: Mutex<VecDeque<ProviderError>>,
     /// When set, calls wait here forever after signalling `entered` (for shutdown tests).
     pub hang: Option<Arc<Notify>>,
+    /// With `hang`: how many calls hang (`None`: every one).
+    pub hangs_left: Mutex<Option<usize>>,
     /// Replaces the default two-part segments.
     pub segments: Option<Vec<AsrSegment>>,
     /// The hotwords of the last request.
@@ -60,7 +62,15 @@ impl SpeechToText for ScriptedAsr {
             "the engine gets a real normalized file"
         );
         *self.last_hotwords.lock().unwrap() = req.hotwords.clone();
-        if let Some(entered) = &self.hang {
+        let hang = match &mut *self.hangs_left.lock().unwrap() {
+            None => true,
+            Some(0) => false,
+            Some(n) => {
+                *n -= 1;
+                true
+            }
+        };
+        if let (Some(entered), true) = (&self.hang, hang) {
             entered.notify_one();
             std::future::pending::<()>().await;
         }

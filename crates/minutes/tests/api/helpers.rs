@@ -513,8 +513,8 @@ impl Drop for TestApp {
         let check = !self.allow_unrun && !std::thread::panicking();
         tokio::task::block_in_place(|| {
             tokio::runtime::Handle::current().block_on(async move {
-                // The retention job reschedules itself for the next period; that one is never "unrun".
-                let queues: Vec<String> = minutes::domain::stage::QUEUES
+                // Scheduled maintenance runs wait for their fire time; those are never "unrun".
+                let queues: Vec<String> = minutes::domain::job::queues()
                     .iter()
                     .filter(|q| **q != "maintenance")
                     .map(|q| q.to_string())

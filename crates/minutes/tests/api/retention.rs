@@ -4,6 +4,7 @@ use axum::http::{Method, StatusCode};
 use serde_json::json;
 
 use crate::helpers::{files_under, TestApp, TestOptions};
+use minutes::domain::job::JobKind;
 use minutes::queue::Clock;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -44,15 +45,15 @@ async fn retention_purges_trash_and_old_audio_but_keeps_text() {
     );
 
     assert!(
-        minutes::pipeline::maintenance::schedule(&t.app, t.clock.now_ms())
+        minutes::queue::schedule::enqueue_run(&t.app, JobKind::Retention, t.clock.now_ms())
             .await
             .unwrap()
     );
     assert!(
-        !minutes::pipeline::maintenance::schedule(&t.app, t.clock.now_ms())
+        !minutes::queue::schedule::enqueue_run(&t.app, JobKind::Retention, t.clock.now_ms())
             .await
             .unwrap(),
-        "one run per period"
+        "one run per fire time"
     );
     assert_eq!(t.run_jobs_until_idle().await, 1);
 
@@ -95,7 +96,7 @@ async fn default_retention_keeps_recent_audio() {
     let token = t.login("recent").await;
     let task_id = t.create_two_part_task(&token).await;
     t.run_jobs_until_idle().await;
-    minutes::pipeline::maintenance::schedule(&t.app, t.clock.now_ms())
+    minutes::queue::schedule::enqueue_run(&t.app, JobKind::Retention, t.clock.now_ms())
         .await
         .unwrap();
     assert_eq!(t.run_jobs_until_idle().await, 1);
@@ -141,7 +142,7 @@ async fn the_maintenance_run_backfills_the_search_index_for_older_tasks() {
         "nothing indexed after the tables were recreated"
     );
 
-    minutes::pipeline::maintenance::schedule(&t.app, t.clock.now_ms())
+    minutes::queue::schedule::enqueue_run(&t.app, JobKind::Retention, t.clock.now_ms())
         .await
         .unwrap();
     assert_eq!(t.run_jobs_until_idle().await, 1);

@@ -30,6 +30,9 @@
 //!   only (403 for members), invisible to other tenants (404); a global set is readable by all
 //!   and changeable by operators only (403, also for other tenants' admins)
 //! * `/admin/audit` is 403 for members and shows an admin only their own tenant
+//! * `/admin/jobs…` and `/queue/status` are 403 for members; another tenant's admin gets 404 for
+//!   the tenant's dead jobs and 200 with their own (none) from lists and batches;
+//!   `/admin/workers` is for operators only (403 for tenant admins too)
 //! * `/uploads/{key}` (at the application root, `ROOT_ROUTES`) plays for whoever holds the signed
 //!   path a task view lists, whatever token comes along (the signature is the credential), and
 //!   answers 401 to the bare key; `/billing` answers 200 with the caller's own items only

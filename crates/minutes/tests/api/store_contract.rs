@@ -14,7 +14,7 @@ fn noop_job(priority: i64, run_at_ms: i64) -> NewJob {
     NewJob {
         id: ids::job_id(),
         queue: "maintenance".into(),
-        kind: minutes::pipeline::NOOP_JOB.into(),
+        kind: minutes::domain::job::JobKind::Noop.wire_name().into(),
         task_id: None,
         tenant_id: None,
         payload: json!({}),

@@ -1,6 +1,7 @@
 //! Per operation: query parameters, request body and the success answers (errors are the
 //! shared `Error` body, added by `document()`).
 mod library;
+mod queue_admin;
 mod service;
 mod tasks;
 
@@ -76,7 +77,8 @@ pub(super) fn operation(method: &str, path: &str) -> Option<Operation> {
     let mut body = None;
     let answers = tasks::answers(method, path, &mut query, &mut body)
         .or_else(|| library::answers(method, path, &mut query, &mut body))
-        .or_else(|| service::answers(method, path, &mut query, &mut body))?;
+        .or_else(|| service::answers(method, path, &mut query, &mut body))
+        .or_else(|| queue_admin::answers(method, path, &mut query, &mut body))?;
     Some(Operation {
         query,
         body,

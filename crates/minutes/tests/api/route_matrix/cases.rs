@@ -288,6 +288,18 @@ pub(super) fn cases() -> Vec<Case> {
         // The other tenant's caller is an admin there: 200, with their own tenant's entries only.
         case("get", "/admin/audit", "tenant audit log", Admin, (200, 403, 200), |_| bare(format!("{V}/admin/audit?limit=10000"))),
         case("get", "/admin/costs", "tenant ledger", Admin, (200, 403, 200), |_| bare(format!("{V}/admin/costs"))),
+        // The queue: shared depth numbers for any tenant's admin (dead counts of their own
+        // tenant); the fleet for operators only; dead letters of the admin's own tenant (another
+        // tenant's admin: 404 for an id, 200 with nothing for lists and batches).
+        case("get", "/queue/status", "shared queues, own dead counts", Admin, (200, 403, 200), |_| bare(format!("{V}/queue/status"))),
+        case("get", "/admin/workers", "the fleet", Operator, (200, 403, 403), |_| bare(format!("{V}/admin/workers"))),
+        case("get", "/admin/jobs", "the tenant's dead jobs", Admin, (200, 403, 200), |_| bare(format!("{V}/admin/jobs?state=dead&limit=500"))),
+        case("get", "/admin/jobs/{id}", "tenant dead job", Admin, (200, 403, 404), |f| bare(format!("{V}/admin/jobs/{}", f.job_dead))),
+        case("post", "/admin/jobs/{id}/requeue", "tenant dead job", Admin, (200, 403, 404), |f| bare(format!("{V}/admin/jobs/{}/requeue", f.job_requeue))),
+        case("post", "/admin/jobs/requeue", "tenant dead job by id", Admin, (200, 403, 200), |f| {
+            with_json(format!("{V}/admin/jobs/requeue"), json!({"job_ids": [f.job_requeue_batch]}))
+        }),
+        case("post", "/admin/jobs/{id}/discard", "tenant dead job", Admin, (200, 403, 404), |f| bare(format!("{V}/admin/jobs/{}/discard", f.job_discard))),
         // Prompt templates
         case("get", "/prompt-templates", "list", Owner, anyone, |_| bare(format!("{V}/prompt-templates"))),
         case("post", "/prompt-templates", "private template", Owner, creates, |_| {

@@ -53,6 +53,11 @@ pub(super) struct Fx {
     /// Speakers-registry entries enrolled by the owner (the tenant's members see them).
     pub(super) speaker: String,
     pub(super) speaker_erase: String,
+    /// Dead jobs of the owner's tenant: inspected, requeued (alone and in a batch), discarded.
+    pub(super) job_dead: String,
+    pub(super) job_requeue: String,
+    pub(super) job_requeue_batch: String,
+    pub(super) job_discard: String,
 }
 
 impl Fx {
@@ -102,6 +107,19 @@ impl Fx {
             &self.tenant_hotwords_delete,
             &self.speaker,
             &self.speaker_erase,
+            &self.job_dead,
+            &self.job_requeue,
+            &self.job_requeue_batch,
+            &self.job_discard,
+        ]
+    }
+
+    fn jobs(&self) -> [&String; 4] {
+        [
+            &self.job_dead,
+            &self.job_requeue,
+            &self.job_requeue_batch,
+            &self.job_discard,
         ]
     }
 }
@@ -234,6 +252,39 @@ async fn speaker(t: &TestApp, name: &str) -> String {
     s.id
 }
 
+/// A dead job of the owner's tenant (a no-op that failed its only attempt), made through the
+/// store: a target of the dead-letter routes.
+async fn dead_job(t: &TestApp) -> String {
+    let now = minutes::queue::Clock::now_ms(&*t.clock);
+    let id = minutes::domain::ids::job_id();
+    let job = minutes::store::NewJob {
+        id: id.clone(),
+        queue: "maintenance".into(),
+        kind: "noop".into(),
+        task_id: None,
+        tenant_id: Some(TENANT.into()),
+        payload: json!({"v": 1}),
+        priority: 0,
+        max_attempts: 1,
+        run_at_ms: now,
+    };
+    t.app.store.enqueue(&job).await.unwrap();
+    let queues = ["maintenance".to_string()];
+    let claimed = t
+        .app
+        .store
+        .claim_job_by_id(&id, &queues, "matrix-worker", 30_000, now)
+        .await
+        .unwrap()
+        .expect("the fixture's job is claimable");
+    t.app
+        .store
+        .fail_job(&claimed.lease(), "matrix_failure: a dead letter", None)
+        .await
+        .unwrap();
+    id
+}
+
 pub(super) async fn fixture(t: &TestApp, tok: &Tokens) -> Fx {
     let alice = tok.owner.as_str();
     let mut f = Fx {
@@ -351,6 +402,11 @@ pub(super) async fn fixture(t: &TestApp, tok: &Tokens) -> Fx {
     f.speaker = speaker(t, &format!("{TENANT_MARK} speaker")).await;
     f.speaker_erase = speaker(t, &format!("{TENANT_MARK} speaker 2")).await;
 
+    f.job_dead = dead_job(t).await;
+    f.job_requeue = dead_job(t).await;
+    f.job_requeue_batch = dead_job(t).await;
+    f.job_discard = dead_job(t).await;
+
     let uri = format!("{V}/api-keys");
     let key = |n: &str| Some(json!({"name": format!("{MARK} {n}"), "scopes": ["read", "write"]}));
     f.api_key = id(&ok(t, Method::POST, &uri, alice, key("key")).await, "id");
@@ -429,11 +485,18 @@ pub(super) async fn snapshot(t: &TestApp, f: &Fx, tok: &Tokens) -> BTreeMap<Stri
         .map(|k| t.dir.path().join("objects").join(k).exists())
         .collect();
     out.insert("the uploads' objects exist".into(), json!(objects));
-    let queues: Vec<String> = minutes::domain::stage::QUEUES
+    let queues: Vec<String> = minutes::domain::job::queues()
         .iter()
         .map(|q| q.to_string())
         .collect();
     let jobs = t.app.store.count_unfinished_jobs(&queues).await.unwrap();
     out.insert("unfinished jobs".into(), json!(jobs));
+    for id in f.jobs() {
+        let job = t.app.store.get_job(id).await.unwrap().unwrap();
+        out.insert(
+            format!("job {id}"),
+            json!({"state": job.state, "attempts": job.attempts}),
+        );
+    }
     out
 }

@@ -1,0 +1,782 @@
+//! Dead letters an operator can act on: `/admin/jobs` (list, inspect every attempt, requeue one
+//! or many, discard), `/queue/status`, `/admin/workers` and `minutes jobs …`, with tenant admins
+//! confined to their tenant, members refused, and every action audited.
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use serde_json::{json, Value};
+
+use crate::engines::ScriptedLlm;
+use crate::helpers::{TestApp, TestOptions, JWT_SECRET};
+use minutes::cli::jobs::{execute, JobsAction, PLATFORM_AUDIT_TENANT};
+use minutes::domain::ids::tenant_id_for;
+use minutes::providers::ProviderError;
+use minutes::queue::Clock;
+use minutes::store::{AuditFilter, NewJob, NewWorker};
+
+const V: &str = "/api/v1";
+
+fn auth_failure() -> ProviderError {
+    ProviderError::Auth {
+        provider: "scripted".into(),
+        detail: "bad key".into(),
+    }
+}
+
+/// An app whose language model fails `failures` times permanently (each kills one
+/// generate_artifact job at its first attempt), with `user_<operator>` a platform operator.
+async fn app_failing(failures: usize, operator: &str) -> TestApp {
+    let llm = ScriptedLlm::default();
+    llm.failures
+        .lock()
+        .unwrap()
+        .extend((0..failures).map(|_| auth_failure()));
+    let operator = format!("user_{operator}");
+    TestApp::with(TestOptions {
+        llm,
+        configure: Box::new(move |c| c.auth.operators = vec![operator]),
+        ..Default::default()
+    })
+    .await
+}
+
+/// A member (not an admin) of `tenant`.
+fn member_token(tenant: &str) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({"sub": format!("user_member_of_{tenant}"), "tid": tenant, "role": "member",
+                        "iss": "minutes", "iat": now, "exp": now + 600});
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+/// A task of a new user (a tenant admin, as dev login makes them) that dies at
+/// generate_artifact: (token, task id, the dead job's id).
+async fn dead_task(t: &TestApp, user: &str) -> (String, String, String) {
+    let token = t.login(user).await;
+    let task_id = t.create_two_part_task(&token).await;
+    t.run_jobs_until_idle().await;
+    assert_eq!(t.task_status(&token, &task_id).await["state"], "failed");
+    let jobs = t.app.store.jobs_for_task(&task_id).await.unwrap();
+    let dead = jobs.iter().find(|j| j.state == "dead").expect("a dead job");
+    assert_eq!(dead.kind, "generate_artifact");
+    (token, task_id, dead.id.clone())
+}
+
+/// A dead job of no tenant (like a retention run), made through the store.
+async fn dead_system_job(t: &TestApp) -> String {
+    let id = minutes::domain::ids::job_id();
+    let job = NewJob {
+        id: id.clone(),
+        queue: "maintenance".into(),
+        kind: "noop".into(),
+        task_id: None,
+        tenant_id: None,
+        payload: json!({"v": 1}),
+        priority: 0,
+        max_attempts: 1,
+        run_at_ms: t.clock.now_ms(),
+    };
+    t.app.store.enqueue(&job).await.unwrap();
+    let queues = vec!["maintenance".to_string()];
+    let claimed = t
+        .app
+        .store
+        .claim_job_by_id(&id, &queues, "test-worker", 30_000, t.clock.now_ms())
+        .await
+        .unwrap()
+        .expect("the job is claimable");
+    t.app
+        .store
+        .fail_job(&claimed.lease(), "disk_full: no space left", None)
+        .await
+        .unwrap();
+    id
+}
+
+async fn post(t: &TestApp, uri: &str, token: &str) -> (StatusCode, Value) {
+    t.post_json(uri, token, &json!({})).await
+}
+
+fn ids(list: &Value) -> Vec<String> {
+    list["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["job_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_admin_inspects_and_requeues_a_dead_stage_and_the_pipeline_succeeds() {
+    let t = app_failing(1, "dl_op1").await;
+    let (admin, task_id, job_id) = dead_task(&t, "dl_admin1").await;
+    let tenant = tenant_id_for("dl_admin1");
+
+    let (code, list) = t.get(&format!("{V}/admin/jobs?state=dead"), &admin).await;
+    assert_eq!(code, StatusCode::OK, "{list}");
+    assert_eq!(ids(&list), [job_id.clone()]);
+    let listed = &list["jobs"][0];
+    assert_eq!(listed["kind"], "generate_artifact");
+    assert_eq!(listed["queue"], "llm");
+    assert_eq!(listed["task_id"], task_id.as_str());
+    assert_eq!(listed["tenant_id"], tenant.as_str());
+    assert_eq!(listed["last_error"]["code"], "llm_provider_auth_failed");
+    assert!(list["next_cursor"].is_null());
+
+    // Inspection: every attempt with its number, time, worker and error.
+    let (code, detail) = t.get(&format!("{V}/admin/jobs/{job_id}"), &admin).await;
+    assert_eq!(code, StatusCode::OK, "{detail}");
+    let job = &detail["job"];
+    assert_eq!(job["state"], "dead");
+    assert_eq!(job["attempts"], 1);
+    assert_eq!(job["payload"]["task_id"], task_id.as_str());
+    let errors = job["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 1, "{job}");
+    assert_eq!(errors[0]["attempt"], 1);
+    assert_eq!(errors[0]["code"], "llm_provider_auth_failed");
+    assert!(errors[0]["detail"].as_str().unwrap().contains("bad key"));
+    assert!(errors[0]["at"].is_string() && errors[0]["worker"].is_string());
+
+    // Another tenant's admin sees nothing and touches nothing; a member is refused.
+    let stranger = t.login("dl_stranger1").await;
+    let (code, theirs) = t
+        .get(&format!("{V}/admin/jobs?state=dead"), &stranger)
+        .await;
+    assert_eq!((code, theirs["jobs"].clone()), (StatusCode::OK, json!([])));
+    for (method, uri) in [
+        ("get", format!("{V}/admin/jobs/{job_id}")),
+        ("post", format!("{V}/admin/jobs/{job_id}/requeue")),
+        ("post", format!("{V}/admin/jobs/{job_id}/discard")),
+    ] {
+        let (code, body) = if method == "get" {
+            t.get(&uri, &stranger).await
+        } else {
+            post(&t, &uri, &stranger).await
+        };
+        assert_eq!(code, StatusCode::NOT_FOUND, "{method} {uri}: {body}");
+        assert!(!body.to_string().contains(&task_id), "{body}");
+    }
+    let (code, body) = t
+        .get(&format!("{V}/admin/jobs?tenant={tenant}"), &stranger)
+        .await;
+    assert_eq!(code, StatusCode::FORBIDDEN, "{body}");
+    let member = member_token(&tenant);
+    for uri in [
+        format!("{V}/admin/jobs"),
+        format!("{V}/admin/jobs/{job_id}"),
+        format!("{V}/queue/status"),
+        format!("{V}/admin/workers"),
+    ] {
+        let (code, body) = t.get(&uri, &member).await;
+        assert_eq!(code, StatusCode::FORBIDDEN, "{uri}: {body}");
+        assert_eq!(body["code"], "forbidden");
+    }
+    let (code, _) = post(&t, &format!("{V}/admin/jobs/{job_id}/requeue"), &member).await;
+    assert_eq!(code, StatusCode::FORBIDDEN);
+    assert_eq!(
+        t.app.store.get_job(&job_id).await.unwrap().unwrap().state,
+        "dead",
+        "nothing moved the job"
+    );
+
+    // The requeue: due now with its full budget, the task back to queued, errors kept.
+    let (code, requeued) = post(&t, &format!("{V}/admin/jobs/{job_id}/requeue"), &admin).await;
+    assert_eq!(code, StatusCode::OK, "{requeued}");
+    assert_eq!(requeued["task_reopened"], true);
+    assert_eq!(requeued["job"]["state"], "queued");
+    assert_eq!(requeued["job"]["attempts"], 0);
+    let status = t.task_status(&admin, &task_id).await;
+    assert_eq!(status["state"], "queued", "{status}");
+    assert!(status["error_code"].is_null(), "{status}");
+    let (code, again) = post(&t, &format!("{V}/admin/jobs/{job_id}/requeue"), &admin).await;
+    assert_eq!(
+        (code, again["code"].as_str()),
+        (StatusCode::CONFLICT, Some("job_not_dead"))
+    );
+
+    assert_eq!(t.run_jobs_until_idle().await, 1, "only the dead stage runs");
+    assert_eq!(t.task_status(&admin, &task_id).await["state"], "success");
+    let job = t.app.store.get_job(&job_id).await.unwrap().unwrap();
+    assert_eq!((job.state.as_str(), job.attempts), ("done", 1));
+    assert_eq!(job.errors.0.len(), 1, "the dead attempt's error is kept");
+    let (_, history) = t.get(&format!("{V}/tasks/{task_id}/history"), &admin).await;
+    assert!(
+        history["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["from_state"] == "failed" && e["state"] == "queued"),
+        "the requeue is in the task's history: {history}"
+    );
+
+    let (_, log) = t
+        .get(&format!("{V}/admin/audit?action=job.requeue"), &admin)
+        .await;
+    assert_eq!(log["total"], 1, "{log}");
+    let entry = &log["entries"][0];
+    assert_eq!(entry["resource_id"], job_id.as_str());
+    assert_eq!(entry["user_id"], "user_dl_admin1");
+    assert_eq!(entry["details"]["task_reopened"], true);
+    assert_eq!(entry["details"]["kind"], "generate_artifact");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_requeue_and_discard_stay_within_the_callers_reach() {
+    let t = app_failing(2, "dl_op2").await;
+    let (admin_a, task_a, job_a) = dead_task(&t, "dl_admin2a").await;
+    let (admin_b, task_b, job_b) = dead_task(&t, "dl_admin2b").await;
+    let system_job = dead_system_job(&t).await;
+    let operator = t.login("dl_op2").await;
+
+    // The operator sees every dead job, newest first, a page at a time; ?tenant narrows.
+    let (code, page1) = t
+        .get(&format!("{V}/admin/jobs?state=dead&limit=2"), &operator)
+        .await;
+    assert_eq!(code, StatusCode::OK, "{page1}");
+    let cursor = page1["next_cursor"].as_str().expect("a second page");
+    let (_, page2) = t
+        .get(
+            &format!("{V}/admin/jobs?state=dead&limit=2&cursor={cursor}"),
+            &operator,
+        )
+        .await;
+    assert!(page2["next_cursor"].is_null(), "{page2}");
+    let mut seen = ids(&page1);
+    seen.extend(ids(&page2));
+    assert_eq!(seen, [system_job.clone(), job_b.clone(), job_a.clone()]);
+    let (_, only_b) = t
+        .get(
+            &format!(
+                "{V}/admin/jobs?tenant={}&kind=generate_artifact",
+                tenant_id_for("dl_admin2b")
+            ),
+            &operator,
+        )
+        .await;
+    assert_eq!(ids(&only_b), [job_b.clone()]);
+    let (_, by_task) = t
+        .get(&format!("{V}/admin/jobs?task_id={task_a}"), &operator)
+        .await;
+    assert_eq!(
+        by_task["jobs"].as_array().unwrap().len(),
+        5,
+        "every stage of the task"
+    );
+
+    // A job of no tenant is the operators' alone.
+    let (code, _) = t
+        .get(&format!("{V}/admin/jobs/{system_job}"), &admin_a)
+        .await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+
+    // Every query parameter is checked.
+    for bad in [
+        "state=zombie",
+        "queue=gpu",
+        "kind=mine_bitcoin",
+        "limit=0",
+        "limit=501",
+        "cursor=not-a-cursor",
+        "task_id=",
+    ] {
+        let (code, body) = t.get(&format!("{V}/admin/jobs?{bad}"), &operator).await;
+        assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
+        assert_eq!(body["code"], "validation_error", "{bad}: {body}");
+    }
+    for bad in [
+        json!({}),
+        json!({"state": "done"}),
+        json!({"job_ids": []}),
+        json!({"job_ids": [job_a], "state": "dead"}),
+        json!({"state": "dead", "kind": "nope"}),
+        json!({"state": "dead", "surprise": 1}),
+    ] {
+        let (code, body) = t
+            .post_json(&format!("{V}/admin/jobs/requeue"), &admin_a, &bad)
+            .await;
+        assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
+    }
+
+    // Tenant A's "requeue every dead job" takes A's job only; B's id named by A is not found.
+    let (code, bulk) = t
+        .post_json(
+            &format!("{V}/admin/jobs/requeue"),
+            &admin_a,
+            &json!({"state": "dead", "queue": "llm"}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{bulk}");
+    assert_eq!(
+        (bulk["requeued"].clone(), bulk["capped"].clone()),
+        (json!(1), json!(false))
+    );
+    assert_eq!(bulk["results"][0]["job_id"], job_a.as_str());
+    let (_, named) = t
+        .post_json(
+            &format!("{V}/admin/jobs/requeue"),
+            &admin_a,
+            &json!({"job_ids": [job_b, system_job]}),
+        )
+        .await;
+    assert_eq!(named["requeued"], 0, "{named}");
+    assert_eq!(named["results"][0]["outcome"], "not_found");
+    assert_eq!(named["results"][1]["outcome"], "not_found");
+    assert_eq!(
+        t.app.store.get_job(&job_b).await.unwrap().unwrap().state,
+        "dead"
+    );
+
+    // Queue status: the shared numbers for everyone, dead counts per caller's reach.
+    let (_, platform) = t.get(&format!("{V}/queue/status"), &operator).await;
+    let llm = |s: &Value| {
+        s["queues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|q| q["queue"] == "llm")
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(platform["scope"], "platform");
+    assert_eq!(
+        (
+            llm(&platform)["depth"].clone(),
+            llm(&platform)["dead"].clone()
+        ),
+        (json!(1), json!(1))
+    );
+    let (_, for_a) = t.get(&format!("{V}/queue/status"), &admin_a).await;
+    assert_eq!(for_a["scope"], "tenant");
+    assert_eq!(
+        (llm(&for_a)["depth"].clone(), llm(&for_a)["dead"].clone()),
+        (json!(1), json!(0))
+    );
+    let (_, for_b) = t.get(&format!("{V}/queue/status"), &admin_b).await;
+    assert_eq!(llm(&for_b)["dead"], 1);
+    assert_eq!(for_b["totals"]["dead"], 1, "the system job is not B's");
+
+    // B gives its job up: cancelled, never runs, the task stays failed; no second discard.
+    let (code, discarded) = post(&t, &format!("{V}/admin/jobs/{job_b}/discard"), &admin_b).await;
+    assert_eq!(code, StatusCode::OK, "{discarded}");
+    assert_eq!(discarded["job"]["state"], "cancelled");
+    assert!(discarded["job"]["finished_at"].is_string());
+    let (code, again) = post(&t, &format!("{V}/admin/jobs/{job_b}/requeue"), &admin_b).await;
+    assert_eq!(
+        (code, again["code"].as_str()),
+        (StatusCode::CONFLICT, Some("job_not_dead"))
+    );
+    let (_, log_b) = t
+        .get(&format!("{V}/admin/audit?action=job.discard"), &admin_b)
+        .await;
+    assert_eq!(log_b["entries"][0]["resource_id"], job_b.as_str());
+
+    // The operator requeues the system job; its audit entry lands in the operator's tenant.
+    let (code, body) = post(
+        &t,
+        &format!("{V}/admin/jobs/{system_job}/requeue"),
+        &operator,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(body["task_reopened"], false);
+    let (_, log_op) = t
+        .get(&format!("{V}/admin/audit?action=job.requeue"), &operator)
+        .await;
+    assert_eq!(log_op["entries"][0]["resource_id"], system_job.as_str());
+    assert_eq!(log_op["entries"][0]["details"]["operator"], true);
+
+    t.run_jobs_until_idle().await;
+    assert_eq!(t.task_status(&admin_a, &task_a).await["state"], "success");
+    assert_eq!(t.task_status(&admin_b, &task_b).await["state"], "failed");
+    assert_eq!(
+        t.app
+            .store
+            .get_job(&system_job)
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        "done"
+    );
+    let (_, after) = t.get(&format!("{V}/queue/status"), &operator).await;
+    assert_eq!(after["totals"]["dead"], 0, "{after}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_status_counts_what_was_enqueued_and_the_fleet_lists_registered_workers() {
+    let t = app_failing(0, "dl_op3").await;
+    let operator = t.login("dl_op3").await;
+    let admin = t.login("dl_admin3").await;
+    let (code, before) = t.get(&format!("{V}/queue/status"), &operator).await;
+    assert_eq!(code, StatusCode::OK, "{before}");
+    let queue = |s: &Value, name: &str| {
+        s["queues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|q| q["queue"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no queue {name} in {s}"))
+    };
+    let names: Vec<&str> = before["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["queue"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, minutes::domain::job::queues());
+    assert_eq!(before["delivery"], "database");
+    assert!(before["schedules"].is_array());
+    let audio_before = queue(&before, "audio")["depth"].as_i64().unwrap();
+
+    // Two tasks (two due prepare_audio jobs) and a job scheduled a minute out.
+    t.create_two_part_task(&admin).await;
+    t.create_two_part_task(&admin).await;
+    let later = NewJob {
+        id: minutes::domain::ids::job_id(),
+        queue: "maintenance".into(),
+        kind: "noop".into(),
+        task_id: None,
+        tenant_id: None,
+        payload: json!({"v": 1}),
+        priority: 0,
+        max_attempts: 1,
+        run_at_ms: t.clock.now_ms() + 60_000,
+    };
+    t.app.store.enqueue(&later).await.unwrap();
+    t.clock.advance_ms(5_000);
+
+    let (_, now) = t.get(&format!("{V}/queue/status"), &operator).await;
+    let audio = queue(&now, "audio");
+    assert_eq!(audio["depth"].as_i64().unwrap(), audio_before + 2, "{now}");
+    assert!(
+        audio["oldest_age_seconds"].as_f64().unwrap() >= 5.0,
+        "{audio}"
+    );
+    assert_eq!(
+        queue(&now, "maintenance")["scheduled"].as_i64().unwrap(),
+        queue(&before, "maintenance")["scheduled"].as_i64().unwrap() + 1
+    );
+    assert_eq!(
+        now["totals"]["depth"].as_i64().unwrap(),
+        before["totals"]["depth"].as_i64().unwrap() + 2
+    );
+    let (code, for_admin) = t.get(&format!("{V}/queue/status"), &admin).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(queue(&for_admin, "audio")["depth"], audio["depth"]);
+
+    // The fleet: a registered worker, listed for operators only.
+    let worker_id = format!("wrk_{}", uuid::Uuid::new_v4().simple());
+    t.app
+        .store
+        .register_worker(&NewWorker {
+            id: worker_id.clone(),
+            host: "gpu-box-7".into(),
+            pid: 4242,
+            version: "9.9.9".into(),
+            queues: vec!["asr".into()],
+            concurrency: 2,
+            delivery: "database".into(),
+        })
+        .await
+        .unwrap();
+    t.app.store.worker_heartbeat(&worker_id, 1).await.unwrap();
+    let (code, fleet) = t.get(&format!("{V}/admin/workers"), &operator).await;
+    assert_eq!(code, StatusCode::OK, "{fleet}");
+    let w = fleet["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["id"] == worker_id.as_str())
+        .cloned()
+        .unwrap_or_else(|| panic!("the worker is listed: {fleet}"));
+    assert_eq!(
+        (
+            &w["host"],
+            &w["pid"],
+            &w["version"],
+            &w["queues"],
+            &w["concurrency"]
+        ),
+        (
+            &json!("gpu-box-7"),
+            &json!(4242),
+            &json!("9.9.9"),
+            &json!(["asr"]),
+            &json!(2)
+        )
+    );
+    assert_eq!(
+        (&w["state"], &w["running"], &w["delivery"]),
+        (&json!("active"), &json!(1), &json!("database"))
+    );
+    assert!(w["started_at"].is_string() && w["last_seen_at"].is_string());
+    let (_, status) = t.get(&format!("{V}/queue/status"), &operator).await;
+    assert!(
+        status["workers"]["active"].as_i64().unwrap() >= 1,
+        "{status}"
+    );
+    let (code, body) = t.get(&format!("{V}/admin/workers"), &admin).await;
+    assert_eq!(
+        code,
+        StatusCode::FORBIDDEN,
+        "hosts and pids are the platform's: {body}"
+    );
+
+    t.run_jobs_until_idle().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_lists_shows_requeues_and_discards_with_audit_as_cli() {
+    let t = app_failing(1, "dl_op4").await;
+    let (admin, task_id, job_id) = dead_task(&t, "dl_admin4").await;
+    let system_job = dead_system_job(&t).await;
+    let store = &*t.app.store;
+    let now = t.clock.now_ms();
+    let run = |action: JobsAction| async move {
+        let mut out = Vec::new();
+        let result = execute(store, action, now, &mut out).await;
+        (result, String::from_utf8(out).unwrap())
+    };
+
+    let (result, table) = run(JobsAction::List {
+        state: Some("dead".into()),
+        queue: None,
+        kind: None,
+        tenant: None,
+        task: None,
+        limit: 50,
+        cursor: None,
+        json: false,
+    })
+    .await;
+    result.unwrap();
+    assert!(table.starts_with("JOB "), "{table}");
+    assert!(
+        table.contains(&job_id) && table.contains(&system_job),
+        "{table}"
+    );
+    assert!(table.contains("llm_provider_auth_failed"), "{table}");
+    assert!(table.contains("2 job(s)"), "{table}");
+
+    let (result, json_list) = run(JobsAction::List {
+        state: Some("dead".into()),
+        queue: None,
+        kind: Some("generate_artifact".into()),
+        tenant: Some(tenant_id_for("dl_admin4")),
+        task: None,
+        limit: 50,
+        cursor: None,
+        json: true,
+    })
+    .await;
+    result.unwrap();
+    let listed: Value = serde_json::from_str(&json_list).unwrap();
+    assert_eq!(ids(&listed), [job_id.clone()]);
+
+    let (result, shown) = run(JobsAction::Show {
+        id: job_id.clone(),
+        json: false,
+    })
+    .await;
+    result.unwrap();
+    assert!(shown.contains("errors            1"), "{shown}");
+    assert!(shown.contains("#1"), "{shown}");
+    assert!(shown.contains(&task_id), "{shown}");
+
+    // By id, across tenants and for the job of no tenant; a wrong id fails the command.
+    let (result, out) = run(JobsAction::Requeue {
+        ids: vec![job_id.clone(), system_job.clone(), "job_missing".into()],
+        all_dead: false,
+        kind: None,
+        queue: None,
+        tenant: None,
+        json: false,
+    })
+    .await;
+    assert!(
+        result.is_err(),
+        "a job that was not requeued fails the command"
+    );
+    assert!(out.contains("(its task is queued again)"), "{out}");
+    assert!(out.contains("job_missing  not found"), "{out}");
+    assert!(out.contains("2 of 3 job(s) requeued"), "{out}");
+    assert_eq!(t.task_status(&admin, &task_id).await["state"], "queued");
+    t.run_jobs_until_idle().await;
+    assert_eq!(t.task_status(&admin, &task_id).await["state"], "success");
+
+    let tenant = tenant_id_for("dl_admin4");
+    let mut filter = AuditFilter::latest(10);
+    filter.action = Some("job.requeue".into());
+    let entries = t.app.store.audit_log(&tenant, &filter).await.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].user_id.as_deref(), Some("cli"));
+    assert_eq!(entries[0].resource_id, job_id);
+    let platform = t
+        .app
+        .store
+        .audit_log(PLATFORM_AUDIT_TENANT, &filter)
+        .await
+        .unwrap();
+    assert!(platform.iter().any(|e| e.resource_id == system_job));
+
+    // Discard: only dead jobs; the requeued-and-done one is left alone.
+    let another = dead_system_job(&t).await;
+    let (result, out) = run(JobsAction::Discard {
+        ids: vec![another.clone()],
+        json: true,
+    })
+    .await;
+    result.unwrap();
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["done"], 1, "{report}");
+    assert_eq!(
+        t.app.store.get_job(&another).await.unwrap().unwrap().state,
+        "cancelled"
+    );
+    let (result, out) = run(JobsAction::Discard {
+        ids: vec![job_id.clone()],
+        json: false,
+    })
+    .await;
+    assert!(result.is_err());
+    assert!(out.contains("not dead (done)"), "{out}");
+}
+
+/// A remote voiceprint provider whose deletions fail (permanently) until told otherwise.
+#[derive(Default)]
+struct FlakyRemote {
+    failing_deletes: AtomicUsize,
+    deleted: std::sync::Mutex<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl minutes::providers::Voiceprint for FlakyRemote {
+    fn name(&self) -> &str {
+        "remote-test"
+    }
+
+    async fn identify(
+        &self,
+        _registry: &minutes::providers::VoiceprintRegistry,
+        _samples: &[minutes::providers::SpeakerSample],
+    ) -> Result<Vec<minutes::providers::SpeakerMatch>, ProviderError> {
+        Ok(Vec::new())
+    }
+
+    async fn enroll(
+        &self,
+        _tenant_id: &str,
+        speaker_id: &str,
+        _wav: &[u8],
+    ) -> Result<minutes::providers::Enrollment, ProviderError> {
+        Ok(minutes::providers::Enrollment {
+            feature_id: format!("feat_{speaker_id}"),
+            embeddings: Vec::new(),
+        })
+    }
+
+    async fn delete(&self, _tenant_id: &str, feature_id: &str) -> Result<(), ProviderError> {
+        if self.failing_deletes.load(Ordering::SeqCst) > 0 {
+            self.failing_deletes.fetch_sub(1, Ordering::SeqCst);
+            return Err(auth_failure());
+        }
+        self.deleted.lock().unwrap().push(feature_id.to_string());
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_voiceprint_erasure_is_requeued_and_the_speaker_ends_erased() {
+    let remote = Arc::new(FlakyRemote::default());
+    remote.failing_deletes.store(1, Ordering::SeqCst);
+    let t = TestApp::with(TestOptions {
+        voiceprint: Some(remote.clone()),
+        ..Default::default()
+    })
+    .await;
+    let admin = t.login("dl_admin5").await;
+    let tenant = tenant_id_for("dl_admin5");
+    // An enrolled speaker whose feature the provider holds (written through the store).
+    let now = chrono::Utc::now();
+    let speaker = minutes::store::SpeakerRecord {
+        id: minutes::domain::ids::new_id("spk"),
+        tenant_id: tenant.clone(),
+        name: Some("Dana Reyes".into()),
+        provider: "remote-test".into(),
+        provider_feature_id: Some("feat_dana".into()),
+        state: "active".into(),
+        error: None,
+        sample_seconds: Some(10.0),
+        consent_subject: Some("Dana Reyes".into()),
+        consent_text: Some("I agree.".into()),
+        consent_reference: None,
+        consent_method: "electronic".into(),
+        consent_version: "1".into(),
+        consented_at: now,
+        created_by: "user_dl_admin5".into(),
+        created_at: now,
+        updated_at: now,
+        erased_at: None,
+        erased_by: None,
+    };
+    let enroll = minutes::pipeline::voiceprints::enroll_job(&t.app, &tenant, &speaker.id);
+    t.app.store.create_speaker(&speaker, &enroll).await.unwrap();
+    // The enrollment job finds the speaker already active and only tidies up.
+    t.run_jobs_until_idle().await;
+
+    let (code, body) = t
+        .request(
+            axum::http::Method::DELETE,
+            &format!("{V}/speakers/{}", speaker.id),
+            Some(&admin),
+            axum::body::Body::empty(),
+            None,
+        )
+        .await;
+    assert_eq!(code, StatusCode::ACCEPTED, "{body}");
+    t.run_jobs_until_idle().await;
+    let erasing = t
+        .app
+        .store
+        .get_speaker(&tenant, &speaker.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        erasing.state, "erasing",
+        "the provider still holds the feature"
+    );
+
+    let (_, list) = t
+        .get(
+            &format!("{V}/admin/jobs?state=dead&kind=erase_voiceprint"),
+            &admin,
+        )
+        .await;
+    let dead = ids(&list);
+    assert_eq!(dead.len(), 1, "{list}");
+    assert_eq!(list["jobs"][0]["queue"], "voiceprint");
+    assert!(list["jobs"][0]["task_id"].is_null());
+    let (code, body) = post(&t, &format!("{V}/admin/jobs/{}/requeue", dead[0]), &admin).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(body["task_reopened"], false);
+    t.run_jobs_until_idle().await;
+    let erased = t
+        .app
+        .store
+        .get_speaker(&tenant, &speaker.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (erased.state.as_str(), erased.provider_feature_id),
+        ("erased", None)
+    );
+    assert_eq!(*remote.deleted.lock().unwrap(), ["feat_dana"]);
+}
