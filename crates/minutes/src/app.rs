@@ -253,9 +253,26 @@ async fn delivery_from_config(
     let q = &config.queue;
     Ok(match q.backend {
         QueueBackend::Database => Arc::new(DatabaseDelivery::new(sql.jobs_signal())),
-        // Wired once the backends land (issue 14, in progress).
-        QueueBackend::Redis | QueueBackend::Rabbitmq => {
+        // Wired once the backend lands (issue 14, in progress).
+        QueueBackend::Redis => {
             anyhow::bail!("queue.backend {:?} is not wired yet", q.backend)
+        }
+        QueueBackend::Rabbitmq => {
+            let url = q.amqp_url()?.unwrap_or_default();
+            // Running jobs hold their deliveries unacked, so the prefetch covers them plus a batch.
+            let prefetch = u16::try_from(q.concurrency + q.batch).unwrap_or(u16::MAX);
+            let rabbit = crate::queue::delivery::rabbitmq::RabbitDelivery::lazy(
+                &url,
+                &q.broker_prefix,
+                &crate::domain::job::queues(),
+                prefetch,
+            );
+            // A broker outage must not stop a worker or API from starting: job state is in the
+            // database, whose poll delivers meanwhile; `/ready` reports the broker.
+            if let Err(e) = rabbit.check().await {
+                tracing::warn!(error = %e, "RabbitMQ is not reachable yet; jobs are delivered by the database poll until it is");
+            }
+            Arc::new(rabbit)
         }
     })
 }

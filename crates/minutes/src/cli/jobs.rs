@@ -279,12 +279,27 @@ fn clip(text: &str, max: usize) -> String {
     s
 }
 
-fn write_table(out: &mut dyn Write, jobs: &[JobRecord]) -> anyhow::Result<()> {
+/// One line of the `list` table (the header too).
+fn write_row(out: &mut dyn Write, cols: [&str; 8]) -> std::io::Result<()> {
+    let [id, kind, queue, state, attempts, tenant, created, error] = cols;
     writeln!(
         out,
-        "{:<34} {:<20} {:<11} {:<9} {:>8}  {:<20} {:<24} {}",
-        "JOB", "KIND", "QUEUE", "STATE", "ATTEMPTS", "TENANT", "CREATED", "LAST ERROR"
-    )?;
+        "{id:<34} {kind:<20} {queue:<11} {state:<9} {attempts:>8}  {tenant:<20} {created:<24} {error}"
+    )
+}
+
+fn write_table(out: &mut dyn Write, jobs: &[JobRecord]) -> anyhow::Result<()> {
+    let header = [
+        "JOB",
+        "KIND",
+        "QUEUE",
+        "STATE",
+        "ATTEMPTS",
+        "TENANT",
+        "CREATED",
+        "LAST ERROR",
+    ];
+    write_row(out, header)?;
     for j in jobs {
         let error = j
             .errors
@@ -292,17 +307,14 @@ fn write_table(out: &mut dyn Write, jobs: &[JobRecord]) -> anyhow::Result<()> {
             .last()
             .map(|e| clip(&format!("{}: {}", e.code, e.detail), 60))
             .unwrap_or_default();
-        writeln!(
+        let attempts = format!("{}/{}", j.attempts, j.max_attempts);
+        let tenant = clip(j.tenant_id.as_deref().unwrap_or("-"), 20);
+        let created = j.created_at.to_rfc3339_opts(SecondsFormat::Secs, true);
+        write_row(
             out,
-            "{:<34} {:<20} {:<11} {:<9} {:>8}  {:<20} {:<24} {}",
-            j.id,
-            j.kind,
-            j.queue,
-            j.state,
-            format!("{}/{}", j.attempts, j.max_attempts),
-            clip(j.tenant_id.as_deref().unwrap_or("-"), 20),
-            j.created_at.to_rfc3339_opts(SecondsFormat::Secs, true),
-            error
+            [
+                &j.id, &j.kind, &j.queue, &j.state, &attempts, &tenant, &created, &error,
+            ],
         )?;
     }
     writeln!(out, "{} job(s)", jobs.len())?;
@@ -335,8 +347,7 @@ fn write_detail(out: &mut dyn Write, v: &Value) -> anyhow::Result<()> {
     }
     writeln!(
         out,
-        "{:<17} {}/{}",
-        "attempts",
+        "attempts          {}/{}",
         text("attempts"),
         text("max_attempts")
     )?;

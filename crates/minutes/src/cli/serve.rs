@@ -53,9 +53,12 @@ pub async fn worker(
     queues: Vec<String>,
     concurrency: Option<usize>,
 ) -> anyhow::Result<()> {
+    // The delivery backend sizes its prefetch from the concurrency, so the override goes in first.
+    let mut config = config.clone();
+    config.queue.concurrency = concurrency.unwrap_or(config.queue.concurrency).max(1);
+    let config = &config;
     let app = Arc::new(App::build(config).await?);
-    let mut opts =
-        WorkerOptions::all_queues(concurrency.unwrap_or(config.queue.concurrency).max(1));
+    let mut opts = WorkerOptions::all_queues(config.queue.concurrency);
     if !queues.is_empty() {
         for q in &queues {
             let known = crate::domain::job::queues();

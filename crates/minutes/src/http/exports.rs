@@ -81,7 +81,7 @@ pub async fn export(
         ExportFormat::Pdf => {
             let md = markdown()?;
             // Layout and compression are CPU work; keep them off the async threads.
-            tokio::task::spawn_blocking(move || markdown_to_pdf(&md))
+            crate::telemetry::spawn_blocking(move || markdown_to_pdf(&md))
                 .await
                 .map_err(ApiError::internal)?
                 .map_err(ApiError::internal)?

@@ -39,6 +39,13 @@ pub async fn root() -> Json<Value> {
 pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
     let database = app.store.ping().await;
     let storage = app.objects.exists("health/probe").await;
+    // Reported, not gated on: job state is in the database and every worker polls it, so a
+    // broker outage slows pickup to `queue.safety_poll_ms` instead of stopping work; taking
+    // every API instance out of rotation for it would turn a slowdown into an outage.
+    let broker = app.delivery.check().await;
+    if let Err(e) = &broker {
+        tracing::warn!(error = %e, "readiness: the queue broker is unreachable");
+    }
     let ok = database.is_ok() && storage.is_ok();
     let status = if ok {
         StatusCode::OK
@@ -78,6 +85,8 @@ pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
                 "database": word(database.is_ok()),
                 "backend": app.store.backend(),
                 "object_store": word(storage.is_ok()),
+                "queue": word(broker.is_ok()),
+                "queue_backend": app.delivery.backend(),
             },
             "providers": providers,
         })),

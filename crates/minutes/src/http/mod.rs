@@ -285,7 +285,10 @@ pub fn router(app: Arc<App>) -> Router {
     Router::new()
         .nest("/api/v1", browser(api))
         // Nested, "/" is `/api/v1` only; the original answered at `/api/v1/` as well.
-        .nest("/api/v1/", browser(Router::new().route("/", get(health::root))))
+        .nest(
+            "/api/v1/",
+            browser(Router::new().route("/", get(health::root))),
+        )
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         // Where Prometheus looks by default (also under /api/v1).
@@ -303,10 +306,22 @@ pub fn router(app: Arc<App>) -> Router {
             AppState(app.clone()),
             metrics::track,
         ))
-        // The span carries the path only: query strings can hold search terms and tickets.
+        // Every line logged while answering carries the request id (also in the response and the
+        // audit entries) and the route template, so one request can be followed through the logs.
+        // The path only, never the query: query strings can hold search terms and tickets.
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-                tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
+                let route = req
+                    .extensions()
+                    .get::<axum::extract::MatchedPath>()
+                    .map_or("unmatched", |p| p.as_str());
+                let request_id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                tracing::info_span!("request", request_id, method = %req.method(), route,
+                    path = %req.uri().path())
             }),
         )
         // A body that pauses longer than this between chunks is cut (slow uploads hold a

@@ -315,7 +315,7 @@ async fn audit(app: &AppState, caller: &Caller, action: &str, job: &JobRecord, e
 /// The answer for one job's action: the job, or why nothing was done.
 fn single(action: JobAction, verb: &str) -> ApiResult<(JobRecord, bool)> {
     match action.outcome {
-        JobOutcome::Done { job, task_reopened } => Ok((job, task_reopened)),
+        JobOutcome::Done { job, task_reopened } => Ok((*job, task_reopened)),
         JobOutcome::NotFound => Err(ApiError::not_found("job")),
         JobOutcome::NotDead { state } => Err(ApiError::new(
             StatusCode::CONFLICT,

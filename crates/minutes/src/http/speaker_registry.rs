@@ -131,7 +131,7 @@ async fn check_sample(app: &AppState, bytes: Vec<u8>) -> ApiResult<Sample> {
     }
     let limits = app.config.voiceprint.enrollment.clone();
     let base = app.config.data_dir.join("work");
-    let checked = tokio::task::spawn_blocking(move || -> ApiResult<Sample> {
+    let checked = crate::telemetry::spawn_blocking(move || -> ApiResult<Sample> {
         std::fs::create_dir_all(&base).map_err(ApiError::internal)?;
         let dir = tempfile::Builder::new()
             .prefix("enroll-")

@@ -204,7 +204,7 @@ async fn probe_head(
     max_secs: f64,
 ) -> ApiResult<Option<f64>> {
     let whole = size as usize <= head.len();
-    let probed = tokio::task::spawn_blocking(move || {
+    let probed = crate::telemetry::spawn_blocking(move || {
         let mut file = tempfile::NamedTempFile::new()?;
         std::io::Write::write_all(&mut file, &head)?;
         Ok::<_, std::io::Error>(minutes_audio::probe(file.path()))

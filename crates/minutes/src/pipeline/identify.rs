@@ -44,7 +44,7 @@ pub(super) async fn run(ctx: &StageCtx<'_>) -> Result<StageOutput, StageError> {
         .voiceprint_registry(&ctx.task.tenant_id, voiceprint.name())
         .await?;
     let picks = pick_samples(&segments, ctx.app.config.voiceprint.samples_per_label);
-    let samples = tokio::task::spawn_blocking(move || {
+    let samples = crate::telemetry::spawn_blocking(move || {
         picks
             .into_iter()
             .map(|(label, start, end)| {

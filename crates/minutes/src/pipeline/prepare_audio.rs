@@ -43,7 +43,7 @@ pub(super) async fn run(ctx: &StageCtx<'_>) -> Result<StageOutput, StageError> {
         max_duration_secs: ctx.app.config.audio.max_duration_secs,
     };
     let joined_out = out.clone();
-    let timeline = tokio::task::spawn_blocking(move || {
+    let timeline = crate::telemetry::spawn_blocking(move || {
         minutes_audio::concat_to_wav(&inputs, &joined_out, &limits)
     })
     .await

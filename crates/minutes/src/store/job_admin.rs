@@ -108,7 +108,10 @@ pub struct JobAction {
 pub enum JobOutcome {
     /// Done: the job as it is now; for a pipeline stage, whether its failed task went back to
     /// `queued`.
-    Done { job: JobRecord, task_reopened: bool },
+    Done {
+        job: Box<JobRecord>,
+        task_reopened: bool,
+    },
     /// No such job in the caller's scope.
     NotFound,
     /// Only dead jobs are requeued or discarded.
@@ -319,7 +322,7 @@ impl JobAdminStore for SqlStore {
                     sqlx::query("SELECT pg_notify($1, $2)")
                         .bind(JOBS_CHANNEL).bind(&queue).execute(&mut *tx).await?;
                 }
-                let job = job_row!(tx, id);
+                let job = Box::new(job_row!(tx, id));
                 actions.push(JobAction { job_id: id.clone(), outcome: JobOutcome::Done { job, task_reopened } });
             }
             tx.commit().await?;
@@ -353,7 +356,7 @@ impl JobAdminStore for SqlStore {
                      AND ($2 IS NULL OR tenant_id = $2)")
                     .bind(id).bind(tenant).bind(now).execute(&mut *tx).await?.rows_affected();
                 let outcome = if rows == 1 {
-                    JobOutcome::Done { job: job_row!(tx, id), task_reopened: false }
+                    JobOutcome::Done { job: Box::new(job_row!(tx, id)), task_reopened: false }
                 } else {
                     untouched!(tx, id, tenant)
                 };

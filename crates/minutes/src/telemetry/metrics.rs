@@ -240,6 +240,13 @@ impl Metrics {
             .inc_by(n);
     }
 
+    /// Jobs this process's relay announced on `backend` so far.
+    pub fn announced_count(&self, backend: &str) -> u64 {
+        self.announced
+            .get(&vec![("backend", backend.to_string())])
+            .map_or(0, |c| c.get())
+    }
+
     /// A claim, `latency` after the job became claimable.
     pub fn job_claimed(&self, queue: &str, latency: Duration) {
         self.job_pickup

@@ -129,3 +129,14 @@ mod tests {
             .contains("path=/api/v1/tasks"));
     }
 }
+
+/// `tokio::task::spawn_blocking` that keeps the caller's span, so what a decoder or an offline
+/// engine logs on its blocking thread still carries the job's id, kind, attempt and task.
+pub fn spawn_blocking<F, R>(f: F) -> tokio::task::JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(f))
+}

@@ -340,6 +340,8 @@ async fn every_documented_route_exists_and_health_answers() {
         .await;
     assert_eq!(code, StatusCode::OK, "{ready}");
     assert_eq!(ready["dependencies"]["database"], "healthy");
+    assert_eq!(ready["dependencies"]["queue"], "healthy");
+    assert_eq!(ready["dependencies"]["queue_backend"], "database");
     let (code, spec) = t
         .request(
             Method::GET,

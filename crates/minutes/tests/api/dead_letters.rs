@@ -119,7 +119,7 @@ async fn a_tenant_admin_inspects_and_requeues_a_dead_stage_and_the_pipeline_succ
 
     let (code, list) = t.get(&format!("{V}/admin/jobs?state=dead"), &admin).await;
     assert_eq!(code, StatusCode::OK, "{list}");
-    assert_eq!(ids(&list), [job_id.clone()]);
+    assert_eq!(ids(&list), std::slice::from_ref(&job_id));
     let listed = &list["jobs"][0];
     assert_eq!(listed["kind"], "generate_artifact");
     assert_eq!(listed["queue"], "llm");
@@ -258,7 +258,7 @@ async fn bulk_requeue_and_discard_stay_within_the_callers_reach() {
             &operator,
         )
         .await;
-    assert_eq!(ids(&only_b), [job_b.clone()]);
+    assert_eq!(ids(&only_b), std::slice::from_ref(&job_b));
     let (_, by_task) = t
         .get(&format!("{V}/admin/jobs?task_id={task_a}"), &operator)
         .await;
@@ -577,7 +577,7 @@ async fn the_cli_lists_shows_requeues_and_discards_with_audit_as_cli() {
     .await;
     result.unwrap();
     let listed: Value = serde_json::from_str(&json_list).unwrap();
-    assert_eq!(ids(&listed), [job_id.clone()]);
+    assert_eq!(ids(&listed), std::slice::from_ref(&job_id));
 
     let (result, shown) = run(JobsAction::Show {
         id: job_id.clone(),

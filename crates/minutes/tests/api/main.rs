@@ -31,6 +31,7 @@ mod media;
 mod offline_minutes;
 mod openai_pipeline;
 mod queue;
+mod queue_backends;
 mod queue_fleet;
 mod queue_rabbitmq;
 mod queue_redis;

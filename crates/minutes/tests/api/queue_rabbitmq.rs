@@ -58,7 +58,7 @@ async fn raw_connection() -> Connection {
         .expect("RabbitMQ must be running for these tests")
 }
 
-async fn delete_topology(prefix: &str, queues: &[&str]) {
+pub(crate) async fn delete_topology(prefix: &str, queues: &[&str]) {
     let connection = raw_connection().await;
     let channel = connection.create_channel().await.unwrap();
     let names = queues

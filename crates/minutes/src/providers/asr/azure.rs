@@ -192,7 +192,7 @@ impl AzureAsr {
     /// pauses).
     async fn plan(&self, wav: &Path) -> Result<Vec<Chunk>, ProviderError> {
         let (path, max) = (wav.to_path_buf(), self.settings.max_chunk_secs);
-        let planned = tokio::task::spawn_blocking(move || chunking::plan(&path, max))
+        let planned = crate::telemetry::spawn_blocking(move || chunking::plan(&path, max))
             .await
             .map_err(|e| self.unavailable(format!("the chunk planner stopped: {e}")))?;
         planned.map_err(|e| self.audio_error(format!("cannot read {}", wav.display()), e))
@@ -281,7 +281,7 @@ impl AzureAsr {
             Some(dir) => {
                 let dest = dir.join(format!("chunk-{}.wav", chunk.start));
                 let (src, to) = (wav.to_path_buf(), dest.clone());
-                tokio::task::spawn_blocking(move || chunking::write_chunk(&src, chunk, &to))
+                crate::telemetry::spawn_blocking(move || chunking::write_chunk(&src, chunk, &to))
                     .await
                     .map_err(|e| self.unavailable(format!("the chunk writer stopped: {e}")))?
                     .map_err(|e| self.audio_error("cannot cut a chunk of the audio".into(), e))?;
@@ -336,7 +336,7 @@ impl AzureAsr {
         let global: HashMap<(usize, u32), usize> = if chunked && !spans.is_empty() {
             let (voices, path, spans) = (self.voices.clone(), wav.to_path_buf(), spans.clone());
             let threshold = self.settings.reconcile_threshold;
-            let matched = tokio::task::spawn_blocking(move || {
+            let matched = crate::telemetry::spawn_blocking(move || {
                 let engine = voices.engine()?;
                 tracing::info!(engine = engine.name(), "matching speakers across chunks");
                 let threshold = threshold.unwrap_or_else(|| reconcile::default_threshold(&*engine));

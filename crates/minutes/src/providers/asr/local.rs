@@ -115,7 +115,7 @@ mod engine {
                 hotwords: req.hotwords.clone(),
             };
             let progress = req.progress.clone();
-            let result = tokio::task::spawn_blocking(move || {
+            let result = crate::telemetry::spawn_blocking(move || {
                 let engine = inner.engine()?;
                 engine
                     .transcribe_wav(&wav, &options, &mut |done| {

@@ -120,7 +120,7 @@ impl Diarizer for LocalDiarizer {
     async fn diarize(&self, audio_wav: &Path) -> Result<Vec<SpeakerTurn>, ProviderError> {
         let inner = self.inner.clone();
         let wav = audio_wav.to_path_buf();
-        tokio::task::spawn_blocking(move || inner.diarize(&wav))
+        crate::telemetry::spawn_blocking(move || inner.diarize(&wav))
             .await
             .map_err(|e| ProviderError::Unavailable {
                 provider: NAME.into(),

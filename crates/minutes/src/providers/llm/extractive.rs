@@ -68,7 +68,7 @@ impl LanguageModel for ExtractiveGenerator {
         let language = req.output_language.clone();
         let meeting_type = req.meeting_type.clone();
         // Segmentation and ranking are CPU work; keep them off the async workers.
-        let content = tokio::task::spawn_blocking(move || {
+        let content = crate::telemetry::spawn_blocking(move || {
             compose(
                 artifact_type,
                 &lines,

@@ -62,7 +62,7 @@ impl LocalVoiceprint {
         f: impl FnOnce(&Inner) -> Result<T, ProviderError> + Send + 'static,
     ) -> Result<T, ProviderError> {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || f(&inner))
+        crate::telemetry::spawn_blocking(move || f(&inner))
             .await
             .map_err(|e| ProviderError::Unavailable {
                 provider: NAME.into(),

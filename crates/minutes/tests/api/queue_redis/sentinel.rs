@@ -94,9 +94,11 @@ async fn deliveries_keep_working_across_a_sentinel_failover() {
     d.check().await.unwrap();
     assert_eq!(role(p2).await, "master", "the replica was promoted");
 
-    // The old primary comes back (the sentinels make it a replica of the new one); a forced
-    // failover then demotes the very primary this delivery is connected to, which stays up.
-    primary.restart().await;
+    // The old primary comes back as a replica of the new one; a forced failover then demotes
+    // the very primary this delivery is connected to, which stays up.
+    primary
+        .restart_with(&["--replicaof", "127.0.0.1", &p2.to_string()])
+        .await;
     eventually(
         "the old primary rejoined as a replica",
         Duration::from_secs(20),
@@ -123,11 +125,23 @@ async fn deliveries_keep_working_across_a_sentinel_failover() {
         },
     )
     .await;
-    eventually(
-        "the old primary is primary again",
-        Duration::from_secs(20),
-        || async { (role(p1).await == "master" && role(p2).await == "slave").then_some(()) },
-    )
+    eventually("p1 master", Duration::from_secs(20), || async {
+        (role(p1).await == "master").then_some(())
+    })
+    .await;
+    eventually("sentinel says p1", Duration::from_secs(20), || async {
+            let addr: (String, String) = query(
+                sentinel_ports[0],
+                redis::cmd("SENTINEL").arg("get-master-addr-by-name").arg("m"),
+            )
+            .await
+            .ok()?;
+            (addr.1 == p1.to_string()).then_some(())
+    })
+    .await;
+    eventually("p2 slave", Duration::from_secs(20), || async {
+        (role(p2).await == "slave").then_some(())
+    })
     .await;
     deliver_when_back(&d, "default", "back", Duration::from_secs(15)).await;
 }

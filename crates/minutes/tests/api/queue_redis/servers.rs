@@ -42,6 +42,9 @@ impl Server {
             "",
             "--appendonly",
             "no",
+            // A replica's full sync starts at once instead of after the default 5 s.
+            "--repl-diskless-sync-delay",
+            "0",
             "--dir",
             &dir.display().to_string(),
             "--logfile",
@@ -135,6 +138,13 @@ impl Server {
     /// Starts again on the same port with the same arguments (and, without persistence, empty).
     pub async fn restart(&mut self) {
         assert!(self.child.is_none(), "kill it first");
+        self.spawn().await;
+    }
+
+    /// Starts again on the same port with `extra` arguments added (e.g. `--replicaof`).
+    pub async fn restart_with(&mut self, extra: &[&str]) {
+        assert!(self.child.is_none(), "kill it first");
+        self.args.extend(extra.iter().map(|s| s.to_string()));
         self.spawn().await;
     }
 

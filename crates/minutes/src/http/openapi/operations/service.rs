@@ -36,6 +36,8 @@ pub(super) fn answers(
                         ("database", string()),
                         ("backend", string()),
                         ("object_store", string()),
+                        ("queue", one_of(&["healthy", "unhealthy"])),
+                        ("queue_backend", one_of(&["database", "redis", "rabbitmq"])),
                     ]),
                 ),
             ]);

@@ -185,7 +185,7 @@ impl LanguageModel for GgufLlm {
         let cancel = Arc::new(AtomicBool::new(false));
         let _cancel_on_drop = CancelOnDrop(cancel.clone());
         let span = tracing::Span::current();
-        let generated = tokio::task::spawn_blocking(move || {
+        let generated = crate::telemetry::spawn_blocking(move || {
             let _turn = turn;
             span.in_scope(|| engine.generate(&prompt, &grammar, &cancel))
         })
