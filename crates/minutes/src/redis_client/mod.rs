@@ -304,6 +304,20 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_demoted_primary_or_a_broken_socket_retires_the_connection_but_a_command_error_does_not() {
+        let reply = |raw: &[u8]| redis::parse_redis_value(raw).unwrap();
+        let readonly = reply(b"-READONLY You can't write against a read only replica.\r\n");
+        let masterdown = reply(b"-MASTERDOWN Link with MASTER is down\r\n");
+        let wrongtype = reply(b"-WRONGTYPE Operation against a key holding the wrong kind\r\n");
+        assert!(demoted(&readonly) && demoted(&masterdown));
+        assert!(!demoted(&wrongtype) && !demoted(&Value::Okay));
+        assert!(breaks_connection(&readonly.extract_error().unwrap_err()));
+        assert!(!breaks_connection(&wrongtype.extract_error().unwrap_err()));
+        let reset = RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        assert!(breaks_connection(&reset));
+    }
+
     #[tokio::test]
     async fn a_refused_connect_is_an_io_error_and_the_next_attempt_waits_its_backoff() {
         // Port 1 on loopback: nothing listens there.

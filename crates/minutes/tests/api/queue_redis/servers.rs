@@ -198,7 +198,6 @@ where
     let deadline = Instant::now() + within;
     loop {
         if let Some(v) = probe().await {
-            eprintln!("TIMING {what}: {:?}", within - (deadline - Instant::now()));
             return v;
         }
         assert!(Instant::now() < deadline, "{what}: not within {within:?}");
