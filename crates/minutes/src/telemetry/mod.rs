@@ -29,6 +29,17 @@ where
     }
 }
 
+/// `tokio::task::spawn_blocking` that keeps the caller's span, so what a decoder or an offline
+/// engine logs on its blocking thread still carries the job's id, kind, attempt and task.
+pub fn spawn_blocking<F, R>(f: F) -> tokio::task::JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(f))
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Write;
@@ -130,13 +141,3 @@ mod tests {
     }
 }
 
-/// `tokio::task::spawn_blocking` that keeps the caller's span, so what a decoder or an offline
-/// engine logs on its blocking thread still carries the job's id, kind, attempt and task.
-pub fn spawn_blocking<F, R>(f: F) -> tokio::task::JoinHandle<R>
-where
-    F: FnOnce() -> R + Send + 'static,
-    R: Send + 'static,
-{
-    let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || span.in_scope(f))
-}

@@ -31,6 +31,8 @@ mod media;
 mod offline_minutes;
 mod openai_pipeline;
 mod queue;
+// Whole deployments (serve + worker processes) under kill -9 and broker/database outages.
+mod queue_chaos;
 mod queue_backends;
 mod queue_fleet;
 mod queue_rabbitmq;

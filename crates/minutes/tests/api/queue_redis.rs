@@ -156,8 +156,16 @@ impl Drop for Cleanup {
     }
 }
 
-async fn raw(client: &RedisClient) -> minutes::redis_client::RedisConnection {
-    client.connection()
+/// Entries of `stream` delivered to the group and not yet acknowledged.
+async fn pending(client: &RedisClient, stream: &str) -> u64 {
+    // XPENDING's summary: [count, smallest id, greatest id, [[consumer, count], …]].
+    let summary: Vec<redis::Value> = redis::cmd("XPENDING")
+        .arg(stream)
+        .arg(GROUP)
+        .query_async(&mut client.connection())
+        .await
+        .unwrap();
+    redis::from_redis_value(&summary[0]).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -193,19 +201,8 @@ async fn an_announced_job_is_received_once_acked_and_then_gone() {
         .starts_with(&format!("{{{prefix}}}:")));
 
     // Acked means settled and deleted: nothing pending, nothing left in the stream.
-    let mut conn = raw(&c).await;
-    let pending: (
-        u64,
-        Option<String>,
-        Option<String>,
-        Option<Vec<(String, String)>>,
-    ) = redis::cmd("XPENDING")
-        .arg(d.stream_key("default"))
-        .arg(GROUP)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    assert_eq!(pending.0, 0);
+    let mut conn = c.connection();
+    assert_eq!(pending(&c, &d.stream_key("default")).await, 0);
     let len: u64 = redis::cmd("XLEN")
         .arg(d.stream_key("default"))
         .query_async(&mut conn)
@@ -355,7 +352,7 @@ async fn a_rejected_delivery_and_an_entry_without_a_job_land_in_the_dead_stream(
     d.reject(&got[0]).await.unwrap();
 
     // Someone else's writer put an entry without a job id on the stream.
-    let mut conn = raw(&c).await;
+    let mut conn = c.connection();
     let _: String = redis::cmd("XADD")
         .arg(d.stream_key("default"))
         .arg("*")
@@ -397,18 +394,7 @@ async fn a_rejected_delivery_and_an_entry_without_a_job_land_in_the_dead_stream(
     assert!(field(1, "reason").contains("no job id"), "{dead:?}");
 
     // Both settled: nothing pending, nothing redelivered.
-    let pending: (
-        u64,
-        Option<String>,
-        Option<String>,
-        Option<Vec<(String, String)>>,
-    ) = redis::cmd("XPENDING")
-        .arg(d.stream_key("default"))
-        .arg(GROUP)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    assert_eq!(pending.0, 0);
+    assert_eq!(pending(&c, &d.stream_key("default")).await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

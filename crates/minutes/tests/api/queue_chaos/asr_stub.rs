@@ -16,7 +16,6 @@ use serde_json::{json, Value};
 #[derive(Default)]
 struct Counters {
     started: AtomicUsize,
-    answered: AtomicUsize,
 }
 
 pub struct AsrStub {
@@ -34,7 +33,6 @@ struct Shared {
 async fn transcriptions(State(s): State<Arc<Shared>>, _body: axum::body::Bytes) -> Json<Value> {
     s.counters.started.fetch_add(1, Ordering::SeqCst);
     tokio::time::sleep(s.delay).await;
-    s.counters.answered.fetch_add(1, Ordering::SeqCst);
     Json(json!({
         "task": "transcribe", "language": "english", "duration": 60.0,
         "text": "Good morning. Let's plan the sprint. The staging cluster moves next week.",
@@ -76,11 +74,6 @@ impl AsrStub {
     /// Transcription requests received so far (answered or not).
     pub fn started(&self) -> usize {
         self.counters.started.load(Ordering::SeqCst)
-    }
-
-    /// Transcriptions answered so far (a killed worker never reads its answer).
-    pub fn answered(&self) -> usize {
-        self.counters.answered.load(Ordering::SeqCst)
     }
 }
 

@@ -33,7 +33,7 @@ async fn the_delivery_works_again_after_redis_is_killed_and_restarted() {
         "the read is blocked at the server",
         Duration::from_secs(5),
         || async {
-            let clients: String = query(port, &redis::cmd("CLIENT").arg("LIST")).await.ok()?;
+            let clients: String = query(port, redis::cmd("CLIENT").arg("LIST")).await.ok()?;
             clients.contains("cmd=xreadgroup").then_some(())
         },
     )
