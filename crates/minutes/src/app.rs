@@ -253,9 +253,20 @@ async fn delivery_from_config(
     let q = &config.queue;
     Ok(match q.backend {
         QueueBackend::Database => Arc::new(DatabaseDelivery::new(sql.jobs_signal())),
-        // Wired once the backend lands (issue 14, in progress).
         QueueBackend::Redis => {
-            anyhow::bail!("queue.backend {:?} is not wired yet", q.backend)
+            let url = q.redis_url()?.unwrap_or_default();
+            let client = crate::redis_client::RedisClient::open(&url)
+                .context("queue.redis_url (MINUTES__QUEUE__REDIS_URL)")?;
+            // Deliveries idle past the lease belong to a dead consumer and are claimed again.
+            let idle = std::time::Duration::from_secs(q.lease_secs);
+            let redis =
+                crate::queue::delivery::redis::RedisDelivery::new(client, &q.broker_prefix, idle)
+                    .context("queue.broker_prefix")?;
+            // Like RabbitMQ: an outage must not stop a start; `/ready` reports it.
+            if let Err(e) = redis.check().await {
+                tracing::warn!(error = %e, "Redis is not reachable yet; jobs are delivered by the database poll until it is");
+            }
+            Arc::new(redis)
         }
         QueueBackend::Rabbitmq => {
             let url = q.amqp_url()?.unwrap_or_default();

@@ -43,6 +43,14 @@ pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
     // broker outage slows pickup to `queue.safety_poll_ms` instead of stopping work; taking
     // every API instance out of rotation for it would turn a slowdown into an outage.
     let broker = app.delivery.check().await;
+    // Also reported only: the limiter fails open (requests are allowed while Redis is away).
+    let limiter = match &app.limiter {
+        Some(l) => Some((l.backend(), l.ping().await)),
+        None => None,
+    };
+    if let Some((_, Err(e))) = &limiter {
+        tracing::warn!(error = %e, "readiness: the rate limiter's Redis is unreachable");
+    }
     if let Err(e) = &broker {
         tracing::warn!(error = %e, "readiness: the queue broker is unreachable");
     }
@@ -87,6 +95,8 @@ pub async fn ready(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
                 "object_store": word(storage.is_ok()),
                 "queue": word(broker.is_ok()),
                 "queue_backend": app.delivery.backend(),
+                "rate_limit": limiter.as_ref().map_or("off", |(_, r)| word(r.is_ok())),
+                "rate_limit_backend": limiter.as_ref().map_or("off", |(b, _)| *b),
             },
             "providers": providers,
         })),

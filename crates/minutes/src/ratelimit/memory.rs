@@ -13,6 +13,10 @@ pub struct MemoryLimiter {
 
 #[async_trait]
 impl RateLimiter for MemoryLimiter {
+    fn backend(&self) -> &'static str {
+        "memory"
+    }
+
     async fn check(&self, key: &str, rule: Rule) -> Result<Decision, LimiterError> {
         let now = chrono::Utc::now().timestamp_millis();
         let mut tats = self

@@ -53,6 +53,14 @@ pub struct LimiterError(pub String);
 #[async_trait]
 pub trait RateLimiter: Send + Sync {
     async fn check(&self, key: &str, rule: Rule) -> Result<Decision, LimiterError>;
+
+    /// `redis` for the shared limiter, `memory` for the in-process one (`/ready`).
+    fn backend(&self) -> &'static str;
+
+    /// One round trip to the shared store, for `/ready`; the in-process limiter is always up.
+    async fn ping(&self) -> Result<(), LimiterError> {
+        Ok(())
+    }
 }
 
 /// One GCRA step: given the stored theoretical arrival time, decide and return the new one.

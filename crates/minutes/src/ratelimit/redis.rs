@@ -51,6 +51,19 @@ impl RedisLimiter {
 
 #[async_trait]
 impl RateLimiter for RedisLimiter {
+    fn backend(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn ping(&self) -> Result<(), LimiterError> {
+        let mut conn = self.conn.clone();
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| LimiterError(e.to_string()))
+    }
+
     async fn check(&self, key: &str, rule: Rule) -> Result<Decision, LimiterError> {
         let mut conn = self.conn.clone();
         let (allowed, retry_after): (i64, i64) = self

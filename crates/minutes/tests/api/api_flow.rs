@@ -342,6 +342,8 @@ async fn every_documented_route_exists_and_health_answers() {
     assert_eq!(ready["dependencies"]["database"], "healthy");
     assert_eq!(ready["dependencies"]["queue"], "healthy");
     assert_eq!(ready["dependencies"]["queue_backend"], "database");
+    assert_eq!(ready["dependencies"]["rate_limit"], "healthy");
+    assert_eq!(ready["dependencies"]["rate_limit_backend"], "memory");
     let (code, spec) = t
         .request(
             Method::GET,

@@ -48,11 +48,23 @@ async fn app_on(backend: QueueBackend, broken_broker: bool, safety_poll_ms: u64)
     .await
 }
 
+/// Deletes the test's Redis keys when dropped, pass or fail.
+fn redis_keys(t: &TestApp) -> crate::queue_redis::Cleanup {
+    crate::queue_redis::Cleanup {
+        url: redis_url(),
+        prefix: t.app.config.queue.broker_prefix.clone(),
+    }
+}
+
 /// Deletes what the test declared at the broker.
 async fn clean_broker(t: &TestApp) {
     let prefix = &t.app.config.queue.broker_prefix;
-    if t.app.config.queue.backend == QueueBackend::Rabbitmq {
-        crate::queue_rabbitmq::delete_topology(prefix, &minutes::domain::job::queues()).await;
+    match t.app.config.queue.backend {
+        QueueBackend::Rabbitmq => {
+            crate::queue_rabbitmq::delete_topology(prefix, &minutes::domain::job::queues()).await
+        }
+        // Its keys go with the guard from `redis_keys`.
+        QueueBackend::Redis | QueueBackend::Database => {}
     }
 }
 
@@ -88,6 +100,7 @@ async fn wait_for_success(t: &TestApp, token: &str, task_id: &str) -> serde_json
 async fn pipelines_finish_once_each(backend: QueueBackend) {
     // A minute between safety polls: the tasks finish in seconds only if the broker delivers.
     let t = app_on(backend, false, 60_000).await;
+    let _keys = redis_keys(&t);
     let shutdown = CancellationToken::new();
     let a = worker(&t, "worker_front", &["audio", "asr"], &shutdown);
     let b = worker(
@@ -145,6 +158,7 @@ async fn pipelines_finish_once_each(backend: QueueBackend) {
 /// would leave it; the safety poll must still run it.
 async fn a_lost_announcement_still_runs(backend: QueueBackend) {
     let t = app_on(backend, false, 300).await;
+    let _keys = redis_keys(&t);
     let job = minutes::store::NewJob {
         id: minutes::domain::ids::job_id(),
         queue: "maintenance".into(),

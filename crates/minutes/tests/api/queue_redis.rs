@@ -133,9 +133,9 @@ fn entry_id(d: &Delivered) -> String {
 }
 
 /// Deletes the test's keys on the shared Redis, pass or fail.
-struct Cleanup {
-    url: String,
-    prefix: String,
+pub(crate) struct Cleanup {
+    pub(crate) url: String,
+    pub(crate) prefix: String,
 }
 
 impl Drop for Cleanup {

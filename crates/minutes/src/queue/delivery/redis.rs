@@ -83,6 +83,18 @@ impl RedisDelivery {
         prefix: &str,
         claim_idle: Duration,
     ) -> Result<RedisDelivery, DeliveryError> {
+        let delivery = RedisDelivery::new(client, prefix, claim_idle)?;
+        delivery.check().await?;
+        Ok(delivery)
+    }
+
+    /// Like `connect` without the round trip: a worker starts while Redis is down and
+    /// connects on first use (the database poll delivers meanwhile).
+    pub fn new(
+        client: RedisClient,
+        prefix: &str,
+        claim_idle: Duration,
+    ) -> Result<RedisDelivery, DeliveryError> {
         if prefix.is_empty() || prefix.contains(['{', '}']) {
             return Err(DeliveryError::new(
                 BACKEND,
@@ -95,10 +107,6 @@ impl RedisDelivery {
                 "claim_idle must be at least 1 ms",
             ));
         }
-        client
-            .ping()
-            .await
-            .map_err(|e| DeliveryError::new(BACKEND, e))?;
         Ok(RedisDelivery {
             conn: client.connection(),
             client,

@@ -38,6 +38,8 @@ pub(super) fn answers(
                         ("object_store", string()),
                         ("queue", one_of(&["healthy", "unhealthy"])),
                         ("queue_backend", one_of(&["database", "redis", "rabbitmq"])),
+                        ("rate_limit", one_of(&["healthy", "unhealthy", "off"])),
+                        ("rate_limit_backend", one_of(&["memory", "redis", "off"])),
                     ]),
                 ),
             ]);
