@@ -210,7 +210,7 @@ async fn next_claims(
             Ok(Some(job)) => claims.push((job, Some(d))),
             // Taken by the poll or another worker, finished, or not due yet (a retry's relay
             // announces it again when due): nothing to run for this delivery.
-            Ok(None) => ack(app, &d).await,
+            Ok(None) => settle_unclaimable(app, &d).await,
             // Left unacked: the backend redelivers it (and the poll finds the job anyway).
             Err(e) => {
                 tracing::warn!(job.id = %d.job_id, error = %e, "claiming a delivered job failed")
@@ -246,6 +246,20 @@ async fn next_claims(
             .job_claimed(&job.queue, Duration::from_millis(waited));
     }
     claims
+}
+
+/// A delivery whose job is not claimable is acked; one naming no job at all (another
+/// install's message, a pruned job, a corrupt entry) goes to the backend's dead letters.
+async fn settle_unclaimable(app: &App, d: &Delivered) {
+    match app.store.get_job(&d.job_id).await {
+        Ok(None) => {
+            tracing::warn!(job.id = %d.job_id, queue = %d.queue, "a delivery names no job; dead-lettered at the broker");
+            if let Err(e) = app.delivery.reject(d).await {
+                tracing::warn!(job.id = %d.job_id, error = %e, "rejecting a delivery failed");
+            }
+        }
+        _ => ack(app, d).await,
+    }
 }
 
 async fn ack(app: &App, d: &Delivered) {

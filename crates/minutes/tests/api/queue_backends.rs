@@ -262,3 +262,42 @@ async fn redis_backend_outage_loses_nothing() {
 async fn rabbitmq_backend_outage_loses_nothing() {
     a_broker_outage_slows_but_loses_nothing(QueueBackend::Rabbitmq).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_backend_dead_letters_a_delivery_that_names_no_job() {
+    let t = app_on(QueueBackend::Redis, false, 60_000).await;
+    let _keys = redis_keys(&t);
+    let stray = minutes::queue::delivery::Announcement {
+        job_id: "job_that_never_existed".into(),
+        queue: "maintenance".into(),
+    };
+    t.app.delivery.announce(&[stray]).await.unwrap();
+    let shutdown = CancellationToken::new();
+    let w = worker(&t, "worker_stray", &["maintenance"], &shutdown);
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let dead_key = format!("{{{}}}:dead", t.app.config.queue.broker_prefix);
+    let mut dead: Vec<(String, Vec<(String, String)>)> = Vec::new();
+    for _ in 0..100 {
+        dead = redis::cmd("XRANGE")
+            .arg(&dead_key)
+            .arg("-")
+            .arg("+")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if !dead.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    shutdown.cancel();
+    w.await.unwrap();
+    let fields = &dead.first().expect("dead-lettered").1;
+    assert!(
+        fields
+            .iter()
+            .any(|(k, v)| k == "job" && v == "job_that_never_existed"),
+        "{fields:?}"
+    );
+}
