@@ -226,3 +226,50 @@ fn media_urls_last_six_hours_unless_configured_within_bounds() {
         );
     }
 }
+
+#[test]
+fn queue_backends_are_chosen_by_env_and_urls_come_from_env_or_files() {
+    let c = Config::load_from(
+        None,
+        env_from(&[
+            ("QUEUE__BACKEND", "redis"),
+            ("QUEUE__REDIS_URL", "redis://:pw@127.0.0.1:6379"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(c.queue.backend, QueueBackend::Redis);
+    assert_eq!(
+        c.queue.redis_url().unwrap().as_deref(),
+        Some("redis://:pw@127.0.0.1:6379")
+    );
+    assert!(
+        !c.to_redacted_yaml().contains(":pw@"),
+        "the broker password is never printed"
+    );
+
+    let err = Config::load_from(None, env_from(&[("QUEUE__BACKEND", "rabbitmq")])).unwrap_err();
+    assert!(err.to_string().contains("queue.amqp_url"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("amqp-url");
+    std::fs::write(&file, "amqp://u:secret@broker:5672/%2f\n").unwrap();
+    let c = Config::load_from(
+        None,
+        env_from(&[
+            ("QUEUE__BACKEND", "rabbitmq"),
+            ("QUEUE__AMQP_URL_FILE", file.to_str().unwrap()),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(
+        c.queue.amqp_url().unwrap().as_deref(),
+        Some("amqp://u:secret@broker:5672/%2f"),
+        "read from the mounted secret, trimmed"
+    );
+
+    let err =
+        Config::load_from(None, env_from(&[("SCHEDULES__RETENTION", "every hour")])).unwrap_err();
+    assert!(err.to_string().contains("schedules"), "{err}");
+    let err = Config::load_from(None, env_from(&[("QUEUE__BATCH", "0")])).unwrap_err();
+    assert!(err.to_string().contains("batch"), "{err}");
+}
