@@ -312,8 +312,9 @@ async fn audit(app: &AppState, caller: &Caller, action: &str, job: &JobRecord, e
     .await;
 }
 
-/// The answer for one job's action: the job, or why nothing was done.
-fn single(action: JobAction, verb: &str) -> ApiResult<(JobRecord, bool)> {
+/// The answer for the one job an action named: the job, or why nothing was done.
+fn single(mut actions: Vec<JobAction>, verb: &str) -> ApiResult<(JobRecord, bool)> {
+    let action = actions.pop().ok_or_else(|| ApiError::not_found("job"))?;
     match action.outcome {
         JobOutcome::Done { job, task_reopened } => Ok((*job, task_reopened)),
         JobOutcome::NotFound => Err(ApiError::not_found("job")),
@@ -339,7 +340,7 @@ pub async fn requeue(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let tenant = reach(&app, &caller)?;
-    let mut actions = app
+    let actions = app
         .store
         .requeue_dead_jobs(
             tenant.as_deref(),
@@ -347,8 +348,7 @@ pub async fn requeue(
             app.clock.now_ms(),
         )
         .await?;
-    let action = actions.pop().ok_or_else(|| ApiError::not_found("job"))?;
-    let (job, task_reopened) = single(action, "requeued")?;
+    let (job, task_reopened) = single(actions, "requeued")?;
     audit(
         &app,
         &caller,
@@ -490,12 +490,11 @@ pub async fn discard(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let tenant = reach(&app, &caller)?;
-    let mut actions = app
+    let actions = app
         .store
         .discard_dead_jobs(tenant.as_deref(), &[id])
         .await?;
-    let action = actions.pop().ok_or_else(|| ApiError::not_found("job"))?;
-    let (job, _) = single(action, "discarded")?;
+    let (job, _) = single(actions, "discarded")?;
     audit(&app, &caller, "job.discard", &job, json!({})).await;
     Ok(Json(json!({
         "success": true, "job": job_view(&job),

@@ -211,6 +211,24 @@ impl Slot {
             *current = None;
         }
     }
+
+    /// Hands `result` on, first dropping connection `generation` when the result shows it
+    /// useless: an error that broke it, or a reply `demoted_reply` says came from a replica.
+    fn forget_if_broken<T>(
+        &self,
+        generation: u64,
+        result: RedisResult<T>,
+        demoted_reply: impl Fn(&T) -> bool,
+    ) -> RedisResult<T> {
+        let broken = match &result {
+            Ok(reply) => demoted_reply(reply),
+            Err(e) => breaks_connection(e),
+        };
+        if broken {
+            self.forget(generation);
+        }
+        result
+    }
 }
 
 /// Errors after which this connection is useless: the socket broke, or the node is no longer
@@ -230,14 +248,7 @@ impl ConnectionLike for RedisConnection {
         Box::pin(async move {
             let (generation, mut live) = self.slot.live().await?;
             let result = live.req_packed_command(cmd).await;
-            let broken = match &result {
-                Ok(value) => demoted(value),
-                Err(e) => breaks_connection(e),
-            };
-            if broken {
-                self.slot.forget(generation);
-            }
-            result
+            self.slot.forget_if_broken(generation, result, demoted)
         })
     }
 
@@ -250,14 +261,8 @@ impl ConnectionLike for RedisConnection {
         Box::pin(async move {
             let (generation, mut live) = self.slot.live().await?;
             let result = live.req_packed_commands(cmd, offset, count).await;
-            let broken = match &result {
-                Ok(values) => values.iter().any(demoted),
-                Err(e) => breaks_connection(e),
-            };
-            if broken {
-                self.slot.forget(generation);
-            }
-            result
+            self.slot
+                .forget_if_broken(generation, result, |values| values.iter().any(demoted))
         })
     }
 

@@ -1,14 +1,14 @@
 //! Dead letters an operator can act on: `/admin/jobs` (list, inspect every attempt, requeue one
 //! or many, discard), `/queue/status`, `/admin/workers` and `minutes jobs …`, with tenant admins
 //! confined to their tenant, members refused, and every action audited.
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
 use serde_json::{json, Value};
 
 use crate::engines::ScriptedLlm;
-use crate::helpers::{TestApp, TestOptions, JWT_SECRET};
+use crate::helpers::{RemoteVoiceprint, TestApp, TestOptions, JWT_SECRET};
 use minutes::cli::jobs::{execute, JobsAction, PLATFORM_AUDIT_TENANT};
 use minutes::domain::ids::tenant_id_for;
 use minutes::providers::ProviderError;
@@ -648,52 +648,9 @@ async fn the_cli_lists_shows_requeues_and_discards_with_audit_as_cli() {
     assert!(out.contains("not dead (done)"), "{out}");
 }
 
-/// A remote voiceprint provider whose deletions fail (permanently) until told otherwise.
-#[derive(Default)]
-struct FlakyRemote {
-    failing_deletes: AtomicUsize,
-    deleted: std::sync::Mutex<Vec<String>>,
-}
-
-#[async_trait::async_trait]
-impl minutes::providers::Voiceprint for FlakyRemote {
-    fn name(&self) -> &str {
-        "remote-test"
-    }
-
-    async fn identify(
-        &self,
-        _registry: &minutes::providers::VoiceprintRegistry,
-        _samples: &[minutes::providers::SpeakerSample],
-    ) -> Result<Vec<minutes::providers::SpeakerMatch>, ProviderError> {
-        Ok(Vec::new())
-    }
-
-    async fn enroll(
-        &self,
-        _tenant_id: &str,
-        speaker_id: &str,
-        _wav: &[u8],
-    ) -> Result<minutes::providers::Enrollment, ProviderError> {
-        Ok(minutes::providers::Enrollment {
-            feature_id: format!("feat_{speaker_id}"),
-            embeddings: Vec::new(),
-        })
-    }
-
-    async fn delete(&self, _tenant_id: &str, feature_id: &str) -> Result<(), ProviderError> {
-        if self.failing_deletes.load(Ordering::SeqCst) > 0 {
-            self.failing_deletes.fetch_sub(1, Ordering::SeqCst);
-            return Err(auth_failure());
-        }
-        self.deleted.lock().unwrap().push(feature_id.to_string());
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_voiceprint_erasure_is_requeued_and_the_speaker_ends_erased() {
-    let remote = Arc::new(FlakyRemote::default());
+    let remote = Arc::new(RemoteVoiceprint::default());
     remote.failing_deletes.store(1, Ordering::SeqCst);
     let t = TestApp::with(TestOptions {
         voiceprint: Some(remote.clone()),
@@ -741,13 +698,7 @@ async fn a_dead_voiceprint_erasure_is_requeued_and_the_speaker_ends_erased() {
         .await;
     assert_eq!(code, StatusCode::ACCEPTED, "{body}");
     t.run_jobs_until_idle().await;
-    let erasing = t
-        .app
-        .store
-        .get_speaker(&tenant, &speaker.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let erasing = t.stored_speaker(&tenant, &speaker.id).await;
     assert_eq!(
         erasing.state, "erasing",
         "the provider still holds the feature"
@@ -767,16 +718,13 @@ async fn a_dead_voiceprint_erasure_is_requeued_and_the_speaker_ends_erased() {
     assert_eq!(code, StatusCode::OK, "{body}");
     assert_eq!(body["task_reopened"], false);
     t.run_jobs_until_idle().await;
-    let erased = t
-        .app
-        .store
-        .get_speaker(&tenant, &speaker.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let erased = t.stored_speaker(&tenant, &speaker.id).await;
     assert_eq!(
         (erased.state.as_str(), erased.provider_feature_id),
         ("erased", None)
     );
-    assert_eq!(*remote.deleted.lock().unwrap(), ["feat_dana"]);
+    assert_eq!(
+        *remote.deleted.lock().unwrap(),
+        [(tenant.clone(), "feat_dana".to_string())]
+    );
 }

@@ -2,6 +2,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::engines::ScriptedAsr;
@@ -10,6 +11,25 @@ use minutes::pipeline::{execute, JobError};
 use minutes::queue::{Clock, Worker};
 
 use minutes::store::StoreError;
+
+/// A scripted ASR whose transcribe calls hang (the first `hangs_left` of them; every one with
+/// `None`) after signalling the returned `Notify`.
+pub(crate) fn hanging_asr(hangs_left: Option<usize>) -> (Arc<Notify>, ScriptedAsr) {
+    let entered = Arc::new(Notify::new());
+    let asr = ScriptedAsr {
+        hang: Some(entered.clone()),
+        hangs_left: std::sync::Mutex::new(hangs_left),
+        ..Default::default()
+    };
+    (entered, asr)
+}
+
+/// Waits (30 s at most) until a worker is inside a hanging transcribe.
+pub(crate) async fn transcribe_started(entered: &Notify) {
+    tokio::time::timeout(std::time::Duration::from_secs(30), entered.notified())
+        .await
+        .expect("transcribe started");
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_workers_lease_is_reclaimed_and_exactly_one_version_results() {
@@ -125,11 +145,7 @@ async fn heartbeats_extend_the_lease_and_stale_ones_are_fenced() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_shutdown_releases_running_jobs_instead_of_failing_them() {
-    let entered = Arc::new(tokio::sync::Notify::new());
-    let asr = ScriptedAsr {
-        hang: Some(entered.clone()),
-        ..Default::default()
-    };
+    let (entered, asr) = hanging_asr(None);
     let mut t = TestApp::with(TestOptions {
         asr,
         configure: Box::new(|c| c.queue.shutdown_grace_secs = 0),
@@ -141,9 +157,7 @@ async fn graceful_shutdown_releases_running_jobs_instead_of_failing_them() {
     let shutdown = CancellationToken::new();
     let worker = tokio::spawn(Worker::new(t.app.clone(), t.worker_options()).run(shutdown.clone()));
     // Wait until the worker is inside transcribe, then deploy (SIGTERM).
-    tokio::time::timeout(std::time::Duration::from_secs(30), entered.notified())
-        .await
-        .expect("transcribe started");
+    transcribe_started(&entered).await;
     shutdown.cancel();
     tokio::time::timeout(std::time::Duration::from_secs(30), worker)
         .await

@@ -29,8 +29,9 @@ const MEETINGS: [&str; 3] = [
     "en02_customer_escalation.mp3",
     "en03_budget_review.ogg",
 ];
-/// How long a transcription call takes: long enough to be killed in, short enough for 60 kills.
-const ASR_DELAY: Duration = Duration::from_millis(2000);
+/// How long a transcription call takes: long enough to be killed in (the test polls every
+/// 20 ms), short enough that a reclaimed transcription finishes before the next kill is due.
+const ASR_DELAY: Duration = Duration::from_millis(1000);
 
 fn shared_redis_url() -> String {
     std::env::var("MINUTES_TEST_REDIS_URL")
@@ -68,8 +69,12 @@ async fn clean(broker: Broker) {
     match broker {
         Broker::Database => {}
         Broker::Redis { url, prefix } => {
-            let Ok(client) = redis::Client::open(url) else { return };
-            let Ok(mut conn) = client.get_multiplexed_async_connection().await else { return };
+            let Ok(client) = redis::Client::open(url) else {
+                return;
+            };
+            let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+                return;
+            };
             let keys: Vec<String> = redis::cmd("KEYS")
                 .arg(format!("*{prefix}*"))
                 .query_async(&mut conn)

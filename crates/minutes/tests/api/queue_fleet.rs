@@ -1,17 +1,16 @@
 //! The production queue's own parts on the database backend: batch and by-id claims, the
 //! outbox relay's bookkeeping, time limits, the lease heartbeat loop, the worker registry,
 //! cron schedules that re-arm after a failed run, and pruning.
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::engines::ScriptedAsr;
 use crate::helpers::{TestApp, TestOptions};
+use crate::queue::{hanging_asr, transcribe_started};
 use minutes::domain::ids;
 use minutes::domain::job::{Job, JobKind};
 use minutes::queue::{schedule, Clock, Worker, WorkerOptions};
-use minutes::store::NewJob;
+use minutes::store::{JobRecord, NewJob};
 
 fn noop(priority: i64, run_at_ms: i64) -> NewJob {
     NewJob {
@@ -45,6 +44,21 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     false
+}
+
+/// Polls the task's jobs like `eventually` until one of them satisfies `check`.
+async fn eventually_a_job(
+    t: &TestApp,
+    task_id: &str,
+    secs: u64,
+    check: impl Fn(&JobRecord) -> bool,
+) -> bool {
+    let check = &check;
+    eventually(secs, || async move {
+        let jobs = t.app.store.jobs_for_task(task_id).await.unwrap();
+        jobs.iter().any(check)
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -167,12 +181,7 @@ async fn the_outbox_announces_each_due_time_once_and_again_after_a_lease_expires
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_stage_times_out_counts_as_a_failed_attempt_and_the_retry_finishes() {
-    let entered = Arc::new(tokio::sync::Notify::new());
-    let asr = ScriptedAsr {
-        hang: Some(entered.clone()),
-        hangs_left: std::sync::Mutex::new(Some(1)),
-        ..Default::default()
-    };
+    let (entered, asr) = hanging_asr(Some(1));
     let t = TestApp::with(TestOptions {
         asr,
         configure: Box::new(|c| {
@@ -194,18 +203,9 @@ async fn a_hung_stage_times_out_counts_as_a_failed_attempt_and_the_retry_finishe
     let task_id = t.create_two_part_task(&token).await;
     let shutdown = CancellationToken::new();
     let worker = tokio::spawn(Worker::new(t.app.clone(), t.worker_options()).run(shutdown.clone()));
-    tokio::time::timeout(Duration::from_secs(30), entered.notified())
-        .await
-        .expect("transcribe started");
-    let store = t.app.store.clone();
-    let id = task_id.clone();
-    let timed_out = eventually(20, || {
-        let (store, id) = (store.clone(), id.clone());
-        async move {
-            let jobs = store.jobs_for_task(&id).await.unwrap();
-            jobs.iter()
-                .any(|j| j.kind == "transcribe" && j.state == "queued" && !j.errors.0.is_empty())
-        }
+    transcribe_started(&entered).await;
+    let timed_out = eventually_a_job(&t, &task_id, 20, |j| {
+        j.kind == "transcribe" && j.state == "queued" && !j.errors.0.is_empty()
     })
     .await;
     assert!(
@@ -235,15 +235,8 @@ async fn a_hung_stage_times_out_counts_as_a_failed_attempt_and_the_retry_finishe
     t.clock.advance_ms(120_000);
     let shutdown = CancellationToken::new();
     let worker = tokio::spawn(Worker::new(t.app.clone(), t.worker_options()).run(shutdown.clone()));
-    let store = t.app.store.clone();
-    let id = task_id.clone();
-    let finished = eventually(30, || {
-        let (store, id) = (store.clone(), id.clone());
-        async move {
-            let jobs = store.jobs_for_task(&id).await.unwrap();
-            jobs.iter()
-                .any(|j| j.kind == "generate_artifact" && j.state == "done")
-        }
+    let finished = eventually_a_job(&t, &task_id, 30, |j| {
+        j.kind == "generate_artifact" && j.state == "done"
     })
     .await;
     shutdown.cancel();
@@ -260,11 +253,7 @@ async fn a_hung_stage_times_out_counts_as_a_failed_attempt_and_the_retry_finishe
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_heartbeat_loop_keeps_a_long_job_leased_and_the_registry_tracks_the_worker() {
-    let entered = Arc::new(tokio::sync::Notify::new());
-    let asr = ScriptedAsr {
-        hang: Some(entered.clone()),
-        ..Default::default()
-    };
+    let (entered, asr) = hanging_asr(None);
     let mut t = TestApp::with(TestOptions {
         asr,
         configure: Box::new(|c| {
@@ -284,9 +273,7 @@ async fn the_heartbeat_loop_keeps_a_long_job_leased_and_the_registry_tracks_the_
     };
     let shutdown = CancellationToken::new();
     let worker = tokio::spawn(Worker::new(t.app.clone(), opts).run(shutdown.clone()));
-    tokio::time::timeout(Duration::from_secs(30), entered.notified())
-        .await
-        .expect("transcribe started");
+    transcribe_started(&entered).await;
     let held = |t: &TestApp| {
         let store = t.app.store.clone();
         let id = task_id.clone();
@@ -299,16 +286,8 @@ async fn the_heartbeat_loop_keeps_a_long_job_leased_and_the_registry_tracks_the_
     // The job runs far past its 2 s lease: the loop extends it (run_at_ms moves forward with
     // the manual clock held still, so only heartbeats can move it).
     t.clock.advance_ms(1_500);
-    let store = t.app.store.clone();
-    let id = task_id.clone();
-    let clock = t.clock.clone();
-    let extended = eventually(10, || {
-        let (store, id, clock) = (store.clone(), id.clone(), clock.clone());
-        async move {
-            let jobs = store.jobs_for_task(&id).await.unwrap();
-            let j = jobs.into_iter().find(|j| j.kind == "transcribe").unwrap();
-            j.run_at_ms >= clock.now_ms() + 1_000
-        }
+    let extended = eventually_a_job(&t, &task_id, 10, |j| {
+        j.kind == "transcribe" && j.run_at_ms >= t.clock.now_ms() + 1_000
     })
     .await;
     assert!(extended, "the heartbeat loop extended the lease");

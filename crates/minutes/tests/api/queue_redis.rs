@@ -168,16 +168,47 @@ async fn pending(client: &RedisClient, stream: &str) -> u64 {
     redis::from_redis_value(&summary[0]).unwrap()
 }
 
+/// The shared Redis under a prefix of the test's own, whose keys go when the test ends.
+struct LocalRedis {
+    client: RedisClient,
+    prefix: String,
+    _cleanup: Cleanup,
+}
+
+impl LocalRedis {
+    async fn start() -> Self {
+        let url = local_url();
+        let prefix = unique_prefix();
+        LocalRedis {
+            client: client(&url).await,
+            _cleanup: Cleanup {
+                url,
+                prefix: prefix.clone(),
+            },
+            prefix,
+        }
+    }
+
+    async fn delivery(&self, claim_idle: Duration) -> RedisDelivery {
+        delivery(&self.client, &self.prefix, claim_idle).await
+    }
+}
+
+/// One read of at most 10 deliveries that waits at most `wait`.
+async fn receive_once(
+    d: &RedisDelivery,
+    consumer: &str,
+    names: &[&str],
+    wait: Duration,
+) -> Vec<Delivered> {
+    d.receive(consumer, &queues(names), 10, wait).await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_announced_job_is_received_once_acked_and_then_gone() {
-    let url = local_url();
-    let prefix = unique_prefix();
-    let _cleanup = Cleanup {
-        url: url.clone(),
-        prefix: prefix.clone(),
-    };
-    let c = client(&url).await;
-    let d = delivery(&c, &prefix, Duration::from_secs(30)).await;
+    let r = LocalRedis::start().await;
+    let (c, prefix) = (&r.client, &r.prefix);
+    let d = r.delivery(Duration::from_secs(30)).await;
     d.check().await.unwrap();
     assert!(d.needs_relay());
     assert_eq!(d.backend(), "redis");
@@ -202,38 +233,26 @@ async fn an_announced_job_is_received_once_acked_and_then_gone() {
 
     // Acked means settled and deleted: nothing pending, nothing left in the stream.
     let mut conn = c.connection();
-    assert_eq!(pending(&c, &d.stream_key("default")).await, 0);
+    assert_eq!(pending(c, &d.stream_key("default")).await, 0);
     let len: u64 = redis::cmd("XLEN")
         .arg(d.stream_key("default"))
         .query_async(&mut conn)
         .await
         .unwrap();
     assert_eq!(len, 0);
-    let again = d
-        .receive("w1", &queues(&["default"]), 10, Duration::from_millis(100))
-        .await
-        .unwrap();
+    let again = receive_once(&d, "w1", &["default"], Duration::from_millis(100)).await;
     assert!(again.is_empty(), "{again:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_consumer_receives_only_the_queues_it_asks_for_and_one_read_serves_several() {
-    let url = local_url();
-    let prefix = unique_prefix();
-    let _cleanup = Cleanup {
-        url: url.clone(),
-        prefix: prefix.clone(),
-    };
-    let c = client(&url).await;
-    let d = delivery(&c, &prefix, Duration::from_secs(30)).await;
+    let r = LocalRedis::start().await;
+    let d = r.delivery(Duration::from_secs(30)).await;
     d.announce(&due("asr", &["a1"])).await.unwrap();
     d.announce(&due("llm", &["l1"])).await.unwrap();
 
     let started = Instant::now();
-    let none = d
-        .receive("w", &queues(&["default"]), 10, Duration::from_millis(300))
-        .await
-        .unwrap();
+    let none = receive_once(&d, "w", &["default"], Duration::from_millis(300)).await;
     assert!(none.is_empty(), "{none:?}");
     assert!(
         started.elapsed() >= Duration::from_millis(250),
@@ -273,17 +292,11 @@ async fn a_consumer_receives_only_the_queues_it_asks_for_and_one_read_serves_sev
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_entry_left_unacked_by_a_dead_consumer_goes_to_another_after_claim_idle() {
-    let url = local_url();
-    let prefix = unique_prefix();
-    let _cleanup = Cleanup {
-        url: url.clone(),
-        prefix: prefix.clone(),
-    };
+    let r = LocalRedis::start().await;
     let claim_idle = Duration::from_millis(600);
-    let c = client(&url).await;
     // Two processes' worth: the dead worker's delivery and a live one.
-    let dead = delivery(&c, &prefix, claim_idle).await;
-    let alive = delivery(&c, &prefix, claim_idle).await;
+    let dead = r.delivery(claim_idle).await;
+    let alive = r.delivery(claim_idle).await;
     dead.announce(&due("default", &["j-orphan"])).await.unwrap();
     let taken = receive_n(
         &dead,
@@ -296,15 +309,13 @@ async fn an_entry_left_unacked_by_a_dead_consumer_goes_to_another_after_claim_id
     let taken_at = Instant::now();
     drop(dead); // never acks
 
-    let early = alive
-        .receive(
-            "live-worker",
-            &queues(&["default"]),
-            10,
-            Duration::from_millis(100),
-        )
-        .await
-        .unwrap();
+    let early = receive_once(
+        &alive,
+        "live-worker",
+        &["default"],
+        Duration::from_millis(100),
+    )
+    .await;
     assert!(early.is_empty(), "still within claim_idle: {early:?}");
 
     let again = receive_n(
@@ -325,34 +336,26 @@ async fn an_entry_left_unacked_by_a_dead_consumer_goes_to_another_after_claim_id
 
     // Settled: nobody gets it a third time.
     tokio::time::sleep(claim_idle + Duration::from_millis(100)).await;
-    let after = alive
-        .receive(
-            "third-worker",
-            &queues(&["default"]),
-            10,
-            Duration::from_millis(100),
-        )
-        .await
-        .unwrap();
+    let after = receive_once(
+        &alive,
+        "third-worker",
+        &["default"],
+        Duration::from_millis(100),
+    )
+    .await;
     assert!(after.is_empty(), "{after:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejected_delivery_and_an_entry_without_a_job_land_in_the_dead_stream() {
-    let url = local_url();
-    let prefix = unique_prefix();
-    let _cleanup = Cleanup {
-        url: url.clone(),
-        prefix: prefix.clone(),
-    };
-    let c = client(&url).await;
-    let d = delivery(&c, &prefix, Duration::from_secs(30)).await;
+    let r = LocalRedis::start().await;
+    let d = r.delivery(Duration::from_secs(30)).await;
     d.announce(&due("default", &["poison"])).await.unwrap();
     let got = receive_n(&d, "w", &["default"], 1, Duration::from_secs(5)).await;
     d.reject(&got[0]).await.unwrap();
 
     // Someone else's writer put an entry without a job id on the stream.
-    let mut conn = c.connection();
+    let mut conn = r.client.connection();
     let _: String = redis::cmd("XADD")
         .arg(d.stream_key("default"))
         .arg("*")
@@ -361,10 +364,7 @@ async fn a_rejected_delivery_and_an_entry_without_a_job_land_in_the_dead_stream(
         .query_async(&mut conn)
         .await
         .unwrap();
-    let none = d
-        .receive("w", &queues(&["default"]), 10, Duration::from_millis(300))
-        .await
-        .unwrap();
+    let none = receive_once(&d, "w", &["default"], Duration::from_millis(300)).await;
     assert!(
         none.is_empty(),
         "an entry without a job id is not delivered: {none:?}"
@@ -394,19 +394,13 @@ async fn a_rejected_delivery_and_an_entry_without_a_job_land_in_the_dead_stream(
     assert!(field(1, "reason").contains("no job id"), "{dead:?}");
 
     // Both settled: nothing pending, nothing redelivered.
-    assert_eq!(pending(&c, &d.stream_key("default")).await, 0);
+    assert_eq!(pending(&r.client, &d.stream_key("default")).await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_duplicate_announcement_is_two_deliveries_of_the_same_job() {
-    let url = local_url();
-    let prefix = unique_prefix();
-    let _cleanup = Cleanup {
-        url: url.clone(),
-        prefix: prefix.clone(),
-    };
-    let c = client(&url).await;
-    let d = delivery(&c, &prefix, Duration::from_secs(30)).await;
+    let r = LocalRedis::start().await;
+    let d = r.delivery(Duration::from_secs(30)).await;
     d.announce(&due("default", &["twice"])).await.unwrap();
     d.announce(&due("default", &["twice"])).await.unwrap();
     let got = receive_n(&d, "w", &["default"], 2, Duration::from_secs(5)).await;

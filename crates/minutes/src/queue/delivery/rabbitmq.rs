@@ -535,48 +535,23 @@ impl Live {
     }
 
     async fn declare_base(&self) -> Result<(), lapin::Error> {
-        let durable = ExchangeDeclareOptions {
-            durable: true,
-            ..ExchangeDeclareOptions::default()
-        };
-        self.control
-            .exchange_declare(
-                self.names.jobs_exchange().into(),
-                ExchangeKind::Direct,
-                durable,
-                FieldTable::default(),
-            )
+        self.declare_exchange(self.names.jobs_exchange(), ExchangeKind::Direct)
             .await?;
         // Fanout: every dead letter lands in `<p>.dead` whatever its routing key.
-        self.control
-            .exchange_declare(
-                self.names.dead_exchange().into(),
-                ExchangeKind::Fanout,
-                durable,
-                FieldTable::default(),
-            )
+        self.declare_exchange(self.names.dead_exchange(), ExchangeKind::Fanout)
             .await?;
         let mut arguments = quorum();
         arguments.insert(
             "x-max-length".into(),
             AMQPValue::LongLongInt(DEAD_LETTERS_KEPT),
         );
-        self.control
-            .queue_declare(
-                self.names.dead_queue().into(),
-                QueueDeclareOptions::durable(),
-                arguments,
-            )
-            .await?;
-        self.control
-            .queue_bind(
-                self.names.dead_queue().into(),
-                self.names.dead_exchange().into(),
-                "".into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
+        self.declare_bound_queue(
+            self.names.dead_queue(),
+            arguments,
+            self.names.dead_exchange(),
+            "",
+        )
+        .await
     }
 
     async fn declare_queue(&self, queue: &str) -> Result<(), lapin::Error> {
@@ -592,7 +567,35 @@ impl Live {
             "x-delivery-limit".into(),
             AMQPValue::LongLongInt(DELIVERY_LIMIT),
         );
-        let name = self.names.queue(queue);
+        self.declare_bound_queue(
+            self.names.queue(queue),
+            arguments,
+            self.names.jobs_exchange(),
+            queue,
+        )
+        .await?;
+        self.lock_declared().insert(queue.to_string());
+        Ok(())
+    }
+
+    async fn declare_exchange(&self, name: String, kind: ExchangeKind) -> Result<(), lapin::Error> {
+        let durable = ExchangeDeclareOptions {
+            durable: true,
+            ..ExchangeDeclareOptions::default()
+        };
+        self.control
+            .exchange_declare(name.into(), kind, durable, FieldTable::default())
+            .await
+    }
+
+    /// A durable queue with `arguments`, bound to `exchange` under `routing_key`.
+    async fn declare_bound_queue(
+        &self,
+        name: String,
+        arguments: FieldTable,
+        exchange: String,
+        routing_key: &str,
+    ) -> Result<(), lapin::Error> {
         self.control
             .queue_declare(
                 name.as_str().into(),
@@ -603,14 +606,12 @@ impl Live {
         self.control
             .queue_bind(
                 name.into(),
-                self.names.jobs_exchange().into(),
-                queue.into(),
+                exchange.into(),
+                routing_key.into(),
                 QueueBindOptions::default(),
                 FieldTable::default(),
             )
-            .await?;
-        self.lock_declared().insert(queue.to_string());
-        Ok(())
+            .await
     }
 
     fn forget_queue(&self, queue: &str) {

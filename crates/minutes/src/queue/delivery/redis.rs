@@ -626,18 +626,11 @@ mod parse {
     }
 
     fn field(fields: Value, name: &str) -> RedisResult<Option<String>> {
-        let pairs: Vec<(Value, Value)> = match fields {
+        let pairs = match fields {
             Value::Nil => return Ok(None),
-            Value::Map(pairs) => pairs,
-            Value::Array(flat) => {
-                let mut it = flat.into_iter();
-                let mut pairs = Vec::new();
-                while let (Some(k), Some(v)) = (it.next(), it.next()) {
-                    pairs.push((k, v));
-                }
-                pairs
+            other => {
+                key_values(other).ok_or_else(|| invalid("stream entry fields are not an array"))?
             }
-            _ => return Err(invalid("stream entry fields are not an array")),
         };
         for (k, v) in pairs {
             if from_redis_value::<String>(&k)? == name {
@@ -647,6 +640,23 @@ mod parse {
         Ok(None)
     }
 
+    /// A RESP3 map, or a RESP2 flat array of alternating keys and values, as key-value pairs;
+    /// `None` for any other reply.
+    fn key_values(v: Value) -> Option<Vec<(Value, Value)>> {
+        match v {
+            Value::Map(pairs) => Some(pairs),
+            Value::Array(flat) => {
+                let mut it = flat.into_iter();
+                let mut pairs = Vec::new();
+                while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                    pairs.push((k, v));
+                }
+                Some(pairs)
+            }
+            _ => None,
+        }
+    }
+
     /// `XINFO CONSUMERS` → name, pending, idle of each consumer.
     pub fn consumers(v: Value) -> RedisResult<Vec<Consumer>> {
         let Value::Array(list) = v else {
@@ -654,17 +664,8 @@ mod parse {
         };
         let mut out = Vec::new();
         for c in list {
-            let pairs: Vec<(Value, Value)> = match c {
-                Value::Map(pairs) => pairs,
-                Value::Array(flat) => {
-                    let mut it = flat.into_iter();
-                    let mut pairs = Vec::new();
-                    while let (Some(k), Some(v)) = (it.next(), it.next()) {
-                        pairs.push((k, v));
-                    }
-                    pairs
-                }
-                _ => continue,
+            let Some(pairs) = key_values(c) else {
+                continue;
             };
             let mut consumer = Consumer {
                 name: String::new(),

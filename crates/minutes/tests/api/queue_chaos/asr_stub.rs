@@ -62,7 +62,9 @@ impl AsrStub {
             .expect("a loopback port for the ASR stub");
         let base_url = format!("http://{}/v1", listener.local_addr().unwrap());
         let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("the ASR stub serves");
+            axum::serve(listener, app)
+                .await
+                .expect("the ASR stub serves");
         });
         AsrStub {
             base_url,

@@ -30,17 +30,41 @@ pub async fn every_task_exactly_once(d: &Deployment, token: &str, tasks: &[Strin
     let logs = || d.logs(30);
     for task in tasks {
         let (status, body) = d
-            .call(Method::GET, &format!("/tasks/{task}/status"), Some(token), None)
+            .call(
+                Method::GET,
+                &format!("/tasks/{task}/status"),
+                Some(token),
+                None,
+            )
             .await;
-        assert!(status.is_success(), "GET /tasks/{task}/status: {status} {body}");
+        assert!(
+            status.is_success(),
+            "GET /tasks/{task}/status: {status} {body}"
+        );
         assert_eq!(body["state"], "success", "task {task}: {body}{}", logs());
         let (status, body) = d
-            .call(Method::GET, &format!("/tasks/{task}/artifacts"), Some(token), None)
+            .call(
+                Method::GET,
+                &format!("/tasks/{task}/artifacts"),
+                Some(token),
+                None,
+            )
             .await;
-        assert!(status.is_success(), "GET /tasks/{task}/artifacts: {status} {body}");
-        assert_eq!(body["total_count"], 1, "task {task}: exactly one artifact version: {body}");
-        let by_type = body["artifacts_by_type"].as_object().expect("artifacts_by_type");
-        let versions: Vec<&Value> = by_type.values().flat_map(|v| v.as_array().unwrap().iter()).collect();
+        assert!(
+            status.is_success(),
+            "GET /tasks/{task}/artifacts: {status} {body}"
+        );
+        assert_eq!(
+            body["total_count"], 1,
+            "task {task}: exactly one artifact version: {body}"
+        );
+        let by_type = body["artifacts_by_type"]
+            .as_object()
+            .expect("artifacts_by_type");
+        let versions: Vec<&Value> = by_type
+            .values()
+            .flat_map(|v| v.as_array().unwrap().iter())
+            .collect();
         assert_eq!(versions.len(), 1, "task {task}: {body}");
         assert_eq!(versions[0]["version"], 1, "task {task}: {body}");
     }
@@ -50,13 +74,20 @@ pub async fn every_task_exactly_once(d: &Deployment, token: &str, tasks: &[Strin
     for (task, kind, state, _, _) in &jobs {
         per_task.entry(task).or_default().push((kind, state));
     }
-    assert_eq!(per_task.len(), tasks.len(), "jobs of other tasks, or tasks without jobs: {jobs:?}");
+    assert_eq!(
+        per_task.len(),
+        tasks.len(),
+        "jobs of other tasks, or tasks without jobs: {jobs:?}"
+    );
     for task in tasks {
         let mut got = per_task.get(task.as_str()).cloned().unwrap_or_default();
         got.sort();
         let mut want: Vec<(&str, &str)> = STAGES.iter().map(|s| (*s, "done")).collect();
         want.sort();
-        assert_eq!(got, want, "task {task}: one finished job per stage, nothing twice, nothing left");
+        assert_eq!(
+            got, want,
+            "task {task}: one finished job per stage, nothing twice, nothing left"
+        );
     }
 
     let steps = d.db.steps().await;
@@ -73,7 +104,11 @@ pub async fn every_task_exactly_once(d: &Deployment, token: &str, tasks: &[Strin
 
     let revisions = d.db.transcript_revisions().await;
     for task in tasks {
-        assert_eq!(revisions.get(task), Some(&1), "task {task}: one transcript revision: {revisions:?}");
+        assert_eq!(
+            revisions.get(task),
+            Some(&1),
+            "task {task}: one transcript revision: {revisions:?}"
+        );
     }
 
     Summary {

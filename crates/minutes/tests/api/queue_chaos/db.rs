@@ -111,11 +111,16 @@ impl Db {
     }
 
     /// Jobs created after `since` (the moment a broker or the database went away).
-    pub async fn jobs_created_since(&self, since: chrono::DateTime<chrono::Utc>) -> sqlx::Result<i64> {
-        sqlx::query_scalar("SELECT COUNT(*) FROM jobs WHERE created_at > $1 AND task_id IS NOT NULL")
-            .bind(since)
-            .fetch_one(&self.pool)
-            .await
+    pub async fn jobs_created_since(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> sqlx::Result<i64> {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM jobs WHERE created_at > $1 AND task_id IS NOT NULL",
+        )
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await
     }
 
     /// Every stage job of the tasks: (task, kind, state, lease generation, attempts).

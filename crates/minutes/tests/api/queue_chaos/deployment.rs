@@ -102,7 +102,10 @@ impl Deployment {
         let asr = AsrStub::start(asr_delay).await;
         let dir = tempfile::tempdir().expect("tempdir");
         let mut env: Vec<(String, String)> = vec![
-            ("MINUTES__DATA_DIR", dir.path().join("data").display().to_string()),
+            (
+                "MINUTES__DATA_DIR",
+                dir.path().join("data").display().to_string(),
+            ),
             ("MINUTES__SERVER__URL_SIGNING_SECRET", random_hex(32)),
             ("MINUTES__AUTH__JWT_SECRET", random_hex(32)),
             ("MINUTES__AUTH__DEV_LOGIN", "true".into()),
@@ -206,7 +209,10 @@ impl Deployment {
     /// The last lines of every process's log, for failure messages.
     pub fn logs(&self, lines: usize) -> String {
         let mut out = String::new();
-        for entry in std::fs::read_dir(self.dir.path().join("logs")).into_iter().flatten() {
+        for entry in std::fs::read_dir(self.dir.path().join("logs"))
+            .into_iter()
+            .flatten()
+        {
             let path = entry.expect("a log file").path();
             out.push_str(&format!(
                 "\n--- {} ---\n{}\n",
@@ -219,10 +225,18 @@ impl Deployment {
 
     pub async fn login(&self, username: &str) -> String {
         let (status, body) = self
-            .call(reqwest::Method::POST, "/auth/dev/login", None, Some(json!({"username": username})))
+            .call(
+                reqwest::Method::POST,
+                "/auth/dev/login",
+                None,
+                Some(json!({"username": username})),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "dev login: {body}");
-        body["access_token"].as_str().expect("access_token").to_string()
+        body["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_string()
     }
 
     /// Uploads the shared meeting `file` and creates a standard-minutes task from it.
@@ -254,7 +268,11 @@ impl Deployment {
                     "asr_language": "en-US", "output_language": "en-US"})),
             )
             .await;
-        assert_eq!(status, StatusCode::CREATED, "create a task from {file}: {body}");
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "create a task from {file}: {body}"
+        );
         body["task_id"].as_str().expect("task_id").to_string()
     }
 
@@ -290,7 +308,12 @@ impl Deployment {
             if let Ok(states) = self.db.task_states().await {
                 let open: Vec<_> = states
                     .iter()
-                    .filter(|(_, s)| !matches!(s.as_str(), "success" | "partial_success" | "failed" | "cancelled"))
+                    .filter(|(_, s)| {
+                        !matches!(
+                            s.as_str(),
+                            "success" | "partial_success" | "failed" | "cancelled"
+                        )
+                    })
                     .collect();
                 if !states.is_empty() && open.is_empty() {
                     return started.elapsed();
@@ -301,7 +324,10 @@ impl Deployment {
                     self.logs(30)
                 );
             }
-            assert!(started.elapsed() < within, "the database stayed unreachable for {within:?}");
+            assert!(
+                started.elapsed() < within,
+                "the database stayed unreachable for {within:?}"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
@@ -347,7 +373,9 @@ async fn wait_ready(http: &reqwest::Client, api: &mut Proc, origin: &str) -> Res
     let deadline = Instant::now() + READY_WITHIN;
     while Instant::now() < deadline {
         if let Ok(Some(status)) = api.child.try_wait() {
-            return Err(format!("exited ({status}) before it answered GET /api/v1/health"));
+            return Err(format!(
+                "exited ({status}) before it answered GET /api/v1/health"
+            ));
         }
         if let Ok(r) = http.get(&url).send().await {
             if r.status().is_success() {
@@ -356,12 +384,18 @@ async fn wait_ready(http: &reqwest::Client, api: &mut Proc, origin: &str) -> Res
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Err(format!("did not answer GET /api/v1/health within {READY_WITHIN:?}"))
+    Err(format!(
+        "did not answer GET /api/v1/health within {READY_WITHIN:?}"
+    ))
 }
 
 impl Drop for Deployment {
     fn drop(&mut self) {
-        for p in self.workers.iter_mut().chain(std::iter::once(&mut self.api)) {
+        for p in self
+            .workers
+            .iter_mut()
+            .chain(std::iter::once(&mut self.api))
+        {
             let _ = p.child.kill();
             let _ = p.child.wait();
         }

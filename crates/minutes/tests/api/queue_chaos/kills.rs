@@ -40,6 +40,7 @@ pub async fn twenty_kills(broker: Broker) {
     let mut asr_at_spawn = d.asr.started();
     let mut pid = d.start_worker();
     let mut interrupted: Vec<String> = Vec::new();
+    let mut mid_call = 0;
     let mut kills = 0;
     while interrupted.len() < KILLS {
         assert!(
@@ -48,13 +49,14 @@ pub async fn twenty_kills(broker: Broker) {
             interrupted.len(),
             d.logs(20)
         );
-        top_up(&d, &token, &mut tasks).await;
         let aim = AIMS[interrupted.len() % AIMS.len()];
-        let job = wait_for_stage(&mut d, pid, aim, asr_at_spawn).await;
+        let job = wait_for_stage(&mut d, &token, &mut tasks, pid, aim, asr_at_spawn).await;
+        let in_call = job.kind == "transcribe" && d.asr.started() > asr_at_spawn;
         d.kill_worker(pid);
         kills += 1;
         if d.db.still_leased(&job).await {
             interrupted.push(job.kind.clone());
+            mid_call += usize::from(in_call);
         }
         asr_at_spawn = d.asr.started();
         pid = d.start_worker();
@@ -69,7 +71,7 @@ pub async fn twenty_kills(broker: Broker) {
         "{} extra claims for {KILLS} interrupted jobs",
         summary.extra_claims
     );
-    let mid_call = interrupted.iter().filter(|k| *k == "transcribe").count();
+    // Each transcription killed during its ASR call had to call again.
     assert!(
         summary.asr_calls >= tasks.len() + mid_call,
         "{} ASR calls for {} tasks and {mid_call} transcriptions killed mid-call",
@@ -78,7 +80,7 @@ pub async fn twenty_kills(broker: Broker) {
     );
     eprintln!(
         "chaos {}: {KILLS} kills mid-stage ({kills} tries; {interrupted:?}) over {} tasks in {:.1} s, \
-         then {:.1} s to finish; {} extra claims, {} ASR calls; {:.1} s in all",
+         then {:.1} s to finish; {} extra claims, {} ASR calls ({mid_call} kills mid-call); {:.1} s in all",
         d.broker.name(),
         tasks.len(),
         killing.as_secs_f64(),
@@ -94,7 +96,12 @@ async fn top_up(d: &Deployment, token: &str, tasks: &mut Vec<String>) {
     let states = d.db.task_states().await.expect("reading the tasks");
     let open = states
         .values()
-        .filter(|s| !matches!(s.as_str(), "success" | "partial_success" | "failed" | "cancelled"))
+        .filter(|s| {
+            !matches!(
+                s.as_str(),
+                "success" | "partial_success" | "failed" | "cancelled"
+            )
+        })
         .count();
     for i in open..OPEN_TASKS {
         let meeting = MEETINGS[(tasks.len() + i) % MEETINGS.len()];
@@ -103,14 +110,23 @@ async fn top_up(d: &Deployment, token: &str, tasks: &mut Vec<String>) {
 }
 
 /// Polls until worker `pid` runs a stage job: `aim` (a transcription only once its ASR call
-/// is in flight) if it comes within `AIM_FOR`, otherwise any stage.
-async fn wait_for_stage(d: &mut Deployment, pid: u32, aim: &str, asr_at_spawn: usize) -> Leased {
+/// is in flight) if it comes within `AIM_FOR`, otherwise any stage. Tasks are topped up
+/// meanwhile: the pipelines may all finish while the aimed stage is awaited.
+async fn wait_for_stage(
+    d: &mut Deployment,
+    token: &str,
+    tasks: &mut Vec<String>,
+    pid: u32,
+    aim: &str,
+    asr_at_spawn: usize,
+) -> Leased {
     let started = Instant::now();
     loop {
+        top_up(d, token, tasks).await;
         let running = d.db.running_stage_of(pid).await.expect("reading the jobs");
-        let aimed = running.iter().find(|j| {
-            j.kind == aim && (aim != "transcribe" || d.asr.started() > asr_at_spawn)
-        });
+        let aimed = running
+            .iter()
+            .find(|j| j.kind == aim && (aim != "transcribe" || d.asr.started() > asr_at_spawn));
         if let Some(job) = aimed {
             return job.clone();
         }

@@ -34,7 +34,10 @@ fn dir_for(user: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     run(
         "chown the server directory",
-        Command::new("chown").arg("-R").arg(format!("{user}:")).arg(dir.path()),
+        Command::new("chown")
+            .arg("-R")
+            .arg(format!("{user}:"))
+            .arg(dir.path()),
     );
     dir
 }
@@ -112,7 +115,14 @@ impl RedisServer {
         let out = run(
             "redis-cli KEYS",
             Command::new("redis-cli")
-                .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "--raw", "KEYS"])
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &self.port.to_string(),
+                    "--raw",
+                    "KEYS",
+                ])
                 .arg(format!("*{needle}*")),
         );
         String::from_utf8_lossy(&out.stdout)
@@ -149,7 +159,10 @@ impl RabbitNode {
         };
         let dir = dir_for("rabbitmq");
         let (port, dist) = (free_port(), free_port());
-        let node = format!("chaos{}@localhost", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+        let node = format!(
+            "chaos{}@localhost",
+            &uuid::Uuid::new_v4().simple().to_string()[..10]
+        );
         let conf = dir.path().join("rabbitmq.conf");
         std::fs::write(&conf, format!("listeners.tcp.local = 127.0.0.1:{port}\n")).unwrap();
         let plugins = dir.path().join("enabled_plugins");
@@ -157,7 +170,10 @@ impl RabbitNode {
         std::fs::write(&plugins, "[].\n").unwrap();
         run(
             "chown the RabbitMQ files",
-            Command::new("chown").arg("-R").arg("rabbitmq:").arg(dir.path()),
+            Command::new("chown")
+                .arg("-R")
+                .arg("rabbitmq:")
+                .arg(dir.path()),
         );
         let log = dir.path().join("server.log");
         let out = std::fs::File::create(&log).unwrap();
@@ -166,11 +182,23 @@ impl RabbitNode {
             .arg(format!("RABBITMQ_NODENAME={node}"))
             .arg(format!("RABBITMQ_NODE_PORT={port}"))
             .arg(format!("RABBITMQ_DIST_PORT={dist}"))
-            .arg(format!("RABBITMQ_MNESIA_BASE={}", dir.path().join("mnesia").display()))
-            .arg(format!("RABBITMQ_LOG_BASE={}", dir.path().join("log").display()))
+            .arg(format!(
+                "RABBITMQ_MNESIA_BASE={}",
+                dir.path().join("mnesia").display()
+            ))
+            .arg(format!(
+                "RABBITMQ_LOG_BASE={}",
+                dir.path().join("log").display()
+            ))
             .arg(format!("RABBITMQ_CONFIG_FILE={}", conf.display()))
-            .arg(format!("RABBITMQ_ENABLED_PLUGINS_FILE={}", plugins.display()))
-            .arg(format!("RABBITMQ_PID_FILE={}", dir.path().join("pid").display()))
+            .arg(format!(
+                "RABBITMQ_ENABLED_PLUGINS_FILE={}",
+                plugins.display()
+            ))
+            .arg(format!(
+                "RABBITMQ_PID_FILE={}",
+                dir.path().join("pid").display()
+            ))
             .arg(&server_bin)
             .stdin(Stdio::null())
             .stdout(Stdio::from(out.try_clone().unwrap()))
@@ -206,20 +234,34 @@ impl RabbitNode {
 
     /// Queues on the node as (name, consumers).
     pub fn queue_consumers(&self) -> Vec<(String, u64)> {
-        self.ctl(&["list_queues", "name", "consumers", "--quiet", "--no-table-headers"])
-            .lines()
-            .filter_map(|l| {
-                let mut parts = l.split_whitespace();
-                Some((parts.next()?.to_string(), parts.next()?.parse().ok()?))
-            })
-            .collect()
+        self.ctl(&[
+            "list_queues",
+            "name",
+            "consumers",
+            "--quiet",
+            "--no-table-headers",
+        ])
+        .lines()
+        .filter_map(|l| {
+            let mut parts = l.split_whitespace();
+            Some((parts.next()?.to_string(), parts.next()?.parse().ok()?))
+        })
+        .collect()
     }
 }
 
 impl Drop for RabbitNode {
     fn drop(&mut self) {
         let _ = Command::new("runuser")
-            .args(["-u", "rabbitmq", "--", "rabbitmqctl", "-n", &self.node, "stop"])
+            .args([
+                "-u",
+                "rabbitmq",
+                "--",
+                "rabbitmqctl",
+                "-n",
+                &self.node,
+                "stop",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
@@ -298,7 +340,14 @@ impl PgCluster {
             self.dir.path().display()
         );
         let log = self.dir.path().join("server.log");
-        self.pg_ctl(&["-w", "-o", &options, "-l", &log.display().to_string(), "start"]);
+        self.pg_ctl(&[
+            "-w",
+            "-o",
+            &options,
+            "-l",
+            &log.display().to_string(),
+            "start",
+        ]);
     }
 
     /// `pg_ctl stop -m fast`: open sessions are ended, as in a restart for maintenance.

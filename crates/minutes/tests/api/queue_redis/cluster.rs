@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::servers::{eventually, free_port, query, Server};
-use super::{client, delivery, due, job_ids, receive_n};
+use super::{client, delivery, due, job_ids, receive_n, receive_once};
 use minutes::queue::delivery::Delivery;
 use minutes::ratelimit::{Decision, RateLimiter, RedisLimiter, Rule};
 use minutes::redis_client::Topology;
@@ -133,15 +133,13 @@ async fn deliveries_and_the_rate_limiter_work_on_a_three_master_cluster() {
             .await
             .unwrap();
         assert_eq!(exists, 1, "{prefix} on {port}");
-        let nothing = d
-            .receive(
-                "w",
-                &super::queues(&["asr", "llm", "default"]),
-                10,
-                Duration::from_millis(100),
-            )
-            .await
-            .unwrap();
+        let nothing = receive_once(
+            &d,
+            "w",
+            &["asr", "llm", "default"],
+            Duration::from_millis(100),
+        )
+        .await;
         assert!(nothing.is_empty(), "{nothing:?}");
     }
 

@@ -75,17 +75,7 @@ async fn deliveries_keep_working_across_a_sentinel_failover() {
     eventually(
         "the sentinels promoted the replica",
         Duration::from_secs(20),
-        || async {
-            let addr: (String, String) = query(
-                sentinel_ports[0],
-                redis::cmd("SENTINEL")
-                    .arg("get-master-addr-by-name")
-                    .arg("m"),
-            )
-            .await
-            .ok()?;
-            (addr.1 == p2.to_string()).then_some(())
-        },
+        || async { (master_port(sentinel_ports[0]).await? == p2).then_some(()) },
     )
     .await;
 
@@ -129,15 +119,8 @@ async fn deliveries_keep_working_across_a_sentinel_failover() {
         "the sentinels switched back to the old primary",
         Duration::from_secs(10),
         || async {
-            let addr: (String, String) = query(
-                sentinel_ports[0],
-                redis::cmd("SENTINEL")
-                    .arg("get-master-addr-by-name")
-                    .arg("m"),
-            )
-            .await
-            .ok()?;
-            (addr.1 == p1.to_string() && role(p1).await == "master").then_some(())
+            (master_port(sentinel_ports[0]).await? == p1 && role(p1).await == "master")
+                .then_some(())
         },
     )
     .await;
@@ -158,4 +141,17 @@ async fn role(port: u16) -> String {
         Some(redis::Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
         _ => String::new(),
     }
+}
+
+/// The port of the primary the sentinel on `sentinel` names for `m` (`None` while it cannot say).
+async fn master_port(sentinel: u16) -> Option<u16> {
+    let (_host, port): (String, String) = query(
+        sentinel,
+        redis::cmd("SENTINEL")
+            .arg("get-master-addr-by-name")
+            .arg("m"),
+    )
+    .await
+    .ok()?;
+    port.parse().ok()
 }

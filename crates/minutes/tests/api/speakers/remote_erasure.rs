@@ -1,66 +1,11 @@
 //! A remote voiceprint provider keeps features itself, so erasure is a job that deletes the
 //! feature there after the name is gone locally.
 use super::*;
-
-/// A remote voiceprint provider stand-in: it keeps features itself (no embeddings come back),
-/// so erasure has to delete them there, through the `erase_voiceprint` job.
-#[derive(Default)]
-struct RemoteProvider {
-    features: std::sync::Mutex<Vec<(String, String)>>,
-    deleted: std::sync::Mutex<Vec<(String, String)>>,
-}
-
-#[async_trait::async_trait]
-impl minutes::providers::Voiceprint for RemoteProvider {
-    fn name(&self) -> &str {
-        "remote-test"
-    }
-
-    async fn identify(
-        &self,
-        _registry: &minutes::providers::VoiceprintRegistry,
-        _samples: &[minutes::providers::SpeakerSample],
-    ) -> Result<Vec<minutes::providers::SpeakerMatch>, minutes::providers::ProviderError> {
-        Ok(Vec::new())
-    }
-
-    async fn enroll(
-        &self,
-        tenant_id: &str,
-        speaker_id: &str,
-        wav: &[u8],
-    ) -> Result<minutes::providers::Enrollment, minutes::providers::ProviderError> {
-        assert!(
-            wav.starts_with(b"RIFF"),
-            "the job hands over the normalized WAV"
-        );
-        let feature = format!("feat_{speaker_id}");
-        self.features
-            .lock()
-            .unwrap()
-            .push((tenant_id.to_string(), feature.clone()));
-        Ok(minutes::providers::Enrollment {
-            feature_id: feature,
-            embeddings: Vec::new(),
-        })
-    }
-
-    async fn delete(
-        &self,
-        tenant_id: &str,
-        feature_id: &str,
-    ) -> Result<(), minutes::providers::ProviderError> {
-        self.deleted
-            .lock()
-            .unwrap()
-            .push((tenant_id.to_string(), feature_id.to_string()));
-        Ok(())
-    }
-}
+use crate::helpers::RemoteVoiceprint;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn erasing_a_remote_feature_is_a_job_that_deletes_it_at_the_provider() {
-    let remote = Arc::new(RemoteProvider::default());
+    let remote = Arc::new(RemoteVoiceprint::default());
     let t = TestApp::with(TestOptions {
         voiceprint: Some(remote.clone()),
         ..Default::default()
@@ -79,13 +24,7 @@ async fn erasing_a_remote_feature_is_a_job_that_deletes_it_at_the_provider() {
     let (_, body) = t.get(&format!("{V}/speakers/{id}"), &token).await;
     assert_eq!(body["state"], "active", "{body}");
     assert_eq!(body["provider"], "remote-test");
-    let stored = t
-        .app
-        .store
-        .get_speaker(&tenant, &id)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = t.stored_speaker(&tenant, &id).await;
     assert_eq!(stored.provider_feature_id, Some(format!("feat_{id}")));
     let sealed = t
         .raw_texts(&format!(
@@ -112,13 +51,7 @@ async fn erasing_a_remote_feature_is_a_job_that_deletes_it_at_the_provider() {
         "{body}"
     );
     // The name is gone at once; only the sealed feature id waits for the provider.
-    let erasing = t
-        .app
-        .store
-        .get_speaker(&tenant, &id)
-        .await
-        .unwrap()
-        .unwrap();
+    let erasing = t.stored_speaker(&tenant, &id).await;
     assert_eq!((erasing.name, erasing.consent_subject), (None, None));
     assert!(erasing.provider_feature_id.is_some());
     let (code, _) = t.get(&format!("{V}/speakers/{id}"), &token).await;
@@ -129,13 +62,7 @@ async fn erasing_a_remote_feature_is_a_job_that_deletes_it_at_the_provider() {
         *remote.deleted.lock().unwrap(),
         [(tenant.clone(), format!("feat_{id}"))]
     );
-    let erased = t
-        .app
-        .store
-        .get_speaker(&tenant, &id)
-        .await
-        .unwrap()
-        .unwrap();
+    let erased = t.stored_speaker(&tenant, &id).await;
     assert_eq!(
         (erased.state.as_str(), erased.provider_feature_id),
         ("erased", None)
