@@ -140,4 +140,3 @@ mod tests {
             .contains("path=/api/v1/tasks"));
     }
 }
-

@@ -31,9 +31,9 @@ mod media;
 mod offline_minutes;
 mod openai_pipeline;
 mod queue;
+mod queue_backends;
 // Whole deployments (serve + worker processes) under kill -9 and broker/database outages.
 mod queue_chaos;
-mod queue_backends;
 mod queue_fleet;
 mod queue_rabbitmq;
 mod queue_redis;
