@@ -221,10 +221,12 @@ async fn each_step_is_billed_once_across_retries_and_regeneration_is_a_new_bill(
         r#"minutes_jobs_total{kind="transcribe",outcome="retried"} 1"#.to_string(),
         r#"minutes_jobs_total{kind="transcribe",outcome="succeeded"} 1"#.to_string(),
         r#"minutes_http_requests_total{method="GET",route="/api/v1/tasks/{id}/cost",status="200"} 2"#.to_string(),
-        r#"minutes_queue_jobs{state="done"}"#.to_string(),
+        r#"minutes_queue_depth{queue="llm"} 0"#.to_string(),
     ] {
         assert!(text.contains(&line), "missing `{line}` in\n{text}");
     }
+    // Finished jobs are history, not queue state: a scrape never counts them.
+    assert!(!text.contains(r#"minutes_queue_jobs{state="done"}"#), "{text}");
     assert!(!text.contains(&task_id), "no ids in metric labels");
 }
 

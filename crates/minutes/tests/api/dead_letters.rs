@@ -67,11 +67,10 @@ async fn dead_task(t: &TestApp, user: &str) -> (String, String, String) {
     (token, task_id, dead.id.clone())
 }
 
-/// A dead job of no tenant (like a retention run), made through the store.
-async fn dead_system_job(t: &TestApp) -> String {
-    let id = minutes::domain::ids::job_id();
-    let job = NewJob {
-        id: id.clone(),
+/// A one-attempt maintenance job of no tenant, due at `run_at_ms`.
+fn system_noop(run_at_ms: i64) -> NewJob {
+    NewJob {
+        id: minutes::domain::ids::job_id(),
         queue: "maintenance".into(),
         kind: "noop".into(),
         task_id: None,
@@ -79,8 +78,14 @@ async fn dead_system_job(t: &TestApp) -> String {
         payload: json!({"v": 1}),
         priority: 0,
         max_attempts: 1,
-        run_at_ms: t.clock.now_ms(),
-    };
+        run_at_ms,
+    }
+}
+
+/// A dead job of no tenant (like a retention run), made through the store.
+async fn dead_system_job(t: &TestApp) -> String {
+    let job = system_noop(t.clock.now_ms());
+    let id = job.id.clone();
     t.app.store.enqueue(&job).await.unwrap();
     let queues = vec!["maintenance".to_string()];
     let claimed = t
@@ -437,17 +442,7 @@ async fn queue_status_counts_what_was_enqueued_and_the_fleet_lists_registered_wo
     // Two tasks (two due prepare_audio jobs) and a job scheduled a minute out.
     t.create_two_part_task(&admin).await;
     t.create_two_part_task(&admin).await;
-    let later = NewJob {
-        id: minutes::domain::ids::job_id(),
-        queue: "maintenance".into(),
-        kind: "noop".into(),
-        task_id: None,
-        tenant_id: None,
-        payload: json!({"v": 1}),
-        priority: 0,
-        max_attempts: 1,
-        run_at_ms: t.clock.now_ms() + 60_000,
-    };
+    let later = system_noop(t.clock.now_ms() + 60_000);
     t.app.store.enqueue(&later).await.unwrap();
     t.clock.advance_ms(5_000);
 
