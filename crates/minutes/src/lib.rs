@@ -13,6 +13,7 @@ pub mod pipeline;
 pub mod providers;
 pub mod queue;
 pub mod ratelimit;
+mod reconnect;
 pub mod redis_client;
 pub mod storage;
 pub mod store;

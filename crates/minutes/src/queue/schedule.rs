@@ -26,16 +26,23 @@ pub fn run_id(kind: JobKind, fire_at_ms: i64) -> String {
     format!("job_{}_{fire_at_ms}", kind.wire_name())
 }
 
-fn scheduled_job(kind: JobKind, run: ScheduledRun) -> Job {
+/// The job of a scheduled kind; `None` for kinds that are not periodic.
+fn scheduled_job(kind: JobKind, run: ScheduledRun) -> Option<Job> {
     match kind {
-        JobKind::PruneJobs => Job::PruneJobs(run),
-        _ => Job::Retention(run),
+        JobKind::Retention => Some(Job::Retention(run)),
+        JobKind::PruneJobs => Some(Job::PruneJobs(run)),
+        _ => None,
     }
 }
 
 /// Enqueues `kind`'s run for `fire_at_ms` unless it exists; true if this call created it.
 pub async fn enqueue_run(app: &App, kind: JobKind, fire_at_ms: i64) -> Result<bool, StoreError> {
-    let job = scheduled_job(kind, ScheduledRun { fire_at_ms });
+    let Some(job) = scheduled_job(kind, ScheduledRun { fire_at_ms }) else {
+        return Err(StoreError::Conflict(format!(
+            "`{}` is not a scheduled job kind",
+            kind.wire_name()
+        )));
+    };
     let mut row = crate::pipeline::new_job(app, run_id(kind, fire_at_ms), None, &job, -10);
     row.run_at_ms = fire_at_ms;
     row.max_attempts = row.max_attempts.min(3);
@@ -137,6 +144,20 @@ mod tests {
         assert!(parse_cron("0 0 * * * *").is_err(), "seconds field refused");
         assert!(parse_cron("61 * * * *").is_err());
         assert!(parse_cron("hourly").is_err());
+    }
+
+    #[test]
+    fn only_periodic_kinds_make_scheduled_jobs() {
+        let run = ScheduledRun { fire_at_ms: 1 };
+        assert_eq!(
+            scheduled_job(JobKind::Retention, run),
+            Some(Job::Retention(run))
+        );
+        assert_eq!(
+            scheduled_job(JobKind::PruneJobs, run),
+            Some(Job::PruneJobs(run))
+        );
+        assert_eq!(scheduled_job(JobKind::Transcribe, run), None);
     }
 
     #[test]

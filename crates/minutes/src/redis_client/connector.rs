@@ -13,11 +13,15 @@ use redis::{
     TlsMode, Value,
 };
 
-use super::backoff::Backoff;
 use super::url::{ClusterTarget, SentinelTarget, Target};
+use crate::reconnect::Backoff;
 
 /// A dial (sentinel query, TCP and TLS handshakes, AUTH) that takes longer has failed.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
+/// First reconnect delay after a failed dial, doubling up to the ceiling; short enough that a
+/// Sentinel failover (seconds) is noticed promptly once it completes.
+const FIRST_RETRY: Duration = Duration::from_millis(50);
+const MAX_RETRY: Duration = Duration::from_secs(2);
 /// Commands on the shared connection; a blocked reply past this means a dead peer.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -96,7 +100,7 @@ impl Connector {
         Ok(Connector {
             dialer,
             db,
-            backoff: Mutex::new(Backoff::default()),
+            backoff: Mutex::new(Backoff::new(FIRST_RETRY, MAX_RETRY)),
         })
     }
 
@@ -126,7 +130,9 @@ impl Connector {
         let mut backoff = self.lock_backoff();
         match &dialed {
             Ok(_) => backoff.succeeded(),
-            Err(e) => backoff.failed(Instant::now(), e.to_string()),
+            Err(e) => {
+                backoff.failed(Instant::now(), e.to_string());
+            }
         }
         dialed
     }

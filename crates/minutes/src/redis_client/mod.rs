@@ -11,8 +11,7 @@
 //!
 //! A [`RedisConnection`] implements `redis::aio::ConnectionLike`, so commands, pipelines and
 //! scripts run the same on all three. It redials on demand after an I/O error, paced by one
-//! backoff per client (`backoff.rs`).
-mod backoff;
+//! backoff per client (`crate::reconnect`).
 mod connector;
 mod url;
 

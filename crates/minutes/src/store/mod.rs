@@ -10,6 +10,7 @@ mod job_admin;
 mod jobs;
 mod migrate;
 mod provider_jobs;
+mod queue_records;
 mod records;
 mod refresh_tokens;
 mod retention;
@@ -31,6 +32,7 @@ pub use job_admin::{
 };
 pub use migrate::{MigrationStatus, Migrator};
 pub use provider_jobs::{HotwordSyncOutcome, HotwordSyncRecord, ProviderJobStore};
+pub use queue_records::*;
 pub use records::*;
 pub use refresh_tokens::{RefreshTokenRow, RefreshTokenStore, Rotation};
 pub use sealed::{ResealBatch, ResealCursor, SealedFieldStore, SealedTable};

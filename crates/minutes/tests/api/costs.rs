@@ -226,7 +226,10 @@ async fn each_step_is_billed_once_across_retries_and_regeneration_is_a_new_bill(
         assert!(text.contains(&line), "missing `{line}` in\n{text}");
     }
     // Finished jobs are history, not queue state: a scrape never counts them.
-    assert!(!text.contains(r#"minutes_queue_jobs{state="done"}"#), "{text}");
+    assert!(
+        !text.contains(r#"minutes_queue_jobs{state="done"}"#),
+        "{text}"
+    );
     assert!(!text.contains(&task_id), "no ids in metric labels");
 }
 

@@ -187,3 +187,69 @@ impl Voiceprint for ScriptedVoiceprint {
             .collect())
     }
 }
+
+/// A remote voiceprint provider stand-in (`remote-test`): it keeps features itself (no
+/// embeddings come back), so erasure has to delete them there, through the `erase_voiceprint`
+/// job. Its next `failing_deletes` deletions fail permanently.
+#[derive(Default)]
+pub struct RemoteVoiceprint {
+    /// (tenant, feature id) of every enrollment.
+    pub features: Mutex<Vec<(String, String)>>,
+    /// (tenant, feature id) of every deletion that succeeded.
+    pub deleted: Mutex<Vec<(String, String)>>,
+    pub failing_deletes: AtomicUsize,
+}
+
+#[async_trait]
+impl Voiceprint for RemoteVoiceprint {
+    fn name(&self) -> &str {
+        "remote-test"
+    }
+
+    async fn identify(
+        &self,
+        _registry: &VoiceprintRegistry,
+        _samples: &[SpeakerSample],
+    ) -> Result<Vec<SpeakerMatch>, ProviderError> {
+        Ok(Vec::new())
+    }
+
+    async fn enroll(
+        &self,
+        tenant_id: &str,
+        speaker_id: &str,
+        wav: &[u8],
+    ) -> Result<minutes::providers::Enrollment, ProviderError> {
+        assert!(
+            wav.starts_with(b"RIFF"),
+            "the job hands over the normalized WAV"
+        );
+        let feature = format!("feat_{speaker_id}");
+        self.features
+            .lock()
+            .unwrap()
+            .push((tenant_id.to_string(), feature.clone()));
+        Ok(minutes::providers::Enrollment {
+            feature_id: feature,
+            embeddings: Vec::new(),
+        })
+    }
+
+    async fn delete(&self, tenant_id: &str, feature_id: &str) -> Result<(), ProviderError> {
+        // One failure used up per call, never below zero.
+        let failing = self
+            .failing_deletes
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        if failing.is_ok() {
+            return Err(ProviderError::Auth {
+                provider: "remote-test".into(),
+                detail: "bad key".into(),
+            });
+        }
+        self.deleted
+            .lock()
+            .unwrap()
+            .push((tenant_id.to_string(), feature_id.to_string()));
+        Ok(())
+    }
+}

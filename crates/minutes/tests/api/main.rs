@@ -30,6 +30,7 @@ mod local_engines;
 mod media;
 mod offline_minutes;
 mod openai_pipeline;
+mod processes;
 mod queue;
 mod queue_backends;
 // Whole deployments (serve + worker processes) under kill -9 and broker/database outages.

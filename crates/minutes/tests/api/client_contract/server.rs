@@ -1,6 +1,7 @@
 //! A real `minutes serve [--with-worker]` child process on a free loopback port, configured only
 //! through `MINUTES__…` variables: temp data dir (SQLite) or a fresh PostgreSQL schema, dev login,
 //! the frontend's CORS origin and the offline engines; killed (and its schema dropped) on drop.
+use crate::processes::{free_port, random_hex, tail, SchemaGuard};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -26,29 +27,8 @@ pub struct Server {
     child: Child,
     log: PathBuf,
     // Field order is drop order: the process goes before its schema and data dir.
-    _schema: Option<Schema>,
+    _schema: Option<SchemaGuard>,
     _dir: tempfile::TempDir,
-}
-
-/// A fresh PostgreSQL schema, dropped with its guard (also when a test panics).
-struct Schema {
-    admin_url: String,
-    name: String,
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let (admin, schema) = (self.admin_url.clone(), self.name.clone());
-        // Drop runs inside the test's runtime: a thread with its own runtime may block.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(minutes::store::SqlStore::drop_pg_schema(&admin, &schema))
-        })
-        .join();
-    }
 }
 
 /// The models directory with both models present (installed like `minutes models install`
@@ -65,25 +45,6 @@ fn offline_models() -> PathBuf {
         }
     }
     dir
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-fn random_hex(bytes: usize) -> String {
-    (0..bytes)
-        .map(|_| format!("{:02x}", rand::random::<u8>()))
-        .collect()
-}
-
-fn tail(path: &Path, lines: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 enum Start {
@@ -115,7 +76,7 @@ impl Server {
             Some(admin_url) => {
                 let name = format!("cc_{}", uuid::Uuid::new_v4().simple());
                 let app_url = create_app_schema(&admin_url, &name).await;
-                let schema = Schema { admin_url, name };
+                let schema = SchemaGuard { admin_url, name };
                 let mut url = url::Url::parse(&app_url).expect("the app role's URL parses");
                 // sqlx makes `options[search_path]` the session's search_path: the server then
                 // works in the fresh schema, as the in-process TestApp does.

@@ -3,6 +3,7 @@
 //! the same schema for the test's own reads of `jobs`, `workers` and `task_steps`. Reading the
 //! tables directly is the point: the API does not show lease generations or which worker holds a
 //! job, and polling them is how the test waits for a job to be mid-stage instead of sleeping.
+use crate::processes::SchemaGuard;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -18,8 +19,8 @@ pub struct Db {
     /// What every `minutes` process gets as `database.url`.
     pub app_url: String,
     pool: PgPool,
-    admin_url: String,
-    schema: String,
+    // Last: dropped after the pool.
+    _schema: SchemaGuard,
 }
 
 /// A running stage job and the lease it was claimed with.
@@ -56,8 +57,10 @@ impl Db {
         Db {
             app_url: with_search_path(&app_url, &schema),
             pool,
-            admin_url: admin_url.to_string(),
-            schema,
+            _schema: SchemaGuard {
+                admin_url: admin_url.to_string(),
+                name: schema,
+            },
         }
     }
 
@@ -150,20 +153,5 @@ impl Db {
                 .await
                 .expect("reading the transcript revisions");
         rows.into_iter().collect()
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        let (admin, schema) = (self.admin_url.clone(), self.schema.clone());
-        // Drop runs inside the test's runtime: a thread with its own runtime may block.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(minutes::store::SqlStore::drop_pg_schema(&admin, &schema))
-        })
-        .join();
     }
 }

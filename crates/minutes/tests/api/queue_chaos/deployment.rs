@@ -2,6 +2,7 @@
 //! what it enqueues to the broker) and separate `minutes worker` processes, all configured only
 //! through `MINUTES__…` variables, sharing a data directory and a database schema. Workers are
 //! started and `kill -9`ed at will; every process is killed when the deployment is dropped.
+use crate::processes::{free_port, random_hex, tail};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -75,25 +76,6 @@ pub struct Deployment {
     started_workers: usize,
     // Last: the processes go before the directory they write to.
     dir: tempfile::TempDir,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
-fn random_hex(bytes: usize) -> String {
-    (0..bytes)
-        .map(|_| format!("{:02x}", rand::random::<u8>()))
-        .collect()
-}
-
-pub fn tail(path: &Path, lines: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 impl Deployment {

@@ -4,16 +4,10 @@
 //! shared servers). RabbitMQ and PostgreSQL run as their system users (`rabbitmq`, `postgres`)
 //! through `runuser`: PostgreSQL refuses to run as root, and `rabbitmqctl` needs the Erlang
 //! cookie of the `rabbitmq` user.
+use crate::processes::free_port;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
 
 fn run(what: &str, cmd: &mut Command) -> Output {
     let out = cmd

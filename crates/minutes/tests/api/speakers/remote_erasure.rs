@@ -1,7 +1,7 @@
 //! A remote voiceprint provider keeps features itself, so erasure is a job that deletes the
 //! feature there after the name is gone locally.
 use super::*;
-use crate::helpers::RemoteVoiceprint;
+use crate::engines::RemoteVoiceprint;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn erasing_a_remote_feature_is_a_job_that_deletes_it_at_the_provider() {

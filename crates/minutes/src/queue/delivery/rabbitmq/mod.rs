@@ -36,26 +36,27 @@
 //! Queue arguments are fixed at declaration: a queue that already exists with other arguments
 //! (e.g. a classic queue of the same name) fails the declare with `PRECONDITION_FAILED`, which
 //! every call then reports until an operator deletes that queue.
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures::StreamExt;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+    BasicAckOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
+    ExchangeDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::{
-    BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
-};
-use tokio::sync::Notify;
-use tokio::task::JoinHandle;
+use lapin::{BasicProperties, Confirmation, Connection, ConnectionProperties, ExchangeKind};
 use tokio::time::Instant;
 
 use super::{Announcement, Delivered, Delivery, DeliveryError, Receipt};
+use crate::reconnect::Backoff;
+use inbox::Inbox;
+use live::{Live, Names};
+
+mod inbox;
+mod live;
 
 const BACKEND: &str = "rabbitmq";
 
@@ -85,8 +86,8 @@ pub struct RabbitDelivery {
     queues: Vec<String>,
     prefetch: u16,
     current: Mutex<Option<Arc<Live>>>,
-    /// Serializes reconnection; holds the backoff.
-    reconnect: tokio::sync::Mutex<Backoff>,
+    /// Serializes reconnection; holds the pacing and the last generation opened.
+    reconnect: tokio::sync::Mutex<Reconnect>,
     /// Per consumer (worker id): deliveries received and not yet handed out. Outlives
     /// generations; entries of an older generation are dropped when taken.
     inboxes: Mutex<HashMap<String, Arc<Inbox>>>,
@@ -119,7 +120,10 @@ impl RabbitDelivery {
             queues: queues.iter().map(|q| q.to_string()).collect(),
             prefetch: prefetch.max(1),
             current: Mutex::new(None),
-            reconnect: tokio::sync::Mutex::new(Backoff::default()),
+            reconnect: tokio::sync::Mutex::new(Reconnect {
+                backoff: Backoff::new(FIRST_RETRY, MAX_RETRY),
+                generation: 0,
+            }),
             inboxes: Mutex::new(HashMap::new()),
         }
     }
@@ -165,7 +169,7 @@ impl RabbitDelivery {
         if let Some(live) = self.current_live().filter(|l| l.healthy()) {
             return Ok(live);
         }
-        let mut backoff = self.reconnect.lock().await;
+        let mut reconnect = self.reconnect.lock().await;
         // Another caller may have reconnected while this one waited for the lock.
         if let Some(live) = self.current_live().filter(|l| l.healthy()) {
             return Ok(live);
@@ -179,21 +183,18 @@ impl RabbitDelivery {
             );
             stale.close("reconnecting").await;
         }
-        if let Some(at) = backoff.retry_at {
-            let now = Instant::now();
-            if now < at {
-                return Err(DeliveryError::new(
-                    BACKEND,
-                    format!(
-                        "{} unreachable; next reconnect attempt in {} ms",
-                        self.shown_url,
-                        (at - now).as_millis()
-                    ),
-                ));
-            }
+        if let Some((wait, why)) = reconnect.backoff.blocked(std::time::Instant::now()) {
+            return Err(DeliveryError::new(
+                BACKEND,
+                format!(
+                    "{} unreachable; next reconnect attempt in {} ms (last error: {why})",
+                    self.shown_url,
+                    wait.as_millis()
+                ),
+            ));
         }
-        backoff.generation += 1;
-        let generation = backoff.generation;
+        reconnect.generation += 1;
+        let generation = reconnect.generation;
         let opened = tokio::time::timeout(CONNECT_TIMEOUT, self.open(generation)).await;
         let opened = match opened {
             Ok(Ok(live)) => Ok(live),
@@ -210,12 +211,14 @@ impl RabbitDelivery {
             Ok(live) => {
                 let live = Arc::new(live);
                 *self.lock_current() = Some(live.clone());
-                backoff.succeeded();
+                reconnect.backoff.succeeded();
                 tracing::info!(url = %self.shown_url, generation, "connected to RabbitMQ");
                 Ok(live)
             }
             Err(e) => {
-                let delay = backoff.failed();
+                let delay = reconnect
+                    .backoff
+                    .failed(std::time::Instant::now(), e.to_string());
                 tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "RabbitMQ connection failed");
                 Err(e)
             }
@@ -472,320 +475,10 @@ impl Delivery for RabbitDelivery {
     }
 }
 
-/// Broker-side names under the prefix.
-#[derive(Debug, Clone)]
-struct Names {
-    prefix: String,
-}
-
-impl Names {
-    fn jobs_exchange(&self) -> String {
-        format!("{}.jobs", self.prefix)
-    }
-    fn dead_exchange(&self) -> String {
-        format!("{}.dlx", self.prefix)
-    }
-    fn dead_queue(&self) -> String {
-        format!("{}.dead", self.prefix)
-    }
-    fn queue(&self, queue: &str) -> String {
-        format!("{}.{queue}", self.prefix)
-    }
-}
-
-/// One connection generation.
-struct Live {
+/// Connection attempts: their pacing, and the generation the next connection gets.
+struct Reconnect {
+    backoff: Backoff,
     generation: u64,
-    names: Names,
-    connection: Connection,
-    control: Channel,
-    publish: Channel,
-    consume: Channel,
-    /// Set by a feeder whose consumer stopped (channel closed, queue deleted, broker cancel).
-    broken: Arc<AtomicBool>,
-    /// Queues whose declare and binding succeeded on this connection.
-    declared: Mutex<HashSet<String>>,
-    /// (consumer, queue) pairs consuming on this connection.
-    consuming: tokio::sync::Mutex<HashSet<(String, String)>>,
-    feeders: Mutex<Vec<JoinHandle<()>>>,
-}
-
-impl Live {
-    fn healthy(&self) -> bool {
-        !self.broken.load(Ordering::Acquire)
-            && self.connection.status().connected()
-            && self.control.status().connected()
-            && self.publish.status().connected()
-            && self.consume.status().connected()
-    }
-
-    async fn close(&self, why: &str) {
-        self.abort_feeders();
-        if self.connection.status().connected() {
-            let _ =
-                tokio::time::timeout(CLOSE_TIMEOUT, self.connection.close(200, why.into())).await;
-        }
-    }
-
-    fn abort_feeders(&self) {
-        let feeders = std::mem::take(&mut *self.feeders.lock().unwrap_or_else(|e| e.into_inner()));
-        for feeder in feeders {
-            feeder.abort();
-        }
-    }
-
-    async fn declare_base(&self) -> Result<(), lapin::Error> {
-        self.declare_exchange(self.names.jobs_exchange(), ExchangeKind::Direct)
-            .await?;
-        // Fanout: every dead letter lands in `<p>.dead` whatever its routing key.
-        self.declare_exchange(self.names.dead_exchange(), ExchangeKind::Fanout)
-            .await?;
-        let mut arguments = quorum();
-        arguments.insert(
-            "x-max-length".into(),
-            AMQPValue::LongLongInt(DEAD_LETTERS_KEPT),
-        );
-        self.declare_bound_queue(
-            self.names.dead_queue(),
-            arguments,
-            self.names.dead_exchange(),
-            "",
-        )
-        .await
-    }
-
-    async fn declare_queue(&self, queue: &str) -> Result<(), lapin::Error> {
-        if self.lock_declared().contains(queue) {
-            return Ok(());
-        }
-        let mut arguments = quorum();
-        arguments.insert(
-            "x-dead-letter-exchange".into(),
-            AMQPValue::LongString(self.names.dead_exchange().into()),
-        );
-        arguments.insert(
-            "x-delivery-limit".into(),
-            AMQPValue::LongLongInt(DELIVERY_LIMIT),
-        );
-        self.declare_bound_queue(
-            self.names.queue(queue),
-            arguments,
-            self.names.jobs_exchange(),
-            queue,
-        )
-        .await?;
-        self.lock_declared().insert(queue.to_string());
-        Ok(())
-    }
-
-    async fn declare_exchange(&self, name: String, kind: ExchangeKind) -> Result<(), lapin::Error> {
-        let durable = ExchangeDeclareOptions {
-            durable: true,
-            ..ExchangeDeclareOptions::default()
-        };
-        self.control
-            .exchange_declare(name.into(), kind, durable, FieldTable::default())
-            .await
-    }
-
-    /// A durable queue with `arguments`, bound to `exchange` under `routing_key`.
-    async fn declare_bound_queue(
-        &self,
-        name: String,
-        arguments: FieldTable,
-        exchange: String,
-        routing_key: &str,
-    ) -> Result<(), lapin::Error> {
-        self.control
-            .queue_declare(
-                name.as_str().into(),
-                QueueDeclareOptions::durable(),
-                arguments,
-            )
-            .await?;
-        self.control
-            .queue_bind(
-                name.into(),
-                exchange.into(),
-                routing_key.into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-    }
-
-    fn forget_queue(&self, queue: &str) {
-        self.lock_declared().remove(queue);
-    }
-
-    fn lock_declared(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
-        self.declared.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Starts consuming `queue` for `consumer` unless it already does on this connection.
-    async fn ensure_consumer(
-        &self,
-        consumer: &str,
-        queue: &str,
-        inbox: &Arc<Inbox>,
-    ) -> Result<(), lapin::Error> {
-        let mut consuming = self.consuming.lock().await;
-        let key = (consumer.to_string(), queue.to_string());
-        if consuming.contains(&key) {
-            return Ok(());
-        }
-        self.declare_queue(queue).await?;
-        let stream = self
-            .consume
-            .basic_consume(
-                self.names.queue(queue).into(),
-                format!("{consumer}/{queue}").into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-        let feeder = tokio::spawn(feed(
-            stream,
-            self.generation,
-            queue.to_string(),
-            inbox.clone(),
-            self.broken.clone(),
-        ));
-        self.feeders
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(feeder);
-        consuming.insert(key);
-        Ok(())
-    }
-}
-
-impl Drop for Live {
-    fn drop(&mut self) {
-        self.abort_feeders();
-    }
-}
-
-fn quorum() -> FieldTable {
-    let mut arguments = FieldTable::default();
-    arguments.insert(
-        "x-queue-type".into(),
-        AMQPValue::LongString("quorum".into()),
-    );
-    arguments
-}
-
-/// Moves one consumer's deliveries into its inbox until the consumer stops.
-async fn feed(
-    mut stream: lapin::Consumer,
-    generation: u64,
-    queue: String,
-    inbox: Arc<Inbox>,
-    broken: Arc<AtomicBool>,
-) {
-    while let Some(next) = stream.next().await {
-        let delivery = match next {
-            Ok(delivery) => delivery,
-            Err(e) => {
-                tracing::warn!(%queue, generation, error = %e, "RabbitMQ consumer failed");
-                break;
-            }
-        };
-        match String::from_utf8(delivery.data) {
-            Ok(job_id) if !job_id.trim().is_empty() => inbox.push(Delivered {
-                job_id,
-                queue: queue.clone(),
-                receipt: Receipt::Amqp {
-                    generation,
-                    delivery_tag: delivery.delivery_tag,
-                },
-            }),
-            // Names no job: straight to the dead letters, never to a worker.
-            _ => {
-                tracing::warn!(%queue, "RabbitMQ message without a job id; dead-lettered");
-                let _ = delivery
-                    .acker
-                    .nack(BasicNackOptions {
-                        multiple: false,
-                        requeue: false,
-                    })
-                    .await;
-            }
-        }
-    }
-    broken.store(true, Ordering::Release);
-    inbox.ready.notify_one();
-}
-
-/// Deliveries of one consumer waiting for `receive`.
-#[derive(Default)]
-struct Inbox {
-    items: Mutex<VecDeque<Delivered>>,
-    /// Holds a permit when a delivery arrived while nobody waited.
-    ready: Notify,
-}
-
-impl Inbox {
-    fn push(&self, delivered: Delivered) {
-        self.items
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push_back(delivered);
-        self.ready.notify_one();
-    }
-
-    /// Up to `max` deliveries of `queues`, oldest first; deliveries of generations before
-    /// `open` are dropped (the broker requeued them when their connection closed).
-    fn take(&self, queues: &[String], max: usize, open: u64) -> Vec<Delivered> {
-        let mut items = self.items.lock().unwrap_or_else(|e| e.into_inner());
-        let mut taken = Vec::new();
-        let mut kept = VecDeque::with_capacity(items.len());
-        for d in items.drain(..) {
-            let void = matches!(d.receipt, Receipt::Amqp { generation, .. } if generation < open);
-            if void {
-                continue;
-            }
-            if taken.len() < max && queues.contains(&d.queue) {
-                taken.push(d);
-            } else {
-                kept.push_back(d);
-            }
-        }
-        *items = kept;
-        taken
-    }
-}
-
-#[derive(Debug)]
-struct Backoff {
-    generation: u64,
-    delay: Duration,
-    retry_at: Option<Instant>,
-}
-
-impl Default for Backoff {
-    fn default() -> Backoff {
-        Backoff {
-            generation: 0,
-            delay: FIRST_RETRY,
-            retry_at: None,
-        }
-    }
-}
-
-impl Backoff {
-    fn succeeded(&mut self) {
-        self.delay = FIRST_RETRY;
-        self.retry_at = None;
-    }
-
-    /// Returns how long until the next attempt.
-    fn failed(&mut self) -> Duration {
-        let delay = self.delay;
-        self.retry_at = Some(Instant::now() + delay);
-        self.delay = (delay * 2).min(MAX_RETRY);
-        delay
-    }
 }
 
 /// Removes the URL's password from a message, should a lower layer have echoed it.
@@ -832,20 +525,6 @@ mod tests {
         let taken = inbox.take(&["asr".to_string(), "llm".to_string()], 10, 2);
         assert_eq!(taken, vec![delivered("llm", 2, 3), delivered("asr", 2, 4)]);
         assert!(inbox.take(&["asr".to_string()], 10, 2).is_empty());
-    }
-
-    #[test]
-    fn backoff_doubles_to_a_ceiling_and_resets_on_success() {
-        let mut b = Backoff::default();
-        assert_eq!(b.failed(), FIRST_RETRY);
-        assert_eq!(b.failed(), FIRST_RETRY * 2);
-        for _ in 0..10 {
-            b.failed();
-        }
-        assert_eq!(b.failed(), MAX_RETRY);
-        b.succeeded();
-        assert!(b.retry_at.is_none());
-        assert_eq!(b.failed(), FIRST_RETRY);
     }
 
     #[test]
