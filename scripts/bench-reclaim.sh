@@ -34,9 +34,12 @@ cleanup() {
     [ -z "$schema" ] || psql "$pg" -qc "DROP SCHEMA IF EXISTS $schema CASCADE" >/dev/null 2>&1 || true
     case "$backend" in
         redis) redis-cli -u "$redis_url" --scan --pattern "{$prefix}*" | xargs -r redis-cli -u "$redis_url" DEL >/dev/null ;;
-        # Queues hold messages; the two empty exchanges (<prefix>.jobs, .dlx) are left.
+        # rabbitmqctl has no exchange deletion; `eval` reaches the broker's own (3.10).
         rabbitmq) for q in audio asr voiceprint llm maintenance dead; do
                       rabbitmqctl -q delete_queue "$prefix.$q" >/dev/null 2>&1 || true
+                  done
+                  for x in jobs dlx; do
+                      rabbitmqctl -q eval "rabbit_exchange:delete(rabbit_misc:r(<<\"/\">>, exchange, <<\"$prefix.$x\">>), false, <<\"bench\">>)." >/dev/null 2>&1 || true
                   done ;;
     esac
     [ -z "$work" ] || rm -rf "$work"
@@ -78,7 +81,7 @@ reclaim() { # reclaim BACKEND: one measurement, printed as one line
     w1=$!; pids+=("$w1")
     until [ "$(sql "SELECT state FROM jobs WHERE kind='transcribe'")" = running ]; do sleep 0.2; done
     sleep 2   # mid-stage: the ASR call is in flight
-    kill -9 "$w1"
+    { kill -9 "$w1"; wait "$w1"; } 2>/dev/null || true
     local killed reclaimed
     killed=$(date +%s.%N)
     env "${env[@]}" "$bin" worker >"$work/w2.log" 2>&1 &
