@@ -31,6 +31,20 @@ pub struct Raw {
     pub latencies_ms: Vec<f64>,
 }
 
+impl Raw {
+    /// Takes the latencies back from the (finished) consumers.
+    fn new(per_sec: f64, latencies: Arc<Mutex<Vec<f64>>>) -> anyhow::Result<Raw> {
+        let latencies_ms = Arc::try_unwrap(latencies)
+            .map_err(|_| anyhow::anyhow!("consumers still hold the latencies"))?
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner());
+        Ok(Raw {
+            per_sec,
+            latencies_ms,
+        })
+    }
+}
+
 fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
@@ -192,14 +206,7 @@ pub async fn redis(url: &str, jobs: usize, paced: usize, per_sec: u32) -> anyhow
     }
     consumers.await??;
     let _: () = conn.del(&key).await?;
-    let latencies_ms = Arc::try_unwrap(latencies)
-        .map_err(|_| anyhow::anyhow!("consumers still hold the latencies"))?
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner());
-    Ok(Raw {
-        per_sec: rate,
-        latencies_ms,
-    })
+    Raw::new(rate, latencies)
 }
 
 /// Eight consumers read and ack until `n` entries are acked; returns how long that took.
@@ -328,14 +335,7 @@ pub async fn rabbitmq(
         .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
         .await?;
     conn.close(200, "bench done".into()).await?;
-    let latencies_ms = Arc::try_unwrap(latencies)
-        .map_err(|_| anyhow::anyhow!("consumers still hold the latencies"))?
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner());
-    Ok(Raw {
-        per_sec: rate,
-        latencies_ms,
-    })
+    Raw::new(rate, latencies)
 }
 
 /// Eight consumers on one channel ack until `n` messages are acked; returns how long it took.
