@@ -48,9 +48,6 @@ pub struct Worker {
     opts: WorkerOptions,
 }
 
-/// The shortest wait handed to a backend: zero means "block forever" to some (Redis BLOCK 0).
-const MIN_WAIT: Duration = Duration::from_millis(1);
-
 /// A claimed job and the delivery that announced it (none when found by the database poll).
 type Claim = (ClaimedJob, Option<Delivered>);
 
@@ -90,12 +87,16 @@ impl Worker {
                 _ = shutdown.cancelled() => break,
                 p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
             };
-            let want = (1 + slots.available_permits()).min(q.batch);
+            let mut held = vec![first];
+            if poller.backlog && self.opts.concurrency > 1 {
+                fill_slots(&slots, &mut held, (self.opts.concurrency / 2).min(q.batch)).await;
+            }
+            let want = (held.len() + slots.available_permits()).min(q.batch);
             let claims = tokio::select! {
                 _ = shutdown.cancelled() => break,
                 c = next_claims(&app, &self.opts, &mut poller, want) => c,
             };
-            let mut permits = std::iter::once(first).chain(std::iter::from_fn(|| {
+            let mut permits = held.into_iter().chain(std::iter::from_fn(|| {
                 slots.clone().try_acquire_owned().ok()
             }));
             for (job, delivered) in claims {
@@ -133,12 +134,32 @@ impl Worker {
     }
 }
 
+/// How long a worker with a backlog waits for more of its slots to free before claiming.
+const FILL_WINDOW: Duration = Duration::from_millis(2);
+
+/// With a deep queue, slots freed one by one would each cost a claim statement of their own;
+/// waiting up to `FILL_WINDOW` for `target` free slots turns them into one batch claim. Short
+/// jobs finish in waves, so the wait is usually far shorter; a long job costs one slot 2 ms.
+async fn fill_slots(slots: &Arc<Semaphore>, held: &mut Vec<OwnedSemaphorePermit>, target: usize) {
+    let _ = tokio::time::timeout(FILL_WINDOW, async {
+        while held.len() < target {
+            match slots.clone().acquire_owned().await {
+                Ok(p) => held.push(p),
+                Err(_) => return,
+            }
+        }
+    })
+    .await;
+}
+
 /// When the worker next polls the database: at once while the last poll came back full,
 /// otherwise every `poll_interval_ms` (database backend) or `safety_poll_ms` (brokers).
 struct Poller {
     every: Duration,
     due: Instant,
     more: bool,
+    /// The last round filled every slot it asked for (deliveries or poll): jobs are waiting.
+    backlog: bool,
     database: bool,
 }
 
@@ -155,6 +176,7 @@ impl Poller {
             every,
             due: Instant::now(),
             more: true,
+            backlog: false,
             database,
         }
     }
@@ -186,7 +208,9 @@ async fn next_claims(
             &opts.worker_id,
             &opts.queues,
             want,
-            poller.wait().max(MIN_WAIT),
+            // Zero while the queue is known to be deep: every backend then returns at once
+            // (a sleep here would cap a worker at one claim per timer tick).
+            poller.wait(),
         )
         .await
     {
@@ -200,20 +224,28 @@ async fn next_claims(
     };
     let got = delivered.len();
     let mut claims = Vec::with_capacity(want);
-    for d in delivered {
+    if !delivered.is_empty() {
+        let ids: Vec<String> = delivered.iter().map(|d| d.job_id.clone()).collect();
         let now = app.clock.now_ms();
         match app
             .store
-            .claim_job_by_id(&d.job_id, &opts.queues, &opts.worker_id, lease_ms, now)
+            .claim_jobs_by_ids(&ids, &opts.queues, &opts.worker_id, lease_ms, now)
             .await
         {
-            Ok(Some(job)) => claims.push((job, Some(d))),
-            // Taken by the poll or another worker, finished, or not due yet (a retry's relay
-            // announces it again when due): nothing to run for this delivery.
-            Ok(None) => settle_unclaimable(app, &d).await,
-            // Left unacked: the backend redelivers it (and the poll finds the job anyway).
+            Ok(mut jobs) => {
+                for d in delivered {
+                    match jobs.iter().position(|j| j.id == d.job_id) {
+                        Some(i) => claims.push((jobs.swap_remove(i), Some(d))),
+                        // Taken by the poll or another worker, finished, not due yet (a
+                        // retry's relay announces it again when due), or a duplicate delivery
+                        // in this batch: nothing to run for this delivery.
+                        None => settle_unclaimable(app, &d).await,
+                    }
+                }
+            }
+            // Left unacked: the backend redelivers them (and the poll finds the jobs anyway).
             Err(e) => {
-                tracing::warn!(job.id = %d.job_id, error = %e, "claiming a delivered job failed")
+                tracing::warn!(jobs = ids.len(), error = %e, "claiming delivered jobs failed")
             }
         }
     }
@@ -239,6 +271,7 @@ async fn next_claims(
     } else if got == 0 {
         poller.more = false;
     }
+    poller.backlog = claims.len() >= want;
     for (job, _) in &claims {
         let due = job.claimed_due_ms.unwrap_or(app.clock.now_ms());
         let waited = (app.clock.now_ms() - due).max(0) as u64;

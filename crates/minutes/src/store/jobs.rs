@@ -148,32 +148,38 @@ impl JobStore for SqlStore {
         })
     }
 
-    async fn claim_job_by_id(
+    async fn claim_jobs_by_ids(
         &self,
-        job_id: &str,
+        job_ids: &[String],
         queues: &[String],
         worker_id: &str,
         lease_ms: i64,
         now_ms: i64,
-    ) -> StoreResult<Option<ClaimedJob>> {
-        if queues.is_empty() {
-            return Ok(None);
+    ) -> StoreResult<Vec<ClaimedJob>> {
+        if queues.is_empty() || job_ids.is_empty() {
+            return Ok(Vec::new());
         }
         let now = Utc::now();
         // Cross-tenant like the claim. Two workers given the same id: the second update waits
         // for the first and then finds the lease live (run_at_ms in the future), so it gets none.
         on_pool!(self, pool => {
             let sql = format!(
-                "{CLAIM_SET} WHERE id = $5 AND state IN ('queued', 'running') AND run_at_ms <= $4 \
+                "{CLAIM_SET} WHERE id IN ({}) AND state IN ('queued', 'running') AND run_at_ms <= $4 \
                  AND queue IN ({}) {CLAIM_RETURNING}",
-                placeholders(6, queues.len()),
+                placeholders(5, job_ids.len()),
+                placeholders(5 + job_ids.len(), queues.len()),
             );
             let mut q = sqlx::query_as::<_, ClaimedJob>(&sql)
-                .bind(worker_id).bind(now_ms + lease_ms).bind(now).bind(now_ms).bind(job_id);
+                .bind(worker_id).bind(now_ms + lease_ms).bind(now).bind(now_ms);
+            for id in job_ids {
+                q = q.bind(id);
+            }
             for queue in queues {
                 q = q.bind(queue);
             }
-            Ok(scoped!(pool, Scope::System, tx => q.fetch_optional(&mut *tx).await?))
+            let mut jobs = scoped!(pool, Scope::System, tx => q.fetch_all(&mut *tx).await?);
+            jobs.sort_by_key(|j: &ClaimedJob| std::cmp::Reverse(j.priority));
+            Ok(jobs)
         })
     }
 
@@ -265,16 +271,11 @@ impl JobStore for SqlStore {
     }
 
     async fn complete_job(&self, lease: &Lease) -> StoreResult<()> {
-        let now = Utc::now();
-        let rows = on_pool!(self, pool => scoped!(pool, Scope::System, tx => sqlx::query(
-            "UPDATE jobs SET state = 'done', locked_by = NULL, locked_until_ms = NULL, finished_at = $3, updated_at = $3 \
-             WHERE id = $1 AND lease_gen = $2 AND state = 'running'")
-            .bind(&lease.job_id).bind(lease.lease_gen).bind(now)
-            .execute(&mut *tx).await?.rows_affected()));
-        if rows != 1 {
-            return Err(StoreError::Fenced);
+        if self.completer.complete(lease.clone()).await? {
+            Ok(())
+        } else {
+            Err(StoreError::Fenced)
         }
-        Ok(())
     }
 
     async fn complete_job_with_artifact(

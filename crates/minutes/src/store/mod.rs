@@ -2,6 +2,7 @@
 //! with shared `$N` SQL; dialect differences are spelled out where they occur.
 mod accounts;
 mod api_keys;
+mod completer;
 mod content;
 mod cost_records;
 mod folders;
@@ -180,8 +181,18 @@ pub trait JobStore: Send + Sync {
         now_ms: i64,
         limit: i64,
     ) -> StoreResult<Vec<ClaimedJob>>;
-    /// Claims one delivered job by id with the same fenced update; `None` when it is not
-    /// runnable now (already claimed, finished, not yet due, or not on these queues).
+    /// Claims delivered jobs by id with the same fenced update, in one statement; a job that
+    /// is not runnable now (already claimed, finished, not yet due, or not on these queues) is
+    /// left out of the result.
+    async fn claim_jobs_by_ids(
+        &self,
+        job_ids: &[String],
+        queues: &[String],
+        worker_id: &str,
+        lease_ms: i64,
+        now_ms: i64,
+    ) -> StoreResult<Vec<ClaimedJob>>;
+    /// `claim_jobs_by_ids` for one job.
     async fn claim_job_by_id(
         &self,
         job_id: &str,
@@ -189,7 +200,13 @@ pub trait JobStore: Send + Sync {
         worker_id: &str,
         lease_ms: i64,
         now_ms: i64,
-    ) -> StoreResult<Option<ClaimedJob>>;
+    ) -> StoreResult<Option<ClaimedJob>> {
+        let ids = [job_id.to_string()];
+        Ok(self
+            .claim_jobs_by_ids(&ids, queues, worker_id, lease_ms, now_ms)
+            .await?
+            .pop())
+    }
     /// The relay's outbox read: up to `limit` due jobs whose current due time has not been
     /// announced, marked announced in the same statement (skipping rows another relay holds).
     async fn take_unannounced(&self, now_ms: i64, limit: i64) -> StoreResult<Vec<DueJob>>;
@@ -204,6 +221,7 @@ pub trait JobStore: Send + Sync {
         limit: i64,
     ) -> StoreResult<u64>;
     async fn heartbeat(&self, lease: &Lease, locked_until_ms: i64) -> StoreResult<()>;
+    /// Marks a job done (fenced). Concurrent completions share one statement (`store/completer.rs`).
     async fn complete_job(&self, lease: &Lease) -> StoreResult<()>;
     /// Completes a (re)generation job and stores its artifact version and costs atomically.
     async fn complete_job_with_artifact(

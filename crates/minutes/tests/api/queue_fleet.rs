@@ -133,6 +133,89 @@ async fn batch_claims_take_the_highest_priority_first_and_by_id_claims_are_fence
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivered_ids_are_claimed_in_one_statement_and_concurrent_completions_keep_their_fences() {
+    let mut t = TestApp::new().await;
+    t.allow_unrun_jobs();
+    let store = t.app.store.clone();
+    let now = t.clock.now_ms();
+    let mut due = Vec::new();
+    for _ in 0..40 {
+        let job = noop(0, now);
+        due.push(job.id.clone());
+        store.enqueue(&job).await.unwrap();
+    }
+    let later = noop(0, now + 60_000);
+    store.enqueue(&later).await.unwrap();
+    // Forty due ids, one future id, an unknown id and a duplicate: only the due ones, once.
+    let mut asked = due.clone();
+    asked.extend([later.id.clone(), "job_missing".into(), due[0].clone()]);
+    let claimed = store
+        .claim_jobs_by_ids(&asked, &maintenance(), "w1", 30_000, now)
+        .await
+        .unwrap();
+    let mut got: Vec<String> = claimed.iter().map(|j| j.id.clone()).collect();
+    got.sort();
+    let mut want = due.clone();
+    want.sort();
+    assert_eq!(got, want, "every due id and nothing else");
+    assert!(claimed.iter().all(|j| j.lease_gen == 1 && j.attempts == 1));
+    // Another queue's worker gets none of them, and a second claim finds them held.
+    assert!(store
+        .claim_jobs_by_ids(&due, &["asr".to_string()], "w2", 30_000, now)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .claim_jobs_by_ids(&due, &maintenance(), "w2", 30_000, now)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // The first ten leases expire and are reclaimed: their old holders are fenced off even when
+    // their completions share a statement with the live ones.
+    let stale: Vec<_> = claimed.iter().take(10).map(|j| j.lease()).collect();
+    let stale_ids: Vec<String> = stale.iter().map(|l| l.job_id.clone()).collect();
+    let reclaimed = store
+        .claim_jobs_by_ids(&stale_ids, &maintenance(), "w3", 30_000, now + 30_001)
+        .await
+        .unwrap();
+    assert_eq!(reclaimed.len(), 10);
+    let mut completions = tokio::task::JoinSet::new();
+    for lease in claimed
+        .iter()
+        .map(|j| j.lease())
+        .chain(reclaimed.iter().map(|j| j.lease()))
+    {
+        let store = store.clone();
+        completions.spawn(async move { (lease.clone(), store.complete_job(&lease).await) });
+    }
+    let (mut done, mut fenced) = (0, 0);
+    while let Some(r) = completions.join_next().await {
+        let (lease, result) = r.unwrap();
+        match result {
+            Ok(()) => {
+                done += 1;
+                assert!(!stale.contains(&lease), "a stale lease never completes");
+            }
+            Err(minutes::store::StoreError::Fenced) => {
+                fenced += 1;
+                assert!(stale.contains(&lease), "a live lease is never fenced");
+            }
+            Err(e) => panic!("completion failed: {e}"),
+        }
+    }
+    assert_eq!((done, fenced), (40, 10));
+    for id in &due {
+        let job = store.get_job(id).await.unwrap().unwrap();
+        assert_eq!(job.state, "done", "{id}");
+    }
+    assert_eq!(
+        store.get_job(&later.id).await.unwrap().unwrap().state,
+        "queued"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_outbox_announces_each_due_time_once_and_again_after_a_lease_expires() {
     let mut t = TestApp::new().await;
     t.allow_unrun_jobs();

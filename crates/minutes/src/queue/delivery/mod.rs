@@ -74,7 +74,8 @@ pub trait Delivery: Send + Sync {
     async fn announce(&self, due: &[Announcement]) -> Result<(), DeliveryError>;
 
     /// Waits at most `wait` for up to `max` deliveries from `queues` for `consumer` (the
-    /// worker id). An empty result means nothing arrived: the caller then polls the database.
+    /// worker id); a zero `wait` takes what is already there and returns at once (never "block
+    /// forever"). An empty result means nothing arrived: the caller then polls the database.
     async fn receive(
         &self,
         consumer: &str,
