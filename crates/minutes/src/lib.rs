@@ -4,6 +4,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod crypto;
+pub mod datamove;
 pub mod domain;
 pub mod egress;
 pub mod export;

@@ -1,5 +1,7 @@
 //! The command line: the subcommand enum is the process map of the one binary.
 pub mod admin;
+pub mod backup;
+pub mod db;
 pub mod jobs;
 mod migrate;
 mod models;
@@ -65,6 +67,16 @@ pub enum Command {
         #[command(subcommand)]
         action: jobs::JobsAction,
     },
+    /// Backups proven by restores: create, list, verify, restore, prune.
+    Backup {
+        #[command(subcommand)]
+        action: backup::BackupAction,
+    },
+    /// Move data between databases: `db copy --from URL --to URL`.
+    Db {
+        #[command(subcommand)]
+        action: db::DbAction,
+    },
     /// Configuration helpers.
     Config {
         #[command(subcommand)]
@@ -104,6 +116,8 @@ pub async fn main() -> anyhow::Result<()> {
         Command::Models { action } => models::run(&config, action),
         Command::Admin { action } => admin::run(&config, action).await,
         Command::Jobs { action } => jobs::run(&config, action).await,
+        Command::Db { action } => db::run(&config, action).await,
+        Command::Backup { action } => backup::run(&config, action).await,
         Command::Config {
             action: ConfigAction::Print,
         } => {

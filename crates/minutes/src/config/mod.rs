@@ -64,6 +64,7 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub network: NetworkConfig,
     pub encryption: EncryptionConfig,
+    pub backup: BackupConfig,
     pub log: LogConfig,
 }
 
@@ -151,6 +152,19 @@ pub struct EncryptionConfig {
     pub key_file: String,
     /// The key id that seals new values; empty = the last key given.
     pub active_key: String,
+}
+
+/// Backups (`minutes backup`, and the scheduled run `schedules.backup`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupConfig {
+    /// A directory or `s3://bucket/prefix` (the bucket reached with `storage.s3`'s endpoint
+    /// and credentials). Empty = `{data_dir}/backups`.
+    pub to: String,
+    /// A file holding the 32-byte archive key (64 hex characters); `MINUTES_BACKUP_KEY` wins.
+    /// Neither set: archives are not encrypted.
+    pub key_file: String,
+    pub retention: crate::datamove::backup::retention::Retention,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -246,6 +260,9 @@ impl Config {
     fn resolve(&mut self) -> Result<(), ConfigError> {
         if self.database.url.trim().is_empty() {
             self.database.url = format!("sqlite://{}", self.data_dir.join("minutes.db").display());
+        }
+        if self.backup.to.trim().is_empty() {
+            self.backup.to = self.data_dir.join("backups").display().to_string();
         }
         if self.storage.root.trim().is_empty() {
             self.storage.root = self.data_dir.join("objects").display().to_string();

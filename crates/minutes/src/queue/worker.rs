@@ -196,7 +196,7 @@ impl Poller {
 
 /// Waits for deliveries, claims them by id, and tops up from the database when it is time.
 async fn next_claims(
-    app: &App,
+    app: &Arc<App>,
     opts: &WorkerOptions,
     poller: &mut Poller,
     want: usize,
@@ -233,14 +233,27 @@ async fn next_claims(
             .await
         {
             Ok(mut jobs) => {
+                let mut unclaimable = Vec::new();
                 for d in delivered {
                     match jobs.iter().position(|j| j.id == d.job_id) {
                         Some(i) => claims.push((jobs.swap_remove(i), Some(d))),
                         // Taken by the poll or another worker, finished, not due yet (a
                         // retry's relay announces it again when due), or a duplicate delivery
                         // in this batch: nothing to run for this delivery.
-                        None => settle_unclaimable(app, &d).await,
+                        None => unclaimable.push(d),
                     }
+                }
+                // Settled beside the next round, not before it: under a backlog the safety
+                // poll claims jobs whose deliveries then arrive here, and a round trip or two
+                // per delivery in this loop would cap the worker at one job per round trip.
+                if !unclaimable.is_empty() {
+                    let app = app.clone();
+                    tokio::spawn(async move {
+                        futures::future::join_all(
+                            unclaimable.iter().map(|d| settle_unclaimable(&app, d)),
+                        )
+                        .await;
+                    });
                 }
             }
             // Left unacked: the backend redelivers them (and the poll finds the jobs anyway).

@@ -89,6 +89,15 @@ impl ObjectWriter {
     }
 }
 
+/// One listed object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub key: String,
+    pub size: u64,
+    pub modified: chrono::DateTime<chrono::Utc>,
+    pub e_tag: Option<String>,
+}
+
 #[derive(Clone)]
 pub struct ObjectStorage {
     inner: Arc<dyn ObjectStore>,
@@ -206,12 +215,61 @@ impl ObjectStorage {
             .boxed())
     }
 
+    /// The whole object as a stream of chunks.
+    pub async fn read_stream(
+        &self,
+        key: &str,
+    ) -> Result<BoxStream<'static, Result<Bytes, StorageError>>, StorageError> {
+        let result = self
+            .inner
+            .get(&object_path(key)?)
+            .await
+            .map_err(|e| match e {
+                object_store::Error::NotFound { .. } => StorageError::NotFound(key.to_string()),
+                other => StorageError::Backend(other),
+            })?;
+        Ok(result
+            .into_stream()
+            .map(|c| c.map_err(StorageError::from))
+            .boxed())
+    }
+
+    /// Every object under `prefix` (a folder: `uploads` lists `uploads/…`; empty: all), with
+    /// its size and last change, in no particular order.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StorageError> {
+        let prefix = if prefix.is_empty() {
+            None
+        } else {
+            Some(object_path(prefix)?)
+        };
+        let mut out = Vec::new();
+        let mut listing = self.inner.list(prefix.as_ref());
+        while let Some(meta) = listing.next().await {
+            let meta = meta?;
+            out.push(ObjectInfo {
+                key: meta.location.to_string(),
+                size: meta.size,
+                modified: meta.last_modified,
+                e_tag: meta.e_tag,
+            });
+        }
+        Ok(out)
+    }
+
     pub async fn exists(&self, key: &str) -> Result<bool, StorageError> {
         match self.inner.head(&object_path(key)?).await {
             Ok(_) => Ok(true),
             Err(object_store::Error::NotFound { .. }) => Ok(false),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// Moves `from` to `to` (a rename on a directory; copy and delete on S3).
+    pub async fn rename(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        self.inner
+            .rename(&object_path(from)?, &object_path(to)?)
+            .await?;
+        Ok(())
     }
 
     pub async fn delete(&self, key: &str) -> Result<(), StorageError> {

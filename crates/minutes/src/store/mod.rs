@@ -2,6 +2,7 @@
 //! with shared `$N` SQL; dialect differences are spelled out where they occur.
 mod accounts;
 mod api_keys;
+pub mod catalog;
 mod completer;
 mod content;
 mod cost_records;
@@ -9,12 +10,15 @@ mod folders;
 mod hotwords;
 mod job_admin;
 mod jobs;
+mod legacy_import;
+pub mod legacy_source;
 mod migrate;
 mod provider_jobs;
 mod queue_records;
 mod records;
 mod refresh_tokens;
 mod retention;
+pub mod rows;
 mod sealed;
 mod search;
 mod speakers;
@@ -30,6 +34,10 @@ pub use cost_records::*;
 pub use job_admin::{
     JobAction, JobAdminStore, JobCursor, JobDetail, JobFilter, JobOutcome, JobPage, JobSelection,
     JOB_STATES, MAX_JOB_BATCH, MAX_JOB_PAGE,
+};
+pub use legacy_import::{
+    LegacyAccount, LegacyEvent, LegacyExisting, LegacyFolder, LegacyHotwordSet, LegacyTask,
+    LegacyTemplate, LEGACY_LOG_ID_KEY,
 };
 pub use migrate::{MigrationStatus, Migrator};
 pub use provider_jobs::{HotwordSyncOutcome, HotwordSyncRecord, ProviderJobStore};

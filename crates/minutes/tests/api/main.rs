@@ -9,6 +9,7 @@ mod api_flow;
 mod api_keys;
 mod artifact_versions;
 mod audit;
+mod backups;
 mod billing;
 // Spawns the `minutes` binary with the embedded Whisper (asr.primary: local).
 #[cfg(feature = "local-asr")]
@@ -16,6 +17,7 @@ mod client_contract;
 mod compat_shapes;
 mod corrections;
 mod costs;
+mod data_copy;
 mod dead_letters;
 mod exports;
 mod failures;
