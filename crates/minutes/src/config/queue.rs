@@ -116,6 +116,9 @@ pub struct SchedulesConfig {
     pub retention: String,
     /// Deletes finished jobs past `queue.keep_finished_days`, and stopped or lost workers.
     pub prune_jobs: String,
+    /// `minutes backup create --prune` into `backup.to`; empty = not scheduled.
+    #[serde(default)]
+    pub backup: String,
 }
 
 impl SchedulesConfig {
@@ -124,6 +127,7 @@ impl SchedulesConfig {
         [
             (JobKind::Retention, self.retention.as_str()),
             (JobKind::PruneJobs, self.prune_jobs.as_str()),
+            (JobKind::Backup, self.backup.as_str()),
         ]
         .into_iter()
         .filter(|(_, cron)| !cron.trim().is_empty())

@@ -30,11 +30,12 @@ pub enum JobKind {
     EraseVoiceprint,
     Retention,
     PruneJobs,
+    Backup,
     Noop,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 12] = [
+    pub const ALL: [JobKind; 13] = [
         JobKind::PrepareAudio,
         JobKind::Transcribe,
         JobKind::IdentifySpeakers,
@@ -46,6 +47,7 @@ impl JobKind {
         JobKind::EraseVoiceprint,
         JobKind::Retention,
         JobKind::PruneJobs,
+        JobKind::Backup,
         JobKind::Noop,
     ];
 
@@ -63,6 +65,7 @@ impl JobKind {
             JobKind::EraseVoiceprint => "erase_voiceprint",
             JobKind::Retention => "retention",
             JobKind::PruneJobs => "prune_jobs",
+            JobKind::Backup => "backup",
             JobKind::Noop => "noop",
         }
     }
@@ -172,6 +175,8 @@ pub enum Job {
     EraseVoiceprint(SpeakerRef),
     Retention(ScheduledRun),
     PruneJobs(ScheduledRun),
+    /// A scheduled `minutes backup create` into `backup.to`, then the retention prune.
+    Backup(ScheduledRun),
     /// Completes at once (queue benchmarks and contract tests).
     Noop,
 }
@@ -205,6 +210,7 @@ impl Job {
             Job::EraseVoiceprint(_) => JobKind::EraseVoiceprint,
             Job::Retention(_) => JobKind::Retention,
             Job::PruneJobs(_) => JobKind::PruneJobs,
+            Job::Backup(_) => JobKind::Backup,
             Job::Noop => JobKind::Noop,
         }
     }
@@ -225,7 +231,7 @@ impl Job {
             Job::Regenerate(p) => to_value(p),
             Job::SyncHotwordTable(p) => to_value(p),
             Job::EnrollVoiceprint(p) | Job::EraseVoiceprint(p) => to_value(p),
-            Job::Retention(p) | Job::PruneJobs(p) => to_value(p),
+            Job::Retention(p) | Job::PruneJobs(p) | Job::Backup(p) => to_value(p),
             Job::Noop => Value::Object(Default::default()),
         };
         if let Value::Object(map) = &mut v {
@@ -249,6 +255,7 @@ impl Job {
             JobKind::EraseVoiceprint => Job::EraseVoiceprint(from_value(name, payload)?),
             JobKind::Retention => Job::Retention(from_value(name, payload)?),
             JobKind::PruneJobs => Job::PruneJobs(from_value(name, payload)?),
+            JobKind::Backup => Job::Backup(from_value(name, payload)?),
             JobKind::Noop => Job::Noop,
             JobKind::PrepareAudio
             | JobKind::Transcribe
@@ -301,6 +308,7 @@ mod tests {
             }),
             Job::Retention(ScheduledRun { fire_at_ms: 60_000 }),
             Job::PruneJobs(ScheduledRun { fire_at_ms: 1 }),
+            Job::Backup(ScheduledRun { fire_at_ms: 2 }),
             Job::Noop,
         ]
     }

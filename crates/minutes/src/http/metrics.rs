@@ -53,6 +53,7 @@ pub async fn scrape(State(app): State<AppState>, headers: HeaderMap) -> ApiResul
         depths: app.store.queue_depths(now_ms).await?,
         workers: by_state,
         now_ms,
+        backup: crate::datamove::backup::status::newest(&app.config).await,
     };
     let body = app.metrics.render(&snapshot, &app.key_pools);
     Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response())

@@ -1,7 +1,8 @@
 //! Periodic maintenance jobs, scheduled by cron (`schedules`, `queue/schedule.rs`):
 //! `retention` purges trash past `retention.trash_days` (rows and objects), deletes audio past
 //! its retention (text is kept) and backfills the search index; `prune_jobs` deletes finished
-//! jobs past `queue.keep_finished_days` and long-gone workers.
+//! jobs past `queue.keep_finished_days` and long-gone workers; `backup` takes a backup into
+//! `backup.to` and applies `backup.retention` (`datamove::backup`).
 use chrono::{Duration, Utc};
 use serde_json::json;
 
@@ -45,6 +46,34 @@ pub(super) async fn prune(app: &App, job: &ClaimedJob) -> Result<(), JobError> {
     );
     app.store.complete_job(&job.lease()).await?;
     Ok(())
+}
+
+pub(super) async fn backup(app: &App, job: &ClaimedJob) -> Result<(), JobError> {
+    use crate::datamove::backup::{self, destination::Destination};
+    let b = &app.config.backup;
+    let outcome = async {
+        let dest = Destination::parse(&app.config, &b.to)?;
+        let key = backup::key_from(std::env::var("MINUTES_BACKUP_KEY").ok(), &b.key_file)?;
+        let created = backup::create(&app.sql, &app.objects, &dest, key.as_ref(), false).await?;
+        let pruned = backup::prune(&dest, &b.retention, key.as_ref(), Utc::now()).await?;
+        anyhow::Ok((created, pruned))
+    }
+    .await;
+    match outcome {
+        Ok((created, pruned)) => {
+            tracing::info!(archive = %created.archive, bytes = created.archive_bytes,
+                objects_copied = created.objects.copied, seconds = created.seconds,
+                pruned = pruned.deleted.len(), "backup finished");
+            app.store.complete_job(&job.lease()).await?;
+            Ok(())
+        }
+        // Retried with backoff like any job; a run that keeps failing ends as a dead letter,
+        // and `minutes_backup_last_success_timestamp_seconds` goes stale for the alert.
+        Err(e) => Err(JobError::Failed(StageError::transient(
+            "backup_failed",
+            format!("{e:#}"),
+        ))),
+    }
 }
 
 pub(super) async fn run(app: &App, job: &ClaimedJob) -> Result<(), JobError> {

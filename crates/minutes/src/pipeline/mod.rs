@@ -160,6 +160,7 @@ pub async fn execute(app: &App, job: &ClaimedJob) -> Result<(), JobError> {
         Job::EraseVoiceprint(p) => voiceprints::erase(app, job, &p).await,
         Job::Retention(_) => maintenance::run(app, job).await,
         Job::PruneJobs(_) => maintenance::prune(app, job).await,
+        Job::Backup(_) => maintenance::backup(app, job).await,
         Job::Noop => Ok(app.store.complete_job(&job.lease()).await?),
     }
 }

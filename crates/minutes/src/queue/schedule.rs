@@ -31,6 +31,7 @@ fn scheduled_job(kind: JobKind, run: ScheduledRun) -> Option<Job> {
     match kind {
         JobKind::Retention => Some(Job::Retention(run)),
         JobKind::PruneJobs => Some(Job::PruneJobs(run)),
+        JobKind::Backup => Some(Job::Backup(run)),
         _ => None,
     }
 }

@@ -40,6 +40,17 @@ pub struct QueueSnapshot {
     /// Workers per registry state (`active`, `lost`, `stopped`).
     pub workers: Vec<(String, i64)>,
     pub now_ms: i64,
+    /// The newest archive in `backup.to` (`None`: none, or the destination cannot be listed).
+    pub backup: Option<BackupSnapshot>,
+}
+
+/// What the backup destination holds, for the stale-backup alert.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct BackupSnapshot {
+    /// When the newest archive was written (Unix seconds).
+    pub last_success_unix: f64,
+    pub last_size_bytes: u64,
+    pub archives: u64,
 }
 
 fn fallback_labels(chain: &str, from: &str, to: &str, code: &str) -> Labels {
@@ -67,6 +78,9 @@ pub struct Metrics {
     job_pickup: HistogramFamily,
     announced: Family<Labels, Counter>,
     provider_keys: Family<Labels, Gauge>,
+    backup_last_success: Gauge<f64, std::sync::atomic::AtomicU64>,
+    backup_last_size: Gauge,
+    backup_archives: Gauge,
     scrape: std::sync::Mutex<()>,
 }
 
@@ -187,6 +201,24 @@ impl Metrics {
             "API keys of each provider by health state (read at scrape time)",
             provider_keys.clone(),
         );
+        let backup_last_success = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "backup_last_success_timestamp_seconds",
+            "When the newest archive in backup.to was written (0: none, or unlistable)",
+            backup_last_success.clone(),
+        );
+        let backup_last_size = Gauge::default();
+        registry.register(
+            "backup_last_size_bytes",
+            "Size of the newest backup archive (objects are pooled beside it)",
+            backup_last_size.clone(),
+        );
+        let backup_archives = Gauge::default();
+        registry.register(
+            "backup_archives",
+            "Backup archives in backup.to",
+            backup_archives.clone(),
+        );
         Self {
             registry,
             http_requests,
@@ -202,6 +234,9 @@ impl Metrics {
             job_pickup,
             announced,
             provider_keys,
+            backup_last_success,
+            backup_last_size,
+            backup_archives,
             scrape: std::sync::Mutex::new(()),
         }
     }
@@ -314,6 +349,10 @@ impl Metrics {
                     .inc();
             }
         }
+        let b = queue.backup.unwrap_or_default();
+        self.backup_last_success.set(b.last_success_unix);
+        self.backup_last_size.set(b.last_size_bytes as i64);
+        self.backup_archives.set(b.archives as i64);
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
@@ -346,6 +385,11 @@ mod tests {
             }],
             workers: vec![("active".into(), 2)],
             now_ms: 12_500,
+            backup: Some(BackupSnapshot {
+                last_success_unix: 1_796_700_000.5,
+                last_size_bytes: 4096,
+                archives: 3,
+            }),
         };
         let text = m.render(&snapshot, &[]);
         for line in [
@@ -359,6 +403,9 @@ mod tests {
             r#"minutes_queue_oldest_age_seconds{queue="asr"} 2.5"#,
             r#"minutes_workers{state="active"} 2"#,
             r#"minutes_job_pickup_seconds_count{queue="asr"} 1"#,
+            "minutes_backup_last_success_timestamp_seconds 1796700000.5",
+            "minutes_backup_last_size_bytes 4096",
+            "minutes_backup_archives 3",
         ] {
             assert!(text.contains(line), "missing `{line}` in:\n{text}");
         }
@@ -374,6 +421,11 @@ mod tests {
         );
         assert!(
             !text.contains(r#"minutes_queue_jobs{state="dead"}"#),
+            "{text}"
+        );
+        // No backup known: the alert's timestamp reads 0, i.e. infinitely stale.
+        assert!(
+            text.contains("minutes_backup_last_success_timestamp_seconds 0"),
             "{text}"
         );
     }

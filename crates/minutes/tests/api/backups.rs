@@ -13,6 +13,7 @@ use crate::helpers::{files_under, TestApp};
 use minutes::datamove::backup::{
     self, crypt::BackupKey, destination::Destination, retention::Retention,
 };
+use minutes::queue::Clock;
 use minutes::storage::ObjectStorage;
 use minutes::store::SqlStore;
 
@@ -363,4 +364,48 @@ async fn prune_keeps_the_policy_and_the_objects_kept_archives_need() {
         .map(|a| a.0)
         .collect();
     assert_eq!(listed, vec![newest.manifest.id.clone()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduled_backup_job_writes_an_archive_prunes_and_feeds_the_stale_backup_metric() {
+    let dest_dir = tempfile::tempdir().unwrap();
+    let to = dest_dir.path().join("scheduled").display().to_string();
+    let t = TestApp::with(crate::helpers::TestOptions {
+        configure: Box::new(move |c| c.backup.to = to),
+        ..Default::default()
+    })
+    .await;
+    t.finished_task("backup-cron").await;
+    // Before any backup, the metric is 0: an alert on its age fires.
+    let (_, _, body) = t.get_raw("/metrics", "").await;
+    let text = String::from_utf8(body).unwrap();
+    assert!(
+        text.contains("minutes_backup_last_success_timestamp_seconds 0"),
+        "{text}"
+    );
+
+    let now = t.clock.now_ms();
+    assert!(minutes::queue::schedule::enqueue_run(
+        &t.app,
+        minutes::domain::job::JobKind::Backup,
+        now
+    )
+    .await
+    .unwrap());
+    assert_eq!(t.run_jobs_until_idle().await, 1);
+    let dest = Destination::directory(&dest_dir.path().join("scheduled")).unwrap();
+    let archives = backup::archives(&dest).await.unwrap();
+    assert_eq!(archives.len(), 1, "{archives:?}");
+    let m = backup::read_manifest(&dest, &archives[0].0, None)
+        .await
+        .unwrap();
+    assert_eq!(m.tables.iter().find(|e| e.name == "tasks").unwrap().rows, 1);
+    // Writing a backup drops the metric's one-minute cache in this process.
+    let (_, _, body) = t.get_raw("/metrics", "").await;
+    let text = String::from_utf8(body).unwrap();
+    assert!(text.contains("minutes_backup_archives 1"), "{text}");
+    assert!(
+        !text.contains("minutes_backup_last_success_timestamp_seconds 0\n"),
+        "{text}"
+    );
 }

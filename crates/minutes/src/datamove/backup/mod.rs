@@ -12,6 +12,7 @@ pub mod crypt;
 pub mod destination;
 pub mod objects;
 pub mod retention;
+pub mod status;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufWriter, Write};
@@ -133,6 +134,7 @@ pub async fn create(
         .put_file(&dest.key(&path), &local)
         .await
         .with_context(|| format!("storing the archive in {}", dest.display))?;
+    status::forget().await;
     Ok(Created {
         archive: dest.show(&path),
         manifest,
