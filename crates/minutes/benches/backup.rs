@@ -329,9 +329,9 @@ async fn bench(kind: &str, tasks: usize, object_mb: usize) {
     let native_bytes = std::fs::metadata(&native).unwrap().len();
 
     let ratio = |s: f64| s / baseline;
-    println!("  backup create (full):      {:>7.2} s  archive {:>6.1} MiB + objects {:>6.1} MiB   ×{:.2} of {native_label} + cp -r ({baseline:.2} s; dump {:.1} MiB)",
+    println!("  backup create (full):      {:>7.2} s  archive {:>6.2} MiB + objects {:>6.1} MiB   ×{:.2} of {native_label} + cp -r ({baseline:.2} s; dump {:.1} MiB)",
         created.seconds, created.archive_bytes as f64 / 1048576.0, du(&work.path().join("backups/objects")) as f64 / 1048576.0, ratio(created.seconds), native_bytes as f64 / 1048576.0);
-    println!("  backup create (unchanged): {:>7.2} s  archive {:>6.1} MiB, 0 objects copied          ×{:.2}", again.seconds, again.archive_bytes as f64 / 1048576.0, ratio(again.seconds));
+    println!("  backup create (unchanged): {:>7.2} s  archive {:>6.2} MiB, 0 objects copied          ×{:.2}", again.seconds, again.archive_bytes as f64 / 1048576.0, ratio(again.seconds));
     println!(
         "  restore into an empty db:  {:>7.2} s  (checksums checked in the transaction)     ×{:.2}",
         restore_secs,

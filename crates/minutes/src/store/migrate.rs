@@ -32,6 +32,25 @@ impl<'a> Migrator<'a> {
         Ok(())
     }
 
+    /// Applies pending migrations up to and including `version` (the upgrade tests step
+    /// through every level with data).
+    pub async fn up_to(&self, version: i64) -> StoreResult<()> {
+        let subset = |m: &sqlx::migrate::Migrator| sqlx::migrate::Migrator {
+            migrations: m
+                .migrations
+                .iter()
+                .filter(|x| x.version <= version)
+                .cloned()
+                .collect(),
+            ..sqlx::migrate::Migrator::DEFAULT
+        };
+        match &self.store.pool {
+            Pool::Sqlite(p) => subset(&SQLITE).run(p).await?,
+            Pool::Postgres(p) => subset(&POSTGRES).run(p).await?,
+        }
+        Ok(())
+    }
+
     /// Reverts the most recent applied migration; returns its version, if any.
     pub async fn down(&self) -> StoreResult<Option<i64>> {
         let applied: Vec<i64> = self

@@ -30,6 +30,7 @@ mod idp;
 #[cfg(feature = "local-asr")]
 mod local_engines;
 mod media;
+mod migrations_with_data;
 mod offline_minutes;
 mod openai_pipeline;
 mod processes;
