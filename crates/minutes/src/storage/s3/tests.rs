@@ -303,3 +303,120 @@ fn storage_test_server_signatures_match_the_aws_documented_examples() {
         ("AccessDenied", "Request has expired")
     );
 }
+
+/// `minutes backup` with an `s3://bucket/prefix` destination: the archive and the object pool
+/// land under the prefix, an unchanged second backup copies no object, and the archive
+/// restores (hash-checked) from the bucket into an empty database and object directory.
+#[tokio::test]
+async fn backups_to_an_s3_destination_are_incremental_and_restore_from_the_bucket() {
+    use crate::datamove::backup::{self, destination::Destination};
+    use crate::store::catalog;
+    use crate::store::rows::Value;
+
+    let (fake, endpoint) = FakeS3::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (id_file, secret_file) = (dir.path().join("id"), dir.path().join("secret"));
+    std::fs::write(&id_file, ACCESS_KEY_ID).expect("write");
+    std::fs::write(&secret_file, SECRET).expect("write");
+    let mut config = Config::load(None).expect("defaults");
+    let s3 = &mut config.storage.s3;
+    s3.endpoint = endpoint;
+    s3.region = REGION.into();
+    s3.bucket = "some-other-bucket".into();
+    s3.allow_http = true;
+    s3.access_key_id_file = Some(id_file);
+    s3.secret_access_key_file = Some(secret_file);
+
+    let connect = |name: &str| crate::store::sql::ConnectOptions {
+        url: format!("sqlite://{}", dir.path().join(name).display()),
+        max_connections: 2,
+        pg_schema: None,
+    };
+    let source = crate::store::SqlStore::connect(&connect("source.db"))
+        .await
+        .expect("db");
+    crate::store::Migrator::new(&source)
+        .up()
+        .await
+        .expect("migrate");
+    let tenants = catalog::table("tenants").expect("catalog");
+    let mut loader = source.loader().await.expect("loader");
+    loader
+        .insert(
+            tenants,
+            vec![vec![
+                Value::Text("tenant_s3".into()),
+                Value::Text("S3 Ltd".into()),
+                Value::Timestamp(chrono::Utc::now()),
+            ]],
+        )
+        .await
+        .expect("row");
+    loader.commit().await.expect("commit");
+    let objects_dir = dir.path().join("objects");
+    std::fs::create_dir_all(&objects_dir).expect("dir");
+    let objects = ObjectStorage::local(&objects_dir).expect("local");
+    let audio = payload(300_000);
+    objects
+        .put("uploads/u/a.wav", Bytes::from(audio.clone()))
+        .await
+        .expect("put");
+
+    let dest =
+        Destination::parse(&config, &format!("s3://{BUCKET}/backups/nightly/")).expect("dest");
+    let first = backup::create(&source, &objects, &dest, None, false)
+        .await
+        .expect("backup");
+    assert_eq!(
+        first.archive,
+        format!(
+            "s3://{BUCKET}/backups/nightly/archives/{}.tar.zst",
+            first.manifest.id
+        )
+    );
+    let sha = hex::encode(Sha256::digest(&audio));
+    let pooled = fake
+        .object(&format!("backups/nightly/objects/{}/{sha}", &sha[..2]))
+        .expect("the object is pooled under the prefix");
+    assert_eq!(pooled.0.as_ref(), audio.as_slice());
+    assert!(fake
+        .object(&format!(
+            "backups/nightly/archives/{}.tar.zst",
+            first.manifest.id
+        ))
+        .is_some());
+    let second = backup::create(&source, &objects, &dest, None, false)
+        .await
+        .expect("again");
+    assert_eq!(second.objects, backup::objects::ObjectsCopied::default());
+    assert_eq!(backup::archives(&dest).await.expect("list").len(), 2);
+
+    let (from_archive, id) =
+        Destination::of_archive(&config, &second.archive).expect("archive ref");
+    assert_eq!(id, second.manifest.id);
+    let target = crate::store::SqlStore::connect(&connect("restored.db"))
+        .await
+        .expect("db");
+    let restored_dir = dir.path().join("restored");
+    std::fs::create_dir_all(&restored_dir).expect("dir");
+    let restored_objects = ObjectStorage::local(&restored_dir).expect("local");
+    backup::restore(
+        &target,
+        &restored_objects,
+        &from_archive,
+        &id,
+        None,
+        false,
+        false,
+    )
+    .await
+    .expect("restore");
+    assert_eq!(
+        std::fs::read(restored_dir.join("uploads/u/a.wav")).expect("restored"),
+        audio
+    );
+    let mut snap = target.snapshot().await.expect("snapshot");
+    let tenants_rows = snap.digests().await.expect("digests")[0].1.rows;
+    snap.finish().await.expect("finish");
+    assert_eq!(tenants_rows, 1);
+}

@@ -121,8 +121,21 @@ impl FakeS3 {
         };
         let payload = sigv4::verify(&incoming, &self.shared.keys, now)?;
         check_payload(&payload, &body)?;
-        let key = object_key(uri.path())?;
         let query = sigv4::query_pairs(raw_query);
+        if *method == Method::GET && query.iter().any(|(k, v)| k == "list-type" && v == "2") {
+            bucket_of(uri.path())?;
+            let prefix = query
+                .iter()
+                .find(|(k, _)| k == "prefix")
+                .map_or("", |(_, v)| v.as_str());
+            return Ok(self.list_objects(prefix));
+        }
+        let key = object_key(uri.path())?;
+        if *method == Method::PUT {
+            if let Some(source) = headers.get("x-amz-copy-source") {
+                return self.copy_object(source.to_str().unwrap_or(""), key, now);
+            }
+        }
         let param = |name: &str| {
             query
                 .iter()
@@ -152,6 +165,63 @@ impl FakeS3 {
                 "the test server does not implement this request",
             )),
         }
+    }
+
+    /// ListObjectsV2 of every key under `prefix`, in one page (the tests hold few objects).
+    fn list_objects(&self, prefix: &str) -> Response {
+        let objects = self.shared.objects.lock().expect("objects");
+        let mut keys: Vec<&String> = objects.keys().filter(|k| k.starts_with(prefix)).collect();
+        keys.sort();
+        let contents: String = keys
+            .iter()
+            .map(|k| {
+                let o = &objects[*k];
+                format!(
+                    "<Contents><Key>{}</Key><LastModified>{}</LastModified><ETag>{}</ETag>\
+                     <Size>{}</Size><StorageClass>STANDARD</StorageClass></Contents>",
+                    escape(k),
+                    o.modified
+                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    escape(&o.etag),
+                    o.data.len()
+                )
+            })
+            .collect();
+        xml(format!(
+            "<ListBucketResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>{BUCKET}</Name>\
+             <Prefix>{}</Prefix><KeyCount>{}</KeyCount><MaxKeys>1000</MaxKeys>\
+             <IsTruncated>false</IsTruncated>{contents}</ListBucketResult>",
+            escape(prefix),
+            keys.len()
+        ))
+    }
+
+    /// CopyObject: `x-amz-copy-source` is `[/]bucket/key`, percent-encoded.
+    fn copy_object(
+        &self,
+        source: &str,
+        key: String,
+        now: DateTime<Utc>,
+    ) -> Result<Response, Refusal> {
+        let decoded = percent_decode_str(source).decode_utf8_lossy().into_owned();
+        let from = object_key(&format!("/{}", decoded.trim_start_matches('/')))?;
+        let data = {
+            let objects = self.shared.objects.lock().expect("objects");
+            objects.get(&from).map(|o| o.data.clone()).ok_or_else(|| {
+                refuse(
+                    StatusCode::NOT_FOUND,
+                    "NoSuchKey",
+                    "The specified key does not exist.",
+                )
+            })?
+        };
+        let etag = etag_of(&data);
+        self.put_object(key, data, 1, now);
+        Ok(xml(format!(
+            "<CopyObjectResult><LastModified>{}</LastModified><ETag>{}</ETag></CopyObjectResult>",
+            now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            escape(&etag)
+        )))
     }
 
     fn put_object(&self, key: String, data: Bytes, parts: usize, now: DateTime<Utc>) -> Response {
@@ -359,6 +429,19 @@ fn check_payload(signed: &str, body: &[u8]) -> Result<(), Refusal> {
         ));
     }
     Ok(())
+}
+
+/// A bucket-level path (`/{bucket}` or `/{bucket}/`) naming the test bucket.
+fn bucket_of(path: &str) -> Result<(), Refusal> {
+    if path.trim_matches('/') == BUCKET {
+        Ok(())
+    } else {
+        Err(refuse(
+            StatusCode::NOT_FOUND,
+            "NoSuchBucket",
+            "The specified bucket does not exist",
+        ))
+    }
 }
 
 /// The object key of a path-style `/{bucket}/{key}` path, decoded.
