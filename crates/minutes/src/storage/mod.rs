@@ -35,6 +35,16 @@ pub enum StorageError {
     PresignUnsupported,
 }
 
+impl StorageError {
+    /// A read's error: a missing object names its key.
+    fn of(key: &str, e: object_store::Error) -> StorageError {
+        match e {
+            object_store::Error::NotFound { .. } => StorageError::NotFound(key.to_string()),
+            other => StorageError::Backend(other),
+        }
+    }
+}
+
 /// Creates time-limited GET URLs for objects, so a provider that downloads the audio itself
 /// (Volcano) can fetch it without credentials. S3-compatible stores presign; the local
 /// directory store has no URL to give and no signer.
@@ -166,10 +176,7 @@ impl ObjectStorage {
             .inner
             .get(&object_path(key)?)
             .await
-            .map_err(|e| match e {
-                object_store::Error::NotFound { .. } => StorageError::NotFound(key.to_string()),
-                other => StorageError::Backend(other),
-            })?;
+            .map_err(|e| StorageError::of(key, e))?;
         let mut stream = result.into_stream();
         let mut file = tokio::fs::File::create(dest).await?;
         while let Some(chunk) = stream.next().await {
@@ -205,10 +212,7 @@ impl ObjectStorage {
             .inner
             .get_opts(&object_path(key)?, options)
             .await
-            .map_err(|e| match e {
-                object_store::Error::NotFound { .. } => StorageError::NotFound(key.to_string()),
-                other => StorageError::Backend(other),
-            })?;
+            .map_err(|e| StorageError::of(key, e))?;
         Ok(result
             .into_stream()
             .map(|c| c.map_err(StorageError::from))
@@ -224,10 +228,7 @@ impl ObjectStorage {
             .inner
             .get(&object_path(key)?)
             .await
-            .map_err(|e| match e {
-                object_store::Error::NotFound { .. } => StorageError::NotFound(key.to_string()),
-                other => StorageError::Backend(other),
-            })?;
+            .map_err(|e| StorageError::of(key, e))?;
         Ok(result
             .into_stream()
             .map(|c| c.map_err(StorageError::from))

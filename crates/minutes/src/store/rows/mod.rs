@@ -186,6 +186,62 @@ impl TableDigest {
     }
 }
 
+/// `SELECT … FROM table [WHERE rows AND (key) > ($1…)] ORDER BY key LIMIT $n`: keyset pages in
+/// key order, the same text on both databases; `select_list` casts per dialect.
+fn select_sql(table: &Table, select_list: String, after: usize) -> String {
+    let keys = table.key.join(", ");
+    let mut conditions: Vec<String> = table.rows.iter().map(|r| r.to_string()).collect();
+    if after > 0 {
+        let marks: Vec<String> = (1..=after).map(|i| format!("${i}")).collect();
+        conditions.push(format!("({keys}) > ({})", marks.join(", ")));
+    }
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conditions.join(" AND "))
+    };
+    format!(
+        "SELECT {select_list} FROM {}{filter} ORDER BY {keys} LIMIT ${}",
+        table.name,
+        after + 1
+    )
+}
+
+/// A multi-row upsert of `rows` rows: a row whose key exists is replaced, so a repeated batch
+/// (a resumed copy) changes nothing and a row the target seeded itself (the built-in templates)
+/// takes the source's values. `overriding` is PostgreSQL's clause for identity columns.
+fn insert_sql(table: &Table, rows: usize, overriding: &str) -> String {
+    let width = table.columns.len();
+    let tuples: Vec<String> = (0..rows)
+        .map(|r| {
+            let marks: Vec<String> = (1..=width).map(|i| format!("${}", r * width + i)).collect();
+            format!("({})", marks.join(", "))
+        })
+        .collect();
+    let columns: Vec<&str> = table.columns.iter().map(|c| c.name).collect();
+    let updates: Vec<String> = table
+        .columns
+        .iter()
+        .filter(|c| !table.key.contains(&c.name))
+        .map(|c| format!("{0} = excluded.{0}", c.name))
+        .collect();
+    let conflict = if updates.is_empty() {
+        format!("ON CONFLICT ({}) DO NOTHING", table.key.join(", "))
+    } else {
+        format!(
+            "ON CONFLICT ({}) DO UPDATE SET {}",
+            table.key.join(", "),
+            updates.join(", ")
+        )
+    };
+    format!(
+        "INSERT INTO {} ({}){overriding} VALUES {} {conflict}",
+        table.name,
+        columns.join(", "),
+        tuples.join(", ")
+    )
+}
+
 /// A consistent read of the whole database: one read-only transaction.
 pub struct Snapshot {
     tx: Tx,

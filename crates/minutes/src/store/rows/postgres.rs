@@ -43,29 +43,15 @@ pub(super) async fn rows(
     after: Option<&[Value]>,
     limit: i64,
 ) -> StoreResult<Vec<Row>> {
-    let keys = table.key.join(", ");
-    let mut conditions: Vec<String> = table.rows.iter().map(|r| r.to_string()).collect();
     let mut args = PgArguments::default();
     if let Some(after) = after {
-        let marks: Vec<String> = (1..=after.len()).map(|i| format!("${i}")).collect();
-        conditions.push(format!("({keys}) > ({})", marks.join(", ")));
         for (v, name) in after.iter().zip(table.key) {
             let column = table.column(name).expect("key columns are columns");
             bind(&mut args, column.ty, v)?;
         }
     }
-    let filter = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", conditions.join(" AND "))
-    };
     args.add(limit).map_err(encode_error)?;
-    let sql = format!(
-        "SELECT {} FROM {}{filter} ORDER BY {keys} LIMIT ${}",
-        select_list(table),
-        table.name,
-        after.map_or(0, |a| a.len()) + 1
-    );
+    let sql = super::select_sql(table, select_list(table), after.map_or(0, <[Value]>::len));
     let fetched = sqlx::query_with(&sql, args).fetch_all(&mut **tx).await?;
     fetched.iter().map(|r| decode(table, r)).collect()
 }
@@ -120,37 +106,13 @@ fn bind(args: &mut PgArguments, ty: ColumnType, v: &Value) -> StoreResult<()> {
     r.map_err(encode_error)
 }
 
-/// A row whose key exists is replaced, so a repeated batch (a resumed copy) changes nothing
-/// and a row the target seeded itself (the built-in templates) takes the source's values.
-pub(super) fn on_conflict(table: &Table) -> String {
-    let updates: Vec<String> = table
-        .columns
-        .iter()
-        .filter(|c| !table.key.contains(&c.name))
-        .map(|c| format!("{0} = excluded.{0}", c.name))
-        .collect();
-    if updates.is_empty() {
-        format!("ON CONFLICT ({}) DO NOTHING", table.key.join(", "))
-    } else {
-        format!(
-            "ON CONFLICT ({}) DO UPDATE SET {}",
-            table.key.join(", "),
-            updates.join(", ")
-        )
-    }
-}
-
 pub(super) async fn insert(
     tx: &mut Transaction<'static, Postgres>,
     table: &Table,
     rows: &[Row],
 ) -> StoreResult<()> {
-    let width = table.columns.len();
     let mut args = PgArguments::default();
-    let mut tuples = Vec::with_capacity(rows.len());
-    for (r, row) in rows.iter().enumerate() {
-        let marks: Vec<String> = (1..=width).map(|i| format!("${}", r * width + i)).collect();
-        tuples.push(format!("({})", marks.join(", ")));
+    for row in rows {
         for (v, c) in row.iter().zip(table.columns) {
             bind(&mut args, c.ty, v)?;
         }
@@ -161,13 +123,7 @@ pub(super) async fn insert(
     } else {
         ""
     };
-    let sql = format!(
-        "INSERT INTO {} ({}){overriding} VALUES {} {}",
-        table.name,
-        super::sqlite::column_list(table),
-        tuples.join(", "),
-        on_conflict(table)
-    );
+    let sql = super::insert_sql(table, rows.len(), overriding);
     sqlx::query_with(&sql, args).execute(&mut **tx).await?;
     Ok(())
 }

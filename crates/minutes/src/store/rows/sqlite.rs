@@ -26,29 +26,15 @@ pub(super) async fn rows(
     after: Option<&[Value]>,
     limit: i64,
 ) -> StoreResult<Vec<Row>> {
-    let keys = table.key.join(", ");
-    let mut conditions: Vec<String> = table.rows.iter().map(|r| r.to_string()).collect();
     let mut args = SqliteArguments::default();
     if let Some(after) = after {
-        let marks: Vec<String> = (1..=after.len()).map(|i| format!("${i}")).collect();
-        conditions.push(format!("({keys}) > ({})", marks.join(", ")));
         for (v, name) in after.iter().zip(table.key) {
             let column = table.column(name).expect("key columns are columns");
             bind(&mut args, column.ty, v)?;
         }
     }
-    let filter = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!(" WHERE {}", conditions.join(" AND "))
-    };
     args.add(limit).map_err(encode_error)?;
-    let sql = format!(
-        "SELECT {} FROM {}{filter} ORDER BY {keys} LIMIT ${}",
-        select_list(table),
-        table.name,
-        after.map_or(0, |a| a.len()) + 1
-    );
+    let sql = super::select_sql(table, select_list(table), after.map_or(0, <[Value]>::len));
     let fetched = sqlx::query_with(&sql, args).fetch_all(&mut **tx).await?;
     fetched.iter().map(|r| decode(table, r)).collect()
 }
@@ -110,32 +96,13 @@ pub(super) async fn insert(
     table: &Table,
     rows: &[Row],
 ) -> StoreResult<()> {
-    let width = table.columns.len();
     let mut args = SqliteArguments::default();
-    let mut tuples = Vec::with_capacity(rows.len());
-    for (r, row) in rows.iter().enumerate() {
-        let marks: Vec<String> = (1..=width).map(|i| format!("${}", r * width + i)).collect();
-        tuples.push(format!("({})", marks.join(", ")));
+    for row in rows {
         for (v, c) in row.iter().zip(table.columns) {
             bind(&mut args, c.ty, v)?;
         }
     }
-    let sql = format!(
-        "INSERT INTO {} ({}) VALUES {} {}",
-        table.name,
-        column_list(table),
-        tuples.join(", "),
-        super::postgres::on_conflict(table)
-    );
+    let sql = super::insert_sql(table, rows.len(), "");
     sqlx::query_with(&sql, args).execute(&mut **tx).await?;
     Ok(())
-}
-
-pub(super) fn column_list(table: &Table) -> String {
-    table
-        .columns
-        .iter()
-        .map(|c| c.name)
-        .collect::<Vec<_>>()
-        .join(", ")
 }
