@@ -44,6 +44,8 @@ pub struct CopyReport {
     /// Tasks whose search documents were rebuilt on the target.
     pub reindexed: usize,
     pub seconds: f64,
+    /// Of `seconds`, the search index rebuild.
+    pub reindex_seconds: f64,
     /// The state file said a previous run had finished: nothing was written.
     pub already_done: bool,
     /// Stopped at `max_batches`: run again to continue (nothing was verified yet).
@@ -229,7 +231,9 @@ pub async fn copy(opts: CopyOptions) -> anyhow::Result<CopyReport> {
             target.close().await;
             return Ok(report);
         }
+        let reindex = Instant::now();
         report.reindexed = rebuild_search(&target).await?;
+        report.reindex_seconds = reindex.elapsed().as_secs_f64();
     }
 
     report.verified = verify(&source, &target).await?;

@@ -350,6 +350,9 @@ pub struct Restored {
     pub object_bytes_written: u64,
     pub reindexed: usize,
     pub seconds: f64,
+    /// Of `seconds`: copying the objects back, and rebuilding the search index.
+    pub object_seconds: f64,
+    pub reindex_seconds: f64,
 }
 
 /// Restores archive `id` of `dest` into `store` and `objects_store`.
@@ -390,9 +393,11 @@ pub async fn restore(
     // The write transaction is held from here: nothing else can write while objects go back.
     objects::present(dest, &manifest.objects, key).await?;
     let bar = Progress::bytes(progress, "objects", manifest.object_bytes());
+    let objects_started = Instant::now();
     let object_bytes_written =
         objects::restore(dest, &manifest.objects, objects_store, key, &bar).await?;
     bar.finish(manifest.object_bytes());
+    let object_seconds = objects_started.elapsed().as_secs_f64();
 
     // Also empties the derived search index, which is rebuilt from the restored rows.
     loader.clear().await?;
@@ -439,6 +444,7 @@ pub async fn restore(
         }
     }
     loader.commit().await?;
+    let reindex = Instant::now();
     let mut reindexed = 0;
     loop {
         let n = store.backfill_search(200).await.with_context(|| {
@@ -459,6 +465,8 @@ pub async fn restore(
         object_bytes_written,
         reindexed,
         seconds: started.elapsed().as_secs_f64(),
+        object_seconds,
+        reindex_seconds: reindex.elapsed().as_secs_f64(),
     })
 }
 
