@@ -7,6 +7,8 @@
 //!
 //! `MINUTES_BENCH_TASKS` (10000), `MINUTES_BENCH_OBJECT_MB` (1024), `MINUTES_BENCH_POSTGRES_URL`
 //! (postgres://postgres@127.0.0.1:5432/test). `scripts/bench-backup.sh` runs it in release.
+// A benchmark run: any failure aborts it with the error, which is what `unwrap` does.
+#![allow(clippy::unwrap_used)]
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;

@@ -9,6 +9,7 @@ pub mod domain;
 pub mod egress;
 pub mod export;
 pub mod http;
+pub mod legacy;
 pub mod models;
 pub mod pipeline;
 pub mod providers;

@@ -2,6 +2,7 @@
 pub mod admin;
 pub mod backup;
 pub mod db;
+pub mod import;
 pub mod jobs;
 mod migrate;
 mod models;
@@ -77,6 +78,11 @@ pub enum Command {
         #[command(subcommand)]
         action: db::DbAction,
     },
+    /// Bring data in from elsewhere: `import legacy --from original.db [--dry-run]`.
+    Import {
+        #[command(subcommand)]
+        action: import::ImportAction,
+    },
     /// Configuration helpers.
     Config {
         #[command(subcommand)]
@@ -117,6 +123,7 @@ pub async fn main() -> anyhow::Result<()> {
         Command::Admin { action } => admin::run(&config, action).await,
         Command::Jobs { action } => jobs::run(&config, action).await,
         Command::Db { action } => db::run(&config, action).await,
+        Command::Import { action } => import::run(&config, action).await,
         Command::Backup { action } => backup::run(&config, action).await,
         Command::Config {
             action: ConfigAction::Print,

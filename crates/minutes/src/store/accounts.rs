@@ -11,6 +11,27 @@ use crate::domain::ids;
 impl AccountStore for SqlStore {
     async fn upsert_dev_user(&self, username: &str) -> StoreResult<User> {
         let now = Utc::now();
+        // An existing user by name first: users imported from the original system keep their
+        // ids (`user_gsuc_71859` for `huangtao`), which the name does not derive. Usernames are
+        // unique, and dev login refuses the `idp:` names of identity-provider users.
+        let existing = on_pool!(self, pool => scoped!(pool, Scope::System, tx => {
+            let user = sqlx::query_as::<_, User>(
+                "SELECT id, tenant_id, username, role, is_active FROM users WHERE username = $1")
+                .bind(username).fetch_optional(&mut *tx).await?;
+            if let Some(u) = &user {
+                sqlx::query("UPDATE users SET last_login_at = $2 WHERE id = $1")
+                    .bind(&u.id).bind(now).execute(&mut *tx).await?;
+            }
+            user
+        }));
+        if let Some(user) = existing {
+            if !user.is_active {
+                return Err(StoreError::Conflict(format!(
+                    "user `{username}` is inactive"
+                )));
+            }
+            return Ok(user);
+        }
         let user_id = ids::user_id_for(username);
         let tenant_id = ids::tenant_id_for(username);
         // The user and tenant ids derive from the username, so this stays inside one tenant.

@@ -27,6 +27,7 @@ mod gemini_pipeline;
 mod hardening;
 mod hotwords;
 mod idp;
+mod legacy_import;
 #[cfg(feature = "local-asr")]
 mod local_engines;
 mod media;

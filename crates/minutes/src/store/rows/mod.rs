@@ -497,8 +497,12 @@ impl Loader {
         {
             let sql = format!("DELETE FROM {}", table.name);
             match &mut self.tx {
-                Tx::Sqlite(tx) => drop(sqlx::query(&sql).execute(&mut **tx).await?),
-                Tx::Postgres(tx) => drop(sqlx::query(&sql).execute(&mut **tx).await?),
+                Tx::Sqlite(tx) => {
+                    sqlx::query(&sql).execute(&mut **tx).await?;
+                }
+                Tx::Postgres(tx) => {
+                    sqlx::query(&sql).execute(&mut **tx).await?;
+                }
             }
         }
         Ok(())
