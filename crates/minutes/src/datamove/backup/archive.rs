@@ -209,7 +209,12 @@ pub fn extract(path: &Path, dir: &Path, key: Option<&BackupKey>) -> anyhow::Resu
         let table = name
             .strip_prefix("tables/")
             .and_then(|n| n.strip_suffix(".jsonl"))
-            .filter(|t| m.tables.iter().any(|e| e.name == *t) && !seen.iter().any(|s| s == t))
+            // Only catalog tables the manifest lists, once each: the name becomes a file name.
+            .filter(|t| {
+                crate::store::catalog::table(t).is_some()
+                    && m.tables.iter().any(|e| e.name == *t)
+                    && !seen.iter().any(|s| s == t)
+            })
             .ok_or_else(|| damaged(path, format!("unexpected entry {name}")))?
             .to_string();
         // The name is one of the manifest's table names, checked above: no path escapes.
@@ -219,10 +224,80 @@ pub fn extract(path: &Path, dir: &Path, key: Option<&BackupKey>) -> anyhow::Resu
         seen.push(table);
     }
     let manifest = manifest.ok_or_else(|| damaged(path, "no manifest"))?;
+    // Object hashes name files in the pool: anything but a SHA-256 in hex is damage.
+    if let Some(bad) = manifest.objects.iter().find(|o| {
+        o.sha256.len() != 64
+            || !o
+                .sha256
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    }) {
+        return Err(damaged(
+            path,
+            format!("object {} has no valid sha256", bad.key),
+        ));
+    }
     for t in &manifest.tables {
         if !seen.contains(&t.name) {
             return Err(damaged(path, format!("table {} is missing", t.name)));
         }
     }
     Ok(manifest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(tables: &[&str], sha256: &str) -> Manifest {
+        Manifest {
+            format: FORMAT,
+            id: "minutes-20261208T000000.000Z".into(),
+            created_at: chrono::Utc::now(),
+            created_by: "test".into(),
+            database: "sqlite".into(),
+            migration: 1,
+            encrypted: false,
+            sealed_with: Vec::new(),
+            tables: tables
+                .iter()
+                .map(|t| TableEntry {
+                    name: t.to_string(),
+                    rows: 0,
+                    digest: String::new(),
+                })
+                .collect(),
+            objects: vec![ObjectEntry {
+                key: "uploads/a.wav".into(),
+                size: 1,
+                sha256: sha256.into(),
+                modified: chrono::Utc::now(),
+                e_tag: None,
+            }],
+        }
+    }
+
+    fn round_trip(tables: &[&str], sha256: &str) -> anyhow::Result<Manifest> {
+        let dir = tempfile::tempdir()?;
+        let src = dir.path().join("a/b");
+        std::fs::create_dir_all(&src)?;
+        for t in tables {
+            std::fs::write(src.join(format!("{t}.jsonl")), "{\"columns\":[]}\n")?;
+        }
+        let file = dir.path().join("x.tar.zst");
+        write(&file, &manifest(tables, sha256), &src, None)?;
+        let out = dir.path().join("out/c");
+        std::fs::create_dir_all(&out)?;
+        extract(&file, &out, None)
+    }
+
+    #[test]
+    fn table_names_outside_the_catalog_and_bad_hashes_are_refused_before_any_file_is_written() {
+        let good = "a".repeat(64);
+        assert!(round_trip(&["tenants"], &good).is_ok());
+        let err = round_trip(&["not_a_catalog_table"], &good).unwrap_err();
+        assert!(err.to_string().contains("unexpected entry"), "{err}");
+        let err = round_trip(&["tenants"], "../x").unwrap_err();
+        assert!(err.to_string().contains("valid sha256"), "{err}");
+    }
 }

@@ -15,7 +15,10 @@ use crate::storage::{ObjectInfo, ObjectStorage};
 
 pub fn pool_path(sha256: &str, encrypted: bool) -> String {
     let ext = if encrypted { ".enc" } else { "" };
-    format!("{OBJECTS}/{}/{sha256}{ext}", &sha256[..2])
+    // Archives are checked to hold hex SHA-256 values; a damaged manifest read for pruning
+    // only must not panic here.
+    let fan = sha256.get(..2).unwrap_or("00");
+    format!("{OBJECTS}/{fan}/{sha256}{ext}")
 }
 
 /// What backing up the objects did.
