@@ -409,3 +409,50 @@ async fn the_scheduled_backup_job_writes_an_archive_prunes_and_feeds_the_stale_b
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_archive_of_the_embedded_default_restores_into_the_database_under_test() {
+    // The source is SQLite whatever the suite runs against; the target is PostgreSQL in the
+    // PostgreSQL pass: the move from a laptop to production through a backup.
+    let t = TestApp::with(crate::helpers::TestOptions {
+        configure: Box::new(|c| {
+            c.database.url = format!("sqlite://{}", c.data_dir.join("laptop.db").display());
+        }),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(t.app.sql.kind(), "sqlite");
+    t.finished_task("backup-move").await;
+    let dest_dir = tempfile::tempdir().unwrap();
+    let dest = Destination::directory(dest_dir.path()).unwrap();
+    let created = backup::create(&t.app.sql, &t.app.objects, &dest, None, false)
+        .await
+        .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let target = SqlStore::connect(&empty_database(work.path(), "moved").await)
+        .await
+        .unwrap()
+        .with_field_cipher(t.app.sql.field_cipher().clone());
+    let objects_dir = work.path().join("objects");
+    std::fs::create_dir_all(&objects_dir).unwrap();
+    let restored = backup::restore(
+        &target,
+        &ObjectStorage::local(&objects_dir).unwrap(),
+        &dest,
+        &created.manifest.id,
+        None,
+        false,
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(restored.reindexed, 1);
+    let manifest_digests: Vec<(String, u64, String)> = created
+        .manifest
+        .tables
+        .iter()
+        .map(|e| (e.name.clone(), e.rows, e.digest.clone()))
+        .collect();
+    assert_eq!(digests(&target).await, manifest_digests);
+    target.close().await;
+}
