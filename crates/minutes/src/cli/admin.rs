@@ -118,7 +118,7 @@ pub async fn rotate_keys(
         active_kid,
         tables: Vec::new(),
     };
-    for table in SealedTable::ALL {
+    for table in crate::store::catalog::sealed_tables() {
         let total = store.count_sealed_rows(table).await?;
         let bar = if progress {
             ProgressBar::new(u64::try_from(total).unwrap_or(0))

@@ -96,6 +96,12 @@ pub fn data_tables() -> impl DoubleEndedIterator<Item = &'static Table> {
     TABLES.iter().filter(|t| t.role == Role::Data)
 }
 
+/// The tables with sealed personal fields, in catalog order: what `minutes admin rotate-key`
+/// and `minutes backup verify` walk.
+pub fn sealed_tables() -> impl Iterator<Item = SealedTable> {
+    TABLES.iter().filter_map(|t| t.sealed)
+}
+
 pub fn table(name: &str) -> Option<&'static Table> {
     TABLES.iter().find(|t| t.name == name)
 }

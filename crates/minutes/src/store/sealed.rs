@@ -169,7 +169,8 @@ impl<T: SealedInTask> SealedInTask for Vec<T> {
     }
 }
 
-/// A table with sealed columns, in the order `rotate-key` walks them.
+/// A table with sealed columns (`store::catalog` names which table is which, and walks them in
+/// its foreign-key order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SealedTable {
     SpeakerMappings,

@@ -29,7 +29,7 @@ use crate::crypto::FieldCipher;
 use crate::storage::ObjectStorage;
 use crate::store::catalog::{self, Table};
 use crate::store::rows::{Row, TableDigest, Value};
-use crate::store::{Migrator, SealedFieldStore, SealedTable, SearchStore, SqlStore};
+use crate::store::{Migrator, SealedFieldStore, SearchStore, SqlStore};
 
 /// Rows per batch read from the database and per batch restored.
 const BATCH: i64 = 2_000;
@@ -505,7 +505,7 @@ pub async fn verify(
     // Restoring the objects hashes each one on the way into the scratch directory.
     let restored = restore(&store, &scratch_objects, dest, id, key, false, progress).await?;
     let mut sealed_rows = 0u64;
-    for table in SealedTable::ALL {
+    for table in catalog::sealed_tables() {
         let mut after = None;
         loop {
             let batch = store.reseal_batch(table, after.as_ref(), 500).await.map_err(|e| {
